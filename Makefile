@@ -1,0 +1,39 @@
+# make demo  — set up .venv and generate the standard example agreement
+# make test  — set up everything (incl. LibreOffice when root) and run lint, types and tests
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= out
+
+.PHONY: demo test check lint typecheck pytest system-deps template clean
+
+$(BIN)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/dpa generate examples/deal-standard-nl.yaml -o $(OUT)/deal-standard-nl.docx
+	@echo "Open $(OUT)/deal-standard-nl.docx in Word or LibreOffice."
+	@echo "Why each clause is there: $(BIN)/dpa explain examples/deal-standard-nl.yaml"
+
+system-deps:
+	@bash .ci/system-deps
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check dpa_engine tests
+	$(BIN)/dpa clauses lint clauses
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy dpa_engine
+
+pytest: $(BIN)/.installed
+	$(BIN)/pytest -q
+
+test: system-deps lint typecheck pytest
+
+template: $(BIN)/.installed
+	$(BIN)/python -m dpa_engine.render.base_template templates/agreement.docx
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

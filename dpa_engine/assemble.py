@@ -1,0 +1,495 @@
+"""Assembly: the included clauses -> an ordered, numbered document model with cross-references.
+
+The engine numbers articles and sub-clauses; clause texts refer to each other by id and get
+the number here. The model is plain data: the renderer turns it into WordprocessingML.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zlib
+from typing import Annotated, Any, Literal
+
+from jinja2 import TemplateError
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import locale
+from .clauses import Library, LoadedClause
+from .clauses.textenv import REF_PATTERN, ref_marker
+from .deals import LoadedDeal
+from .errors import InputError, LibraryError
+from .models import Language, LocalizedText, Party, Person, TransferMechanism, text_in
+from .rules import Decision, used_subprocessors
+from .yamlsource import YamlDocument
+
+
+class Style:
+    """Paragraph style ids defined by the base template (templates/agreement.docx)."""
+
+    TITLE = "Title"
+    SUBTITLE = "Subtitle"
+    HEADING_1 = "Heading1"
+    HEADING_2 = "Heading2"
+    BODY = "BodyText"
+    CLAUSE = "Clause"
+    CLAUSE_CONTINUATION = "ClauseContinuation"
+    CLAUSE_BULLET = "ClauseBullet"
+    BULLET = "ListBullet"
+    TABLE_TEXT = "TableText"
+
+
+class TextRun(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["text"] = "text"
+    text: str
+    bold: bool = False
+
+
+class RefRun(BaseModel):
+    """A cross-reference: a Word REF field to `bookmark`, showing `number`."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["ref"] = "ref"
+    target: str
+    bookmark: str
+    number: str
+
+
+Run = Annotated[TextRun | RefRun, Field(discriminator="kind")]
+
+
+class Paragraph(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["paragraph"] = "paragraph"
+    style: str
+    runs: list[Run]
+    number: str | None = None  # printed before the text, inside `bookmark`
+    bookmark: str | None = None
+    title: str | None = None  # printed bold after the number
+    keep_with_next: bool = False
+
+
+class Table(BaseModel):
+    """A table; each cell is a list of paragraphs of plain text."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["table"] = "table"
+    header: list[str] | None = None
+    rows: list[list[list[str]]]
+    widths: list[int]  # percent of the text width, one per column
+
+
+class PageBreak(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["page_break"] = "page_break"
+
+
+Block = Annotated[Paragraph | Table | PageBreak, Field(discriminator="kind")]
+
+
+class NumberedClause(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    version: int
+    number: str | None
+    bookmark: str
+
+
+class DocumentProperties(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    title: str
+    subject: str
+    creator: str
+    keywords: str
+    version: str
+    generated_at: datetime.datetime
+    language: Language
+    custom: dict[str, str]
+
+
+class DocumentModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    language: Language
+    header_title: str
+    draft: bool
+    draft_marker: str
+    page_label: str
+    page_of_label: str
+    properties: DocumentProperties
+    clauses: list[NumberedClause]
+    blocks: list[Block]
+
+
+def bookmark_for(clause_id: str) -> str:
+    """A stable Word bookmark name (hidden `_Ref` style, <= 40 chars) for a clause."""
+    return f"_Ref{zlib.crc32(clause_id.encode()):010d}"
+
+
+class _Localizer:
+    """Provider/deal texts in the agreement's language; a missing language is an error."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def __call__(self, value: LocalizedText, doc: YamlDocument, loc: tuple[str | int, ...]) -> str:
+        text = text_in(value, self.language)
+        if text is None:
+            raise InputError(
+                f"no '{self.language}' text", path=doc.path, line=doc.line_of(loc),
+                field=".".join(map(str, loc)),
+                fix=f"add a '{self.language}:' entry (the agreement is in {self.language})")
+        return text
+
+
+def assemble(
+    loaded: LoadedDeal,
+    library: Library,
+    decision: Decision,
+    *,
+    generated_at: datetime.datetime,
+    approved_deviations: frozenset[str] = frozenset(),
+) -> DocumentModel:
+    language = decision.language
+    label = _labels(library, language)
+    localize = _Localizer(language)
+    deal, provider = loaded.deal, loaded.provider
+
+    # 1. Number the included clauses, article by article.
+    included = set(decision.included_ids)
+    numbers: dict[str, str | None] = {}
+    article_numbers: dict[str, int] = {}
+    next_article = 0
+    for article in library.articles:
+        present = [c for c in article.clauses if c.id in included]
+        if not present:
+            continue
+        if article.header.numbered:
+            next_article += 1
+            article_numbers[article.family] = next_article
+        for index, item in enumerate(present, start=1):
+            numbers[item.id] = f"{next_article}.{index}" if article.header.numbered else None
+
+    # 2. Render each clause text in the sandbox, then turn it into paragraphs.
+    context = _text_context(loaded, library, decision, localize)
+    blocks: list[Block] = [
+        Paragraph(style=Style.TITLE, runs=[TextRun(text=label("document_title"))]),
+        Paragraph(style=Style.SUBTITLE, runs=[TextRun(text=_subtitle(loaded, label, language,
+                                                                     generated_at))]),
+    ]
+    signature_blocks: list[Block] = []
+    for article in library.articles:
+        present = [c for c in article.clauses if c.id in included]
+        if not present:
+            continue
+        target = signature_blocks if article.header.order >= _SIGNATURE_ORDER else blocks
+        if article.header.numbered:
+            heading = f"{label('article')} {article_numbers[article.family]} – " \
+                      f"{article.header.title[language]}"
+            target.append(Paragraph(style=Style.HEADING_1, runs=[TextRun(text=heading)],
+                                    keep_with_next=True))
+        for item in present:
+            target.extend(_clause_blocks(item, numbers, context, language))
+    blocks.extend(signature_blocks)
+    blocks.extend(_signature_table(loaded, label))
+    blocks.extend(_annexes(loaded, decision, label, localize))
+
+    unapproved = [d for d in decision.deviations if d.parameter not in approved_deviations]
+    customer_name = deal.customer.name
+    title = f"{label('document_title')} – {customer_name}"
+    properties = DocumentProperties(
+        title=title,
+        subject=f"{customer_name} / {provider.name}",
+        creator=provider.name,
+        keywords="GDPR art. 28; DPA",
+        version=str(deal.version),
+        generated_at=generated_at,
+        language=language,
+        custom={
+            "dpa.status": "DRAFT" if unapproved else "FINAL",
+            "dpa.customer": customer_name,
+            "dpa.provider": provider.name,
+            "dpa.reference": deal.reference or "",
+            "dpa.version": str(deal.version),
+            "dpa.language": language,
+            "dpa.generated_at": generated_at.isoformat(),
+            "dpa.library_hash": library.content_hash,
+            "dpa.deviations": json.dumps(
+                [d.model_dump(mode="json") for d in decision.deviations], ensure_ascii=False),
+            "dpa.unapproved_deviations": ", ".join(d.parameter for d in unapproved),
+        },
+    )
+    return DocumentModel(
+        language=language,
+        header_title=title,
+        draft=bool(unapproved),
+        draft_marker=label("draft_marker"),
+        page_label=label("page"),
+        page_of_label=label("page_of"),
+        properties=properties,
+        clauses=[
+            NumberedClause(id=i, version=library.clauses[i].clause.version, number=numbers[i],
+                           bookmark=bookmark_for(i))
+            for i in numbers
+        ],
+        blocks=blocks,
+    )
+
+
+# Unnumbered articles at or after this order (the signature part) go after the articles.
+_SIGNATURE_ORDER = 200
+
+
+def _labels(library: Library, language: Language) -> Any:
+    def label(key: str) -> str:
+        return library.label(key, language)
+
+    return label
+
+
+def _subtitle(loaded: LoadedDeal, label: Any, language: Language,
+              generated_at: datetime.datetime) -> str:
+    deal = loaded.deal
+    day = deal.agreement_date or generated_at.date()
+    parts = [f"{label('reference')} {deal.reference}"] if deal.reference else []
+    parts.append(f"{label('version')} {deal.version}")
+    parts.append(locale.long_date(day, language))
+    return " – ".join(parts)
+
+
+def _party_context(party: Party, signatory: Person | None, language: Language,
+                   not_applicable: str) -> dict[str, str]:
+    contact = party.privacy_contact
+    return {
+        "name": party.name,
+        "legal_form": party.legal_form,
+        "enterprise_number": party.enterprise_number,
+        "vat_number": party.vat_number or not_applicable,
+        "address": f"{party.registered_office.one_line()}, "
+                   f"{locale.country_name(party.registered_office.country, language)}",
+        "city": party.registered_office.city,
+        "country": locale.country_name(party.registered_office.country, language),
+        "signatory_name": signatory.name if signatory else not_applicable,
+        "signatory_title": (signatory.title or not_applicable) if signatory else not_applicable,
+        "contact": (f"{contact.name}" + (f" ({contact.email})" if contact.email else ""))
+        if contact else not_applicable,
+    }
+
+
+def _provider_signatory(loaded: LoadedDeal) -> Person | None:
+    return loaded.deal.provider_signatory or loaded.provider.signatory
+
+
+def _service_names(loaded: LoadedDeal, localize: _Localizer) -> list[str]:
+    provider = loaded.provider
+    index = {s.id: i for i, s in enumerate(provider.services)}
+    return [
+        localize(provider.services[index[s]].name, loaded.provider_doc,
+                 ("services", index[s], "name"))
+        for s in loaded.deal.services
+    ]
+
+
+def _text_context(loaded: LoadedDeal, library: Library, decision: Decision,
+                  localize: _Localizer) -> dict[str, Any]:
+    language = decision.language
+    na = library.label("not_applicable", language)
+    terms: dict[str, Any] = decision.terms.model_dump()
+    return {
+        **terms,
+        "language": language,
+        "customer": _party_context(loaded.deal.customer, loaded.deal.customer.signatory,
+                                   language, na),
+        "provider": _party_context(loaded.provider, _provider_signatory(loaded), language, na),
+        "authority": library.label(f"authority_{decision.terms.governing_law}", language),
+        "courts_city": decision.courts_city,
+        "services_list": ", ".join(_service_names(loaded, localize)),
+        "prevailing_language_name": locale.language_name(decision.terms.prevailing_language,
+                                                         language),
+        "ref": ref_marker,
+    }
+
+
+def _clause_blocks(item: LoadedClause, numbers: dict[str, str | None], context: dict[str, Any],
+                   language: Language) -> list[Block]:
+    try:
+        text = item.templates[language].render(context)
+    except TemplateError as exc:
+        raise LibraryError(f"clause text cannot be rendered: {exc}", path=item.path,
+                           line=item.line, field=f"{item.id}.text.{language}",
+                           fix="correct the placeholder in the clause text") from None
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    number = numbers[item.id]
+    blocks: list[Block] = []
+    for index, paragraph in enumerate(paragraphs):
+        lines = [line.strip() for line in paragraph.split("\n") if line.strip()]
+        prose: list[str] = []
+        bullets: list[str] = []
+        for line in lines:
+            if line.startswith("- "):
+                bullets.append(line[2:].strip())
+            elif bullets:
+                bullets[-1] += " " + line
+            else:
+                prose.append(line)
+        if prose:
+            first = index == 0 and not blocks
+            style = (Style.CLAUSE if number else Style.BODY) if first else (
+                Style.CLAUSE_CONTINUATION if number else Style.BODY)
+            runs = _runs(" ".join(prose), item, numbers)
+            blocks.append(Paragraph(
+                style=style, runs=runs,
+                number=number if first else None,
+                bookmark=bookmark_for(item.id) if first else None,
+                title=item.clause.title[language] if first and number else None,
+            ))
+        for bullet in bullets:
+            blocks.append(Paragraph(style=Style.CLAUSE_BULLET if number else Style.BULLET,
+                                    runs=_runs(bullet, item, numbers)))
+    return blocks
+
+
+def _runs(text: str, item: LoadedClause, numbers: dict[str, str | None]) -> list[Run]:
+    runs: list[Run] = []
+    position = 0
+    for match in REF_PATTERN.finditer(text):
+        if match.start() > position:
+            runs.append(TextRun(text=text[position:match.start()]))
+        target = match.group(1)
+        number = numbers.get(target)
+        if number is None:
+            raise LibraryError(
+                f"clause '{item.id}' refers to '{target}', which is "
+                + ("not numbered" if target in numbers else "not included for this deal"),
+                path=item.path, line=item.line, field=f"{item.id}.text",
+                fix="refer only to numbered clauses that apply whenever this clause applies")
+        runs.append(RefRun(target=target, bookmark=bookmark_for(target), number=number))
+        position = match.end()
+    if position < len(text):
+        runs.append(TextRun(text=text[position:]))
+    return runs
+
+
+# --- signature and annexes -----------------------------------------------------------------
+
+def _heading(text: str, level: int = 1) -> Paragraph:
+    return Paragraph(style=Style.HEADING_1 if level == 1 else Style.HEADING_2,
+                     runs=[TextRun(text=text)], keep_with_next=True)
+
+
+def _signature_table(loaded: LoadedDeal, label: Any) -> list[Block]:
+    customer, provider = loaded.deal.customer, loaded.provider
+    provider_signatory = _provider_signatory(loaded)
+
+    def column(name: str, person: Person | None) -> list[list[str]]:
+        return [
+            [f"{label('signature_for')} {name}"],
+            [f"{label('signature_name')}: {person.name if person else ''}"],
+            [f"{label('signature_title')}: {person.title if person else ''}"],
+            [f"{label('signature_date')}:"],
+            [f"{label('signature_sign')}:", "", ""],
+        ]
+
+    left, right = column(customer.name, customer.signatory), column(provider.name,
+                                                                    provider_signatory)
+    rows = [[left[i], right[i]] for i in range(len(left))]
+    return [Table(rows=rows, widths=[50, 50])]
+
+
+def _annex_heading(label: Any, number: str, key: str) -> Paragraph:
+    return _heading(f"{label('annex')} {number} – {label(key)}")
+
+
+def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
+             localize: _Localizer) -> list[Block]:
+    deal, provider = loaded.deal, loaded.provider
+    language = decision.language
+    blocks: list[Block] = [PageBreak(), _annex_heading(label, "I", "annex_1_title")]
+
+    # Annex I: the parties.
+    def party_rows(party: Party, signatory: Person | None) -> list[str]:
+        ctx = _party_context(party, signatory, language, label("not_applicable"))
+        signer = ctx["signatory_name"] + (
+            f", {signatory.title}" if signatory and signatory.title else "")
+        return [ctx["name"], ctx["legal_form"], ctx["enterprise_number"], ctx["vat_number"],
+                ctx["address"], ctx["contact"], signer]
+
+    keys = ["party_name", "party_legal_form", "party_enterprise_number", "party_vat_number",
+            "party_registered_office", "party_privacy_contact", "party_signatory"]
+    customer_rows = party_rows(deal.customer, deal.customer.signatory)
+    provider_rows = party_rows(provider, _provider_signatory(loaded))
+    blocks.append(Table(
+        header=["", label("role_controller"), label("role_processor")],
+        rows=[[[label(k)], [c], [p]] for k, c, p in zip(keys, customer_rows, provider_rows,
+                                                       strict=True)],
+        widths=[24, 38, 38],
+    ))
+
+    # Annex II: the processing, per service.
+    blocks.append(PageBreak())
+    blocks.append(_annex_heading(label, "II", "annex_2_title"))
+    names = dict(zip(deal.services, _service_names(loaded, localize), strict=True))
+    for processing in deal.processing:
+        data = [
+            c.name + (f" – {label('sensitive_' + c.sensitive)}" if c.sensitive else "")
+            for c in processing.categories()
+        ]
+        blocks.append(_heading(f"{label('service')}: {names[processing.service]}", level=2))
+        blocks.append(Table(rows=[
+            [[label("purpose")], [processing.purpose]],
+            [[label("nature")], [processing.nature]],
+            [[label("data_subjects")], list(processing.data_subjects)],
+            [[label("personal_data")], data],
+            [[label("retention")], [processing.retention]],
+            [[label("duration")], [processing.duration]],
+        ], widths=[30, 70]))
+
+    # Annex III: technical and organisational measures.
+    blocks.append(PageBreak())
+    blocks.append(_annex_heading(label, "III", "annex_3_title"))
+    sensitive = bool(decision.facts["has_special_categories"] or decision.facts["has_criminal_data"])
+    groups = [("measures_general", False)] + ([("measures_sensitive", True)] if sensitive else [])
+    for key, for_sensitive in groups:
+        blocks.append(_heading(label(key), level=2))
+        rows = [
+            [[localize(m.category, loaded.provider_doc, ("measures", i, "category"))],
+             [localize(m.description, loaded.provider_doc, ("measures", i, "description"))]]
+            for i, m in enumerate(provider.measures) if m.for_sensitive_data == for_sensitive
+        ]
+        if rows:
+            blocks.append(Table(rows=rows, widths=[30, 70]))
+
+    # Annex IV: authorised (active and systematic) sub-processors.
+    blocks.append(PageBreak())
+    blocks.append(_annex_heading(label, "IV", "annex_4_title"))
+    subs = used_subprocessors(loaded)
+    listed = [s for s in subs if s.engagement == "systematic"]
+    if listed:
+        rows = []
+        for sub in listed:
+            index = provider.subprocessors.index(sub)
+            rows.append([
+                [sub.name], [sub.legal_entity], [locale.country_name(sub.country, language)],
+                [", ".join(locale.country_name(c, language) for c in sub.locations)],
+                [localize(sub.purpose, loaded.provider_doc, ("subprocessors", index, "purpose"))],
+                [", ".join(names[s] for s in sub.services if s in names)],
+                [_transfer_text(sub.transfer, label)],
+            ])
+        blocks.append(Table(
+            header=[label(k) for k in ("sub_name", "sub_entity", "sub_country", "sub_locations",
+                                       "sub_purpose", "sub_services", "sub_transfer")],
+            rows=rows, widths=[14, 16, 12, 14, 16, 12, 16],
+        ))
+    else:
+        blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("no_subprocessors"))]))
+    if any(s.engagement == "incidental" for s in subs):
+        blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("incidental_note"))]))
+    return blocks
+
+
+def _transfer_text(mechanism: TransferMechanism | None, label: Any) -> str:
+    if mechanism is None:
+        return str(label("transfer_none"))
+    text = str(label(f"transfer_{mechanism.kind}")).format(module=mechanism.scc_module or "")
+    return f"{text} ({mechanism.detail})" if mechanism.detail else text
+

@@ -1,0 +1,89 @@
+"""Loading a deal file and the provider profile it names, with cross-checks between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, did_you_mean
+from .models import Deal, ProviderProfile
+from .yamlsource import YamlDocument, load_yaml, validate
+
+
+@dataclass(frozen=True)
+class LoadedDeal:
+    """A validated deal with its validated provider profile, and both files for line look-ups."""
+
+    deal: Deal
+    provider: ProviderProfile
+    deal_doc: YamlDocument
+    provider_doc: YamlDocument
+
+    @property
+    def deal_path(self) -> Path:
+        return self.deal_doc.path
+
+    @property
+    def provider_path(self) -> Path:
+        return self.provider_doc.path
+
+    def deal_error(self, loc: tuple[str | int, ...], what: str, fix: str) -> InputError:
+        return InputError(what, path=self.deal_path, line=self.deal_doc.line_of(loc),
+                          field=".".join(map(str, loc)), fix=fix)
+
+
+def load_provider(path: Path) -> tuple[ProviderProfile, YamlDocument]:
+    doc = load_yaml(path)
+    return validate(ProviderProfile, doc), doc
+
+
+def load_deal(path: Path) -> LoadedDeal:
+    """Load and check a deal file; every problem is an InputError naming file:line and field."""
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise InputError("a deal file must be a mapping of fields", path=path, line=1,
+                         fix="start with 'provider:', 'customer:', 'language:' ...")
+    deal = validate(Deal, doc)
+    provider_path = (path.parent / deal.provider).resolve()
+    if not provider_path.is_file():
+        raise InputError(f"provider profile '{deal.provider}' not found", path=path,
+                         line=doc.line_of(("provider",)), field="provider",
+                         fix=f"give the profile's path relative to {path.parent}")
+    provider, provider_doc = load_provider(provider_path)
+    loaded = LoadedDeal(deal=deal, provider=provider, deal_doc=doc, provider_doc=provider_doc)
+    _check_services(loaded)
+    return loaded
+
+
+def _check_services(loaded: LoadedDeal) -> None:
+    deal, provider = loaded.deal, loaded.provider
+    offered = {s.id for s in provider.services}
+    for index, service in enumerate(deal.services):
+        if service not in offered:
+            raise loaded.deal_error(
+                ("services", index), f"unknown service '{service}' (not offered in "
+                f"{loaded.provider_path.name})",
+                did_you_mean(service, offered) or "use one of " + ", ".join(sorted(offered)))
+        if service in deal.services[:index]:
+            raise loaded.deal_error(("services", index), f"service '{service}' is listed twice",
+                                    "list each service once")
+    described: set[str] = set()
+    for index, processing in enumerate(deal.processing):
+        if processing.service not in deal.services:
+            raise loaded.deal_error(
+                ("processing", index, "service"),
+                f"processing for service '{processing.service}', which the deal does not buy",
+                did_you_mean(processing.service, set(deal.services))
+                or "add it under 'services:' or remove this processing entry")
+        if processing.service in described:
+            raise loaded.deal_error(
+                ("processing", index, "service"),
+                f"service '{processing.service}' is described twice",
+                "describe each service's processing once")
+        described.add(processing.service)
+    for index, service in enumerate(deal.services):
+        if service not in described:
+            raise loaded.deal_error(
+                ("services", index), f"no processing described for service '{service}'",
+                f"add an entry under 'processing:' with 'service: {service}' (purpose, nature, "
+                "data_subjects, personal_data, retention, duration)")

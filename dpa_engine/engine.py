@@ -1,0 +1,118 @@
+"""The public workflow: deal file -> decision -> document model -> .docx (and PDF).
+
+The CLI and any web front end call these functions and nothing below them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .assemble import DocumentModel, assemble
+from .clauses import Library, load_library
+from .deals import LoadedDeal, load_deal
+from .errors import RenderError
+from .render import DocxRenderer, convert_to_pdf
+from .rules import ClauseDecision, Decision, Deviation, decide
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_library_path() -> Path:
+    """$DPA_LIBRARY, else ./clauses, else the clauses/ folder next to the package."""
+    if os.environ.get("DPA_LIBRARY"):
+        return Path(os.environ["DPA_LIBRARY"])
+    local = Path.cwd() / "clauses"
+    return local if local.is_dir() else _ROOT / "clauses"
+
+
+def default_template_path() -> Path:
+    if os.environ.get("DPA_TEMPLATE"):
+        return Path(os.environ["DPA_TEMPLATE"])
+    local = Path.cwd() / "templates" / "agreement.docx"
+    return local if local.is_file() else _ROOT / "templates" / "agreement.docx"
+
+
+class Explanation(BaseModel):
+    """What `dpa explain` reports: every clause in or out and why, and every deviation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deal: str
+    language: str
+    facts: dict[str, Any]
+    clauses: list[ClauseDecision]
+    deviations: list[Deviation]
+
+
+class GenerationResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    docx: Path
+    pdf: Path | None
+    draft: bool
+    clauses: list[str]
+    deviations: list[Deviation]
+
+
+@dataclass
+class Engine:
+    """A loaded clause library and prepared template, reusable for many deals."""
+
+    library: Library
+    renderer: DocxRenderer
+
+    @classmethod
+    def load(cls, library_path: Path | None = None, template_path: Path | None = None) -> Engine:
+        library = load_library(library_path or default_library_path())
+        template = template_path or default_template_path()
+        if not template.is_file():
+            raise RenderError("base template not found", path=template,
+                              fix="restore templates/agreement.docx or pass --template")
+        return cls(library=library, renderer=DocxRenderer(template))
+
+    def decide(self, loaded: LoadedDeal) -> Decision:
+        return decide(loaded, self.library)
+
+    def document(self, loaded: LoadedDeal, *, generated_at: datetime.datetime | None = None
+                 ) -> tuple[Decision, DocumentModel]:
+        decision = self.decide(loaded)
+        moment = generated_at or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        return decision, assemble(loaded, self.library, decision, generated_at=moment)
+
+    def generate(self, deal_path: Path, output: Path, *, pdf: bool = False,
+                 generated_at: datetime.datetime | None = None) -> GenerationResult:
+        loaded = load_deal(deal_path)
+        decision, model = self.document(loaded, generated_at=generated_at)
+        self.renderer.render(model, output)
+        pdf_path: Path | None = None
+        if pdf:
+            pdf_path = output.with_suffix(".pdf")
+            convert_to_pdf(output, pdf_path)
+        return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
+                                clauses=decision.included_ids, deviations=decision.deviations)
+
+    def explain(self, deal_path: Path) -> Explanation:
+        loaded = load_deal(deal_path)
+        decision = self.decide(loaded)
+        return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
+                           clauses=decision.clauses, deviations=decision.deviations)
+
+
+def generate(deal_path: Path, output: Path, *, pdf: bool = False,
+             library_path: Path | None = None, template_path: Path | None = None
+             ) -> GenerationResult:
+    return Engine.load(library_path, template_path).generate(deal_path, output, pdf=pdf)
+
+
+def explain(deal_path: Path, *, library_path: Path | None = None) -> Explanation:
+    library = load_library(library_path or default_library_path())
+    loaded = load_deal(deal_path)
+    decision = decide(loaded, library)
+    return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
+                       clauses=decision.clauses, deviations=decision.deviations)

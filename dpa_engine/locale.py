@@ -1,0 +1,39 @@
+"""The only module that imports babel: money, dates and language names per agreement language."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from babel import Locale
+from babel.dates import format_date as _format_date
+from babel.numbers import format_currency
+
+from .models import Language
+
+# Belgian locales for nl/fr; British English writes "23 November 2026" and "€2,500.00".
+LOCALES: dict[Language, str] = {"nl": "nl_BE", "fr": "fr_BE", "en": "en_GB"}
+
+
+def money(amount: Decimal | int | float, language: Language, currency: str = "EUR") -> str:
+    return str(format_currency(amount, currency, locale=LOCALES[language]))
+
+
+def long_date(day: datetime.date, language: Language) -> str:
+    return str(_format_date(day, format="long", locale=LOCALES[language]))
+
+
+def datetime_text(moment: datetime.datetime, language: Language) -> str:
+    """A date and time for notices, e.g. '30 november 2026 om 23:59'."""
+    from babel.dates import format_datetime
+
+    return str(format_datetime(moment, format="long", locale=LOCALES[language], tzinfo=moment.tzinfo))
+
+
+def language_name(code: str, language: Language) -> str:
+    """The name of language `code` written in `language`: ('nl', 'fr') -> 'néerlandais'."""
+    return str(Locale.parse(LOCALES[language]).languages[code])
+
+
+def country_name(code: str, language: Language) -> str:
+    return str(Locale.parse(LOCALES[language]).territories.get(code, code))

@@ -1,0 +1,314 @@
+"""pydantic models for every input (provider profile, deal) and the negotiable terms.
+
+Identity fields are checked the way a Belgian/Dutch lawyer would: KBO/BCE numbers by their
+mod-97 check digits, KvK numbers by length, VAT numbers by country format.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Language = Literal["nl", "fr", "en"]
+LANGUAGES: tuple[Language, ...] = ("nl", "fr", "en")
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="lower-case id")]
+
+# EU member states plus Iceland, Liechtenstein and Norway.
+EEA_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO"
+    .split()
+)
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; values are immutable once loaded; control characters refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        if isinstance(value, str) and _CONTROL_CHARS.search(value):
+            raise ValueError(
+                "contains an invisible control character — fix: retype the text without it"
+            )
+        return value
+
+
+# Text supplied by a provider that must exist in the agreement's language:
+# either one string for every language, or a mapping per language.
+LocalizedText = str | dict[Language, str]
+
+
+def text_in(value: LocalizedText, language: Language) -> str | None:
+    """The text for `language`, or None when a per-language mapping lacks it."""
+    if isinstance(value, str):
+        return value
+    return value.get(language)
+
+
+# --- identity numbers ---------------------------------------------------------------------
+
+def _digits(value: str) -> str:
+    return re.sub(r"[\s.\-]", "", value)
+
+
+def belgian_enterprise_number(value: str) -> str:
+    """Validate a KBO/BCE number (mod-97) and return it as 0xxx.xxx.xxx."""
+    digits = _digits(value).removeprefix("BE")
+    if not re.fullmatch(r"[01]\d{9}", digits):
+        raise ValueError(
+            f"'{value}' is not a Belgian enterprise number — fix: write 10 digits starting "
+            "with 0 or 1, e.g. 0xxx.xxx.xxx"
+        )
+    if 97 - int(digits[:8]) % 97 != int(digits[8:]):
+        raise ValueError(
+            f"'{value}' fails the KBO/BCE check digits (mod 97) — fix: copy the number "
+            "exactly from the Crossroads Bank for Enterprises"
+        )
+    return f"{digits[:4]}.{digits[4:7]}.{digits[7:]}"
+
+
+def dutch_kvk_number(value: str) -> str:
+    digits = _digits(value)
+    if not re.fullmatch(r"\d{8}", digits):
+        raise ValueError(
+            f"'{value}' is not a Dutch KvK number — fix: write the 8 digits of the "
+            "Handelsregister number"
+        )
+    return digits
+
+
+def vat_number(value: str, country: str) -> str:
+    compact = _digits(value).upper()
+    if country == "BE":
+        if not compact.startswith("BE"):
+            raise ValueError(f"'{value}' is not a Belgian VAT number — fix: write BE0xxxxxxxxx")
+        return "BE" + belgian_enterprise_number(compact[2:]).replace(".", "")
+    if country == "NL":
+        if not re.fullmatch(r"NL\d{9}B\d{2}", compact):
+            raise ValueError(f"'{value}' is not a Dutch VAT number — fix: write NLxxxxxxxxxB01")
+        return compact
+    if not re.fullmatch(r"[A-Z]{2}[0-9A-Z]{2,13}", compact):
+        raise ValueError(f"'{value}' is not a VAT number — fix: country prefix then the number")
+    return compact
+
+
+# --- parties --------------------------------------------------------------------------------
+
+class Address(StrictModel):
+    street: str = Field(min_length=1)
+    postal_code: str = Field(min_length=1)
+    city: str = Field(min_length=1)
+    country: CountryCode
+
+    def one_line(self) -> str:
+        return f"{self.street}, {self.postal_code} {self.city}"
+
+
+class Person(StrictModel):
+    name: str = Field(min_length=1)
+    title: str = ""
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Party(StrictModel):
+    """A company party to the agreement (customer/controller or provider/processor)."""
+
+    name: str = Field(min_length=1, description="Legal name as registered")
+    legal_form: str = Field(min_length=1, description="e.g. BV, NV, SRL, B.V.")
+    enterprise_number: str = Field(description="KBO/BCE (BE), KvK (NL) or local registry number")
+    vat_number: str | None = None
+    registered_office: Address
+    privacy_contact: Person | None = Field(default=None, description="DPO or privacy contact")
+    signatory: Person | None = None
+
+    @model_validator(mode="after")
+    def _check_identity_numbers(self) -> Party:
+        country = self.registered_office.country
+        number = self.enterprise_number
+        if country == "BE":
+            number = belgian_enterprise_number(number)
+        elif country == "NL":
+            number = dutch_kvk_number(number)
+        object.__setattr__(self, "enterprise_number", number)
+        if self.vat_number is not None:
+            object.__setattr__(self, "vat_number", vat_number(self.vat_number, country))
+        return self
+
+
+# --- provider profile -----------------------------------------------------------------------
+
+class Service(StrictModel):
+    id: Slug
+    name: LocalizedText
+    description: LocalizedText | None = None
+
+
+class TransferMechanism(StrictModel):
+    kind: Literal["adequacy", "scc", "bcr"]
+    scc_module: Literal[2, 3] | None = Field(
+        default=None, description="SCC 2021/914 module (2 controller-processor, 3 processor-processor)"
+    )
+    detail: str | None = Field(default=None, description="e.g. 'EU-US Data Privacy Framework'")
+
+    @model_validator(mode="after")
+    def _module_for_scc(self) -> TransferMechanism:
+        if self.kind == "scc" and self.scc_module is None:
+            raise ValueError(
+                "standard contractual clauses need a module — fix: add 'scc_module: 3' "
+                "(processor to processor) or 2"
+            )
+        return self
+
+
+class SubProcessor(StrictModel):
+    id: Slug
+    name: str = Field(min_length=1)
+    legal_entity: str = Field(min_length=1)
+    country: CountryCode = Field(description="Country of establishment")
+    locations: list[CountryCode] = Field(min_length=1, description="Where the data is processed")
+    purpose: LocalizedText
+    services: list[Slug] = Field(min_length=1, description="Services that use it")
+    engagement: Literal["systematic", "incidental"] = "systematic"
+    transfer: TransferMechanism | None = None
+
+    @property
+    def outside_eea(self) -> bool:
+        return any(c not in EEA_COUNTRIES for c in (self.country, *self.locations))
+
+
+class Measure(StrictModel):
+    category: LocalizedText
+    description: LocalizedText
+    for_sensitive_data: bool = Field(
+        default=False, description="Extra measure for art. 9/10 data (required when such data is processed)"
+    )
+
+
+class TermOverrides(StrictModel):
+    """Negotiable terms; unset fields keep the standard. Used by profiles and deals."""
+
+    objection_window_days: int | None = Field(default=None, ge=1, le=90)
+    objection_window_unit: Literal["calendar", "business"] | None = None
+    subprocessor_authorisation: Literal["general", "specific"] | None = None
+    liability_cap_total: Decimal | None = Field(default=None, ge=0)
+    liability_cap_other: Decimal | None = Field(default=None, ge=0)
+    governing_law: Literal["BE", "NL"] | None = None
+    prevailing_language: Language | None = None
+    assistance_costs: Literal["customer", "provider"] | None = None
+    audit_costs: Literal["customer", "provider"] | None = None
+    audit_notice_days: int | None = Field(default=None, ge=1, le=365)
+    audit_frequency_per_year: int | None = Field(default=None, ge=1, le=12)
+
+    def given(self) -> dict[str, object]:
+        return self.model_dump(exclude_none=True)
+
+
+class Terms(StrictModel):
+    """The full set of term parameters in force for one agreement."""
+
+    objection_window_days: int = Field(ge=1, le=90)
+    objection_window_unit: Literal["calendar", "business"]
+    subprocessor_authorisation: Literal["general", "specific"]
+    liability_cap_total: Decimal = Field(ge=0)
+    liability_cap_other: Decimal = Field(ge=0)
+    governing_law: Literal["BE", "NL"]
+    prevailing_language: Language
+    assistance_costs: Literal["customer", "provider"]
+    audit_costs: Literal["customer", "provider"]
+    audit_notice_days: int = Field(ge=1, le=365)
+    audit_frequency_per_year: int = Field(ge=1, le=12)
+
+
+TERM_NAMES: tuple[str, ...] = tuple(Terms.model_fields)
+
+
+class ProviderProfile(Party):
+    """One provider company: identity, services, sub-processor register, measures, terms."""
+
+    supervisory_authority: Literal["BE", "NL"] | None = Field(
+        default=None, description="Lead authority; defaults to the registered office's country"
+    )
+    services: list[Service] = Field(min_length=1)
+    subprocessors: list[SubProcessor] = Field(default_factory=list)
+    measures: list[Measure] = Field(min_length=1, description="Annex III")
+    standard_terms: TermOverrides = Field(default_factory=TermOverrides)
+
+    @model_validator(mode="after")
+    def _check_register(self) -> ProviderProfile:
+        service_ids = [s.id for s in self.services]
+        _unique(service_ids, "services")
+        _unique([s.id for s in self.subprocessors], "subprocessors")
+        for index, sub in enumerate(self.subprocessors):
+            for service in sub.services:
+                if service not in service_ids:
+                    raise ValueError(
+                        f"subprocessors[{index}] ({sub.id}) uses unknown service '{service}' "
+                        f"— fix: use one of {', '.join(service_ids)}"
+                    )
+        return self
+
+    def service(self, service_id: str) -> Service:
+        return next(s for s in self.services if s.id == service_id)
+
+
+def _unique(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"duplicate id '{item}' in {what} — fix: give each entry its own id")
+        seen.add(item)
+
+
+# --- deal -----------------------------------------------------------------------------------
+
+class DataCategory(StrictModel):
+    name: str = Field(min_length=1)
+    sensitive: Literal["art9", "art10"] | None = Field(
+        default=None, description="art9 = special categories, art10 = criminal convictions/offences"
+    )
+
+
+class Processing(StrictModel):
+    service: Slug
+    purpose: str = Field(min_length=1)
+    nature: str = Field(min_length=1)
+    data_subjects: list[str] = Field(min_length=1)
+    personal_data: list[DataCategory | str] = Field(min_length=1)
+    retention: str = Field(min_length=1)
+    duration: str = Field(min_length=1)
+
+    def categories(self) -> list[DataCategory]:
+        return [DataCategory(name=c) if isinstance(c, str) else c for c in self.personal_data]
+
+
+class Customer(Party):
+    signatory: Person
+    notice_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list, description="Where sub-processor notices go"
+    )
+
+
+class Deal(StrictModel):
+    """One customer agreement: who, which services, what processing, what was negotiated."""
+
+    provider: str = Field(description="Path to the provider profile, relative to the deal file")
+    reference: str | None = Field(default=None, description="Agreement reference, e.g. DPA-2026-001")
+    version: int = Field(default=1, ge=1)
+    agreement_date: datetime.date | None = None
+    customer: Customer
+    provider_signatory: Person | None = None
+    language: Language
+    services: list[Slug] = Field(min_length=1)
+    processing: list[Processing] = Field(min_length=1)
+    deviations: TermOverrides = Field(default_factory=TermOverrides)
+    courts_city: str | None = Field(
+        default=None, description="City of the competent courts, when it cannot be derived"
+    )

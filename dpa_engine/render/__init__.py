@@ -1,0 +1,11 @@
+"""Rendering: the only package that imports docxtpl / python-docx.
+
+`DocxRenderer` prepares a base template once (docxtpl's XML clean-up and Jinja compilation)
+and then writes one agreement per call; `convert_to_pdf` drives headless LibreOffice.
+"""
+
+from .word import DocxRenderer, write_atomically
+from .pdf import LibreOfficeConverter, convert_to_pdf, find_soffice
+
+__all__ = ["DocxRenderer", "LibreOfficeConverter", "convert_to_pdf", "find_soffice",
+           "write_atomically"]

@@ -1,0 +1,204 @@
+"""Writes .docx agreements from the base template with docxtpl's template language.
+
+The template is prepared once per renderer: docxtpl cleans the Word XML (`patch_xml`) and
+the Jinja templates are compiled once; each agreement then only fills values and zips.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from docxtpl import DocxTemplate
+from jinja2 import StrictUndefined, Template, TemplateError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from ..assemble import DocumentModel, DocumentProperties
+from ..errors import RenderError
+from .wordml import body_xml
+
+_RENDERED_PART = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
+TEMPLATE_NAMES = frozenset(
+    {"body", "header_title", "draft", "draft_marker", "page_label", "page_of_label"}
+)
+_CUSTOM_TYPE = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
+_CUSTOM_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"
+_LANGUAGE_TAGS = {"nl": "nl-BE", "fr": "fr-BE", "en": "en-GB"}
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: never a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DocxRenderer:
+    """A base template prepared once, rendering any number of agreements."""
+
+    def __init__(self, template_path: Path) -> None:
+        self.template_path = template_path
+        try:
+            source = DocxTemplate(str(template_path))
+            source.init_docx()
+            archive = zipfile.ZipFile(template_path)
+        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise RenderError(f"cannot open the base template ({exc})", path=template_path,
+                              fix="point --template at a .docx made from templates/agreement.docx"
+                              ) from None
+        env = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+        self._templates: dict[str, Template] = {}
+        self._parts: list[tuple[zipfile.ZipInfo, bytes | None]] = []
+        with archive:
+            for info in archive.infolist():
+                name = info.filename
+                data: bytes | None = archive.read(info)
+                if _RENDERED_PART.match(name):
+                    self._templates[name] = self._compile(source, env, name, data or b"")
+                    data = None
+                elif name in ("docProps/core.xml", "docProps/custom.xml"):
+                    continue  # written per agreement
+                elif name == "word/settings.xml":
+                    data = _with_update_fields(data or b"")
+                elif name == "[Content_Types].xml":
+                    data = _with_custom_content_type(data or b"")
+                elif name == "_rels/.rels":
+                    data = _with_custom_relationship(data or b"")
+                self._parts.append((info, data))
+        for name in ("docProps/core.xml", "docProps/custom.xml"):
+            self._parts.append((zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), None))
+        if "word/document.xml" not in self._templates:
+            raise RenderError("the base template has no word/document.xml", path=template_path)
+
+    def _compile(self, source: DocxTemplate, env: ImmutableSandboxedEnvironment, name: str,
+                 data: bytes) -> Template:
+        xml = source.patch_xml(data.decode("utf-8"))
+        xml = re.sub(r"<w:p([ >])", r"\n<w:p\1", xml)
+        try:
+            tree = env.parse(xml)
+        except TemplateError as exc:
+            raise RenderError(f"template syntax error in {name}: {exc}", path=self.template_path,
+                              fix="fix the {{ }} / {% %} tags in Word") from None
+        unknown = meta.find_undeclared_variables(tree) - TEMPLATE_NAMES
+        if unknown:
+            raise RenderError(
+                f"{name} uses unknown placeholder(s) {', '.join(sorted(unknown))}",
+                path=self.template_path,
+                fix="use only " + ", ".join(sorted(TEMPLATE_NAMES)))
+        if name == "word/document.xml" and "body" not in meta.find_undeclared_variables(tree):
+            raise RenderError("the template body has no {{p body }} paragraph",
+                              path=self.template_path, fix="add a paragraph '{{p body }}'")
+        return env.from_string(tree)
+
+    def render_bytes(self, model: DocumentModel) -> bytes:
+        context: dict[str, Any] = {
+            "body": Markup(body_xml(model)),
+            "header_title": model.header_title,
+            "draft": model.draft,
+            "draft_marker": model.draft_marker,
+            "page_label": model.page_label,
+            "page_of_label": model.page_of_label,
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+            for info, data in self._parts:
+                name = info.filename
+                if data is None:
+                    data = self._generated(name, model, context)
+                target = zipfile.ZipInfo(name, date_time=info.date_time)
+                target.compress_type = zipfile.ZIP_DEFLATED
+                out.writestr(target, data)
+        return buffer.getvalue()
+
+    def _generated(self, name: str, model: DocumentModel, context: dict[str, Any]) -> bytes:
+        if name == "docProps/core.xml":
+            return core_properties_xml(model.properties).encode("utf-8")
+        if name == "docProps/custom.xml":
+            return custom_properties_xml(model.properties.custom).encode("utf-8")
+        xml = self._templates[name].render(context)
+        return re.sub(r"\n<w:p([ >])", r"<w:p\1", xml).encode("utf-8")
+
+    def render(self, model: DocumentModel, path: Path) -> None:
+        write_atomically(path, self.render_bytes(model))
+
+
+def _with_update_fields(settings: bytes) -> bytes:
+    """Ask Word to refresh fields (cross-references, page numbers) when it opens the file."""
+    xml = settings.decode("utf-8")
+    if "<w:updateFields" in xml:
+        return settings
+    # Schema order: updateFields comes right before these elements.
+    for follower in ("<w:hdrShapeDefaults", "<w:footnotePr", "<w:endnotePr", "<w:compat",
+                     "<w:docVars", "<w:rsids", "<m:mathPr", "<w:themeFontLang",
+                     "<w:clrSchemeMapping", "<w:shapeDefaults", "<w:decimalSymbol",
+                     "<w:listSeparator"):
+        if follower in xml:
+            return xml.replace(follower, '<w:updateFields w:val="true"/>' + follower, 1).encode()
+    return xml.replace("</w:settings>", '<w:updateFields w:val="true"/></w:settings>').encode()
+
+
+def _with_custom_content_type(types: bytes) -> bytes:
+    xml = types.decode("utf-8")
+    if "/docProps/custom.xml" in xml:
+        return types
+    override = f'<Override PartName="/docProps/custom.xml" ContentType="{_CUSTOM_TYPE}"/>'
+    return xml.replace("</Types>", override + "</Types>").encode()
+
+
+def _with_custom_relationship(rels: bytes) -> bytes:
+    xml = rels.decode("utf-8")
+    if _CUSTOM_REL in xml:
+        return rels
+    rel = f'<Relationship Id="rIdDpaCustom" Type="{_CUSTOM_REL}" Target="docProps/custom.xml"/>'
+    return xml.replace("</Relationships>", rel + "</Relationships>").encode()
+
+
+def core_properties_xml(props: DocumentProperties) -> str:
+    stamp = props.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
+        'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:dcterms="http://purl.org/dc/terms/" xmlns:dcmitype="http://purl.org/dc/dcmitype/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<dc:title>{escape(props.title)}</dc:title>"
+        f"<dc:subject>{escape(props.subject)}</dc:subject>"
+        f"<dc:creator>{escape(props.creator)}</dc:creator>"
+        f"<cp:keywords>{escape(props.keywords)}</cp:keywords>"
+        f"<dc:language>{_LANGUAGE_TAGS[props.language]}</dc:language>"
+        f"<cp:lastModifiedBy>dpa-engine</cp:lastModifiedBy>"
+        f"<cp:revision>1</cp:revision>"
+        f"<cp:version>{escape(props.version)}</cp:version>"
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
+        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified>'
+        "</cp:coreProperties>"
+    )
+
+
+def custom_properties_xml(custom: dict[str, str]) -> str:
+    items = "".join(
+        f'<property fmtid="{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}" pid="{pid}" '
+        f"name={quoteattr(name)}><vt:lpwstr>{escape(value)}</vt:lpwstr></property>"
+        for pid, (name, value) in enumerate(custom.items(), start=2)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'custom-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/'
+        f'docPropsVTypes">{items}</Properties>'
+    )

@@ -1,0 +1,166 @@
+"""Strict YAML loading that remembers line numbers, and pydantic validation that reports them.
+
+Every input file (deal, provider profile, clause file) goes through here, so every error
+names file:line and field.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from .errors import DpaError, InputError, did_you_mean
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML file: plain Python data plus the node tree for line look-ups."""
+
+    path: Path
+    data: Any
+    tree: Any
+
+    def line_of(self, loc: Loc) -> int | None:
+        """1-based line of the node at `loc`, or of its nearest existing ancestor."""
+        node = self.tree
+        line: int | None = _node_line(node)
+        for key in loc:
+            if isinstance(node, CommentedMap) and key in node:
+                line = node.lc.key(key)[0] + 1
+                node = node[key]
+            elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+                line = node.lc.item(key)[0] + 1
+                node = node[key]
+            else:
+                break
+        return line
+
+
+def _node_line(node: Any) -> int | None:
+    lc = getattr(node, "lc", None)
+    return lc.line + 1 if lc is not None and lc.line is not None else None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain dict/list/str/int/float/date."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, datetime.datetime):
+        return datetime.datetime.fromisoformat(node.isoformat())
+    if isinstance(node, datetime.date):
+        return datetime.date(node.year, node.month, node.day)
+    return node
+
+
+def load_yaml(path: Path, *, error: type[DpaError] = InputError) -> YamlDocument:
+    """Parse a YAML file strictly (duplicate keys are errors) keeping line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error("file not found", path=path, fix="check the path") from None
+    except UnicodeDecodeError:
+        raise error("file is not UTF-8 text", path=path, fix="save it as UTF-8") from None
+    except OSError as exc:
+        raise error(f"cannot read file ({exc.strerror})", path=path) from None
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if "duplicate key" in problem or "found duplicate key" in str(exc):
+            problem = "duplicate key " + problem.split("duplicate key", 1)[-1].strip()
+            fix = "keep only one entry for this key"
+        else:
+            fix = "correct the YAML syntax (indentation, quotes, colons)"
+        raise error(problem, path=path, line=line, fix=fix) from None
+    return YamlDocument(path=path, data=_plain(tree), tree=tree)
+
+
+def validate(model: type[M], doc: YamlDocument, *, error: type[DpaError] = InputError) -> M:
+    """Validate a YAML document against a pydantic model; the first error names file:line."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise validation_error(exc, doc, model, error=error) from None
+
+
+def validation_error(
+    exc: ValidationError, doc: YamlDocument, model: type[BaseModel], *, error: type[DpaError]
+) -> DpaError:
+    first = exc.errors()[0]
+    loc: Loc = tuple(first["loc"])
+    field = ".".join(str(p) for p in loc) or None
+    kind = first["type"]
+    msg = str(first["msg"])
+    fix: str | None = None
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        allowed = _allowed_fields(model, loc[:-1], doc.data)
+        hint = did_you_mean(name, allowed) if allowed else None
+        what = f"unknown field '{name}'"
+        fix = hint or (
+            "remove it; allowed fields: " + ", ".join(sorted(allowed)) if allowed else "remove it"
+        )
+    elif kind == "missing":
+        what = f"required field '{loc[-1]}' is missing"
+        fix = f"add '{loc[-1]}:'"
+    else:
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if " — fix: " in msg:
+            msg, fix = msg.split(" — fix: ", 1)
+        what = msg[0].lower() + msg[1:] if msg else "invalid value"
+        if kind in {"model_type", "dict_type"}:
+            what = "expected a mapping of fields here"
+    return error(what, path=doc.path, line=doc.line_of(loc), field=field, fix=fix)
+
+
+def _allowed_fields(model: type[BaseModel], loc: Loc, data: Any) -> set[str]:
+    """Field names allowed at `loc` inside `model` (best effort, for 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return set()
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return set()
+        current = _inner_model(info.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return {f.alias or n for n, f in current.model_fields.items()}
+    return set()
+
+
+def _inner_model(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
