@@ -469,16 +469,18 @@ def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
         for sub in listed:
             index = provider.subprocessors.index(sub)
             rows.append([
-                [sub.name], [sub.legal_entity], [locale.country_name(sub.country, language)],
-                [", ".join(locale.country_name(c, language) for c in sub.locations)],
+                [sub.name, sub.legal_entity],
+                [locale.country_name(sub.country, language),
+                 ", ".join(locale.country_name(c, language) for c in sub.locations)],
                 [localize(sub.purpose, loaded.provider_doc, ("subprocessors", index, "purpose"))],
                 [", ".join(names[s] for s in sub.services if s in names)],
                 [_transfer_text(sub.transfer, label)],
             ])
         blocks.append(Table(
-            header=[label(k) for k in ("sub_name", "sub_entity", "sub_country", "sub_locations",
-                                       "sub_purpose", "sub_services", "sub_transfer")],
-            rows=rows, widths=[14, 16, 12, 14, 16, 12, 16],
+            header=[f"{label('sub_name')}\n{label('sub_entity')}",
+                    f"{label('sub_country')}\n{label('sub_locations')}",
+                    label("sub_purpose"), label("sub_services"), label("sub_transfer")],
+            rows=rows, widths=[20, 19, 21, 18, 22],
         ))
     else:
         blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("no_subprocessors"))]))

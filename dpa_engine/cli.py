@@ -9,12 +9,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -109,7 +110,7 @@ def explain(
                   "— needs legal approval")
 
 
-class SchemaName(str, Enum):
+class SchemaName(StrEnum):
     deal = "deal"
     provider = "provider"
     clauses = "clauses"
@@ -124,8 +125,9 @@ def schema(
     from .clauses.schema import ClauseFile, LabelsFile
     from .models import Deal, ProviderProfile
 
-    model = {"deal": Deal, "provider": ProviderProfile, "clauses": ClauseFile,
-             "labels": LabelsFile}[name.value]
+    models: dict[str, type[BaseModel]] = {
+        "deal": Deal, "provider": ProviderProfile, "clauses": ClauseFile, "labels": LabelsFile}
+    model = models[name.value]
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 

@@ -181,9 +181,9 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
                                 tuple(loaded)))
 
     all_ids = set(seen_ids)
-    for item, line in pending_refs:
+    for item, text_line in pending_refs:
         for target in sorted(item.refs - all_ids):
-            out.add("unknown-ref", item.path, line, f"{item.id}.text",
+            out.add("unknown-ref", item.path, text_line, f"{item.id}.text",
                     f"ref(\"{target}\") points to no clause",
                     did_you_mean(target, all_ids) or "use the id of an existing clause")
     for name in TERM_NAMES:
@@ -419,13 +419,13 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
                 did_you_mean(name, set(TEXT_NAMES)) or "see the placeholders in clauses/README.md")
         ok = False
     for node in tree.find_all(nodes.Getattr):
-        if isinstance(node.node, nodes.Name) and node.node.name in ("customer", "provider"):
-            if node.attr not in PARTY_FIELDS:
-                out.add("unknown-placeholder", path, offset + node.lineno if line else None, fld,
-                        f"unknown field '{node.node.name}.{node.attr}'",
-                        did_you_mean(node.attr, set(PARTY_FIELDS))
-                        or "use one of " + ", ".join(PARTY_FIELDS))
-                ok = False
+        if (isinstance(node.node, nodes.Name) and node.node.name in ("customer", "provider")
+                and node.attr not in PARTY_FIELDS):
+            out.add("unknown-placeholder", path, offset + node.lineno if line else None, fld,
+                    f"unknown field '{node.node.name}.{node.attr}'",
+                    did_you_mean(node.attr, set(PARTY_FIELDS))
+                    or "use one of " + ", ".join(PARTY_FIELDS))
+            ok = False
     refs: set[str] = set()
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Name) and call.node.name == "ref":

@@ -4,8 +4,8 @@
 and then writes one agreement per call; `convert_to_pdf` drives headless LibreOffice.
 """
 
-from .word import DocxRenderer, write_atomically
 from .pdf import LibreOfficeConverter, convert_to_pdf, find_soffice
+from .word import DocxRenderer, write_atomically
 
 __all__ = ["DocxRenderer", "LibreOfficeConverter", "convert_to_pdf", "find_soffice",
            "write_atomically"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from docx import Document
 from docx.enum.style import WD_STYLE_TYPE
@@ -23,7 +24,7 @@ INK = RGBColor(0x1F, 0x2A, 0x44)
 
 def _field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
     """Append a complex field (e.g. PAGE) to a paragraph."""
-    def run_with(child: OxmlElement) -> None:
+    def run_with(child: Any) -> None:
         run = OxmlElement("w:r")
         run.append(child)
         paragraph._p.append(run)

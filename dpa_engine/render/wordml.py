@@ -76,7 +76,8 @@ def _table(table: Table) -> str:
     grid = "".join(f'<w:gridCol w:w="{w}"/>' for w in widths)
     rows = []
     if table.header is not None:
-        cells = "".join(_cell([h], w, bold=True) for h, w in zip(table.header, widths, strict=True))
+        cells = "".join(_cell(h.split("\n"), w, bold=True)
+                        for h, w in zip(table.header, widths, strict=True))
         rows.append(f'<w:tr><w:trPr><w:cantSplit/><w:tblHeader/></w:trPr>{cells}</w:tr>')
     for row in table.rows:
         cells = "".join(_cell(c, w, bold=False) for c, w in zip(row, widths, strict=True))
