@@ -34,7 +34,35 @@ class LoadedDeal:
 
 def load_provider(path: Path) -> tuple[ProviderProfile, YamlDocument]:
     doc = load_yaml(path)
-    return validate(ProviderProfile, doc), doc
+    if not isinstance(doc.data, dict):
+        raise InputError("a provider profile must be a mapping of fields", path=path, line=1,
+                         fix="start with 'name:', 'legal_form:', 'enterprise_number:' ...")
+    profile = validate(ProviderProfile, doc)
+    _check_register(profile, doc)
+    return profile, doc
+
+
+def _check_register(profile: ProviderProfile, doc: YamlDocument) -> None:
+    """Ids are unique and every sub-processor names services the provider offers."""
+    def error(loc: tuple[str | int, ...], what: str, fix: str) -> InputError:
+        return InputError(what, path=doc.path, line=doc.line_of(loc),
+                          field=".".join(map(str, loc)), fix=fix)
+
+    sections = (("services", [s.id for s in profile.services]),
+                ("subprocessors", [s.id for s in profile.subprocessors]))
+    for section, ids in sections:
+        for index, item_id in enumerate(ids):
+            if item_id in ids[:index]:
+                raise error((section, index, "id"), f"duplicate id '{item_id}' in {section}",
+                            "give each entry its own id")
+    offered = {s.id for s in profile.services}
+    for index, sub in enumerate(profile.subprocessors):
+        for position, service in enumerate(sub.services):
+            if service not in offered:
+                raise error(("subprocessors", index, "services", position),
+                            f"sub-processor '{sub.id}' uses unknown service '{service}'",
+                            did_you_mean(service, offered)
+                            or "use one of " + ", ".join(sorted(offered)))
 
 
 def load_deal(path: Path) -> LoadedDeal:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .assemble import DocumentModel, assemble
 from .clauses import Library, load_library
 from .deals import LoadedDeal, load_deal
 from .errors import RenderError
-from .render import DocxRenderer, convert_to_pdf
+from .render import DocxRenderer, convert_to_pdf, write_atomically
 from .rules import ClauseDecision, Decision, Deviation, decide
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -89,19 +90,24 @@ class Engine:
                  generated_at: datetime.datetime | None = None) -> GenerationResult:
         loaded = load_deal(deal_path)
         decision, model = self.document(loaded, generated_at=generated_at)
-        self.renderer.render(model, output)
+        data = self.renderer.render_bytes(model)
         pdf_path: Path | None = None
         if pdf:
+            # Convert a private copy first: a failed conversion leaves neither file behind.
             pdf_path = output.with_suffix(".pdf")
-            convert_to_pdf(output, pdf_path)
+            with tempfile.TemporaryDirectory(prefix="dpa-generate-") as work:
+                draft_docx, draft_pdf = Path(work) / output.name, Path(work) / pdf_path.name
+                draft_docx.write_bytes(data)
+                convert_to_pdf(draft_docx, draft_pdf)
+                write_atomically(output, data)
+                write_atomically(pdf_path, draft_pdf.read_bytes())
+        else:
+            write_atomically(output, data)
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
                                 clauses=decision.included_ids, deviations=decision.deviations)
 
     def explain(self, deal_path: Path) -> Explanation:
-        loaded = load_deal(deal_path)
-        decision = self.decide(loaded)
-        return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
-                           clauses=decision.clauses, deviations=decision.deviations)
+        return _explanation(deal_path, self.library)
 
 
 def generate(deal_path: Path, output: Path, *, pdf: bool = False,
@@ -111,8 +117,10 @@ def generate(deal_path: Path, output: Path, *, pdf: bool = False,
 
 
 def explain(deal_path: Path, *, library_path: Path | None = None) -> Explanation:
-    library = load_library(library_path or default_library_path())
-    loaded = load_deal(deal_path)
-    decision = decide(loaded, library)
+    return _explanation(deal_path, load_library(library_path or default_library_path()))
+
+
+def _explanation(deal_path: Path, library: Library) -> Explanation:
+    decision = decide(load_deal(deal_path), library)
     return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
                        clauses=decision.clauses, deviations=decision.deviations)

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Language = Literal["nl", "fr", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "fr", "en")
@@ -123,24 +123,34 @@ class Party(StrictModel):
 
     name: str = Field(min_length=1, description="Legal name as registered")
     legal_form: str = Field(min_length=1, description="e.g. BV, NV, SRL, B.V.")
+    registered_office: Address
     enterprise_number: str = Field(description="KBO/BCE (BE), KvK (NL) or local registry number")
     vat_number: str | None = None
-    registered_office: Address
     privacy_contact: Person | None = Field(default=None, description="DPO or privacy contact")
     signatory: Person | None = None
 
-    @model_validator(mode="after")
-    def _check_identity_numbers(self) -> Party:
-        country = self.registered_office.country
-        number = self.enterprise_number
+    @staticmethod
+    def _country(info: ValidationInfo) -> str | None:
+        office = info.data.get("registered_office")
+        return office.country if isinstance(office, Address) else None
+
+    @field_validator("enterprise_number")
+    @classmethod
+    def _check_enterprise_number(cls, value: str, info: ValidationInfo) -> str:
+        country = cls._country(info)
         if country == "BE":
-            number = belgian_enterprise_number(number)
-        elif country == "NL":
-            number = dutch_kvk_number(number)
-        object.__setattr__(self, "enterprise_number", number)
-        if self.vat_number is not None:
-            object.__setattr__(self, "vat_number", vat_number(self.vat_number, country))
-        return self
+            return belgian_enterprise_number(value)
+        if country == "NL":
+            return dutch_kvk_number(value)
+        if not value.strip():
+            raise ValueError("enterprise number is empty — fix: give the registry number")
+        return value
+
+    @field_validator("vat_number")
+    @classmethod
+    def _check_vat_number(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = cls._country(info)
+        return None if value is None else vat_number(value, country or "")
 
 
 # --- provider profile -----------------------------------------------------------------------
@@ -241,30 +251,8 @@ class ProviderProfile(Party):
     measures: list[Measure] = Field(min_length=1, description="Annex III")
     standard_terms: TermOverrides = Field(default_factory=TermOverrides)
 
-    @model_validator(mode="after")
-    def _check_register(self) -> ProviderProfile:
-        service_ids = [s.id for s in self.services]
-        _unique(service_ids, "services")
-        _unique([s.id for s in self.subprocessors], "subprocessors")
-        for index, sub in enumerate(self.subprocessors):
-            for service in sub.services:
-                if service not in service_ids:
-                    raise ValueError(
-                        f"subprocessors[{index}] ({sub.id}) uses unknown service '{service}' "
-                        f"— fix: use one of {', '.join(service_ids)}"
-                    )
-        return self
-
     def service(self, service_id: str) -> Service:
         return next(s for s in self.services if s.id == service_id)
-
-
-def _unique(ids: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for item in ids:
-        if item in seen:
-            raise ValueError(f"duplicate id '{item}' in {what} — fix: give each entry its own id")
-        seen.add(item)
 
 
 # --- deal -----------------------------------------------------------------------------------

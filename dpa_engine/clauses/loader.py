@@ -426,6 +426,13 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
                     did_you_mean(node.attr, set(PARTY_FIELDS))
                     or "use one of " + ", ".join(PARTY_FIELDS))
             ok = False
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        attr: Any = getattr(access, "attr", None) or getattr(getattr(access, "arg", None), "value", "")
+        if isinstance(attr, str) and attr.startswith("_"):
+            out.add("unsafe-placeholder", path, offset + access.lineno if line else None, fld,
+                    f"access to the internal attribute '{attr}' is not allowed",
+                    "use only the placeholders listed in clauses/README.md")
+            ok = False
     refs: set[str] = set()
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Name) and call.node.name == "ref":
