@@ -7,7 +7,7 @@ names file:line and field.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,13 +22,20 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
 
 
-@dataclass(frozen=True)
 class YamlDocument:
-    """A parsed YAML file: plain Python data plus the node tree for line look-ups."""
+    """A parsed YAML file: plain Python data, and (parsed again only when an error needs a line
+    number) the round-trip node tree. The fast C loader does the everyday work."""
 
-    path: Path
-    data: Any
-    tree: Any
+    def __init__(self, path: Path, data: Any, text: str) -> None:
+        self.path = path
+        self.data = data
+        self.text = text
+
+    @cached_property
+    def tree(self) -> Any:
+        yaml = YAML(typ="rt")
+        yaml.allow_duplicate_keys = True  # already refused by the first parse
+        return yaml.load(self.text)
 
     def line_of(self, loc: Loc) -> int | None:
         """1-based line of the node at `loc`, or of its nearest existing ancestor."""
@@ -82,10 +89,10 @@ def load_yaml(path: Path, *, error: type[DpaError] = InputError) -> YamlDocument
         raise error("file is not UTF-8 text", path=path, fix="save it as UTF-8") from None
     except OSError as exc:
         raise error(f"cannot read file ({exc.strerror})", path=path) from None
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="safe")
     yaml.allow_duplicate_keys = False
     try:
-        tree = yaml.load(text)
+        data = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -96,7 +103,7 @@ def load_yaml(path: Path, *, error: type[DpaError] = InputError) -> YamlDocument
         else:
             fix = "correct the YAML syntax (indentation, quotes, colons)"
         raise error(problem, path=path, line=line, fix=fix) from None
-    return YamlDocument(path=path, data=_plain(tree), tree=tree)
+    return YamlDocument(path=path, data=_plain(data), text=text)
 
 
 def validate(model: type[M], doc: YamlDocument, *, error: type[DpaError] = InputError) -> M:

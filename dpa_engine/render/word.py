@@ -6,7 +6,6 @@ the Jinja templates are compiled once; each agreement then only fills values and
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tempfile
@@ -23,6 +22,7 @@ from markupsafe import Markup
 from ..assemble import DocumentModel, DocumentProperties
 from ..errors import RenderError
 from .wordml import body_xml
+from .ziparchive import ZipEntry, build_zip, deflate
 
 _RENDERED_PART = re.compile(r"^word/(document|header\d*|footer\d*)\.xml$")
 TEMPLATE_NAMES = frozenset(
@@ -63,25 +63,26 @@ class DocxRenderer:
                               ) from None
         env = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
         self._templates: dict[str, Template] = {}
-        self._parts: list[tuple[zipfile.ZipInfo, bytes | None]] = []
+        # In order: a prepared (already deflated) entry, or the name of a part made per agreement.
+        self._parts: list[ZipEntry | str] = []
         with archive:
             for info in archive.infolist():
                 name = info.filename
                 data: bytes | None = archive.read(info)
                 if _RENDERED_PART.match(name):
                     self._templates[name] = self._compile(source, env, name, data or b"")
-                    data = None
-                elif name in ("docProps/core.xml", "docProps/custom.xml"):
-                    continue  # written per agreement
-                elif name == "word/settings.xml":
+                    self._parts.append(name)
+                    continue
+                if name in ("docProps/core.xml", "docProps/custom.xml", "docProps/thumbnail.jpeg"):
+                    continue  # properties are written per agreement; a thumbnail would be stale
+                if name == "word/settings.xml":
                     data = _with_update_fields(data or b"")
                 elif name == "[Content_Types].xml":
                     data = _with_custom_content_type(data or b"")
                 elif name == "_rels/.rels":
-                    data = _with_custom_relationship(data or b"")
-                self._parts.append((info, data))
-        for name in ("docProps/core.xml", "docProps/custom.xml"):
-            self._parts.append((zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), None))
+                    data = _without_thumbnail(_with_custom_relationship(data or b""))
+                self._parts.append(deflate(name, data or b""))
+        self._parts.extend(["docProps/core.xml", "docProps/custom.xml"])
         if "word/document.xml" not in self._templates:
             raise RenderError("the base template has no word/document.xml", path=template_path)
 
@@ -114,16 +115,12 @@ class DocxRenderer:
             "page_label": model.page_label,
             "page_of_label": model.page_of_label,
         }
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
-            for info, data in self._parts:
-                name = info.filename
-                if data is None:
-                    data = self._generated(name, model, context)
-                target = zipfile.ZipInfo(name, date_time=info.date_time)
-                target.compress_type = zipfile.ZIP_DEFLATED
-                out.writestr(target, data)
-        return buffer.getvalue()
+        entries = [
+            part if isinstance(part, ZipEntry)
+            else deflate(part, self._generated(part, model, context))
+            for part in self._parts
+        ]
+        return build_zip(entries)
 
     def _generated(self, name: str, model: DocumentModel, context: dict[str, Any]) -> bytes:
         if name == "docProps/core.xml":
@@ -150,6 +147,10 @@ def _with_update_fields(settings: bytes) -> bytes:
         if follower in xml:
             return xml.replace(follower, '<w:updateFields w:val="true"/>' + follower, 1).encode()
     return xml.replace("</w:settings>", '<w:updateFields w:val="true"/></w:settings>').encode()
+
+
+def _without_thumbnail(rels: bytes) -> bytes:
+    return re.sub(rb"<Relationship [^>]*Target=\"docProps/thumbnail.jpeg\"[^>]*/>", b"", rels)
 
 
 def _with_custom_content_type(types: bytes) -> bytes:
