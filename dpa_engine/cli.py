@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .clauses import lint_library
@@ -45,7 +46,7 @@ def _user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except DpaError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True,
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True,
                       highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -71,12 +72,75 @@ def generate(
     engine = Engine.load(library, template)
     result = engine.generate(deal, output, pdf=pdf)
     status = "[bold yellow]DRAFT[/]" if result.draft else "[green]final[/]"
-    out.print(f"Wrote {result.docx} ({status}, {len(result.clauses)} clauses)")
+    out.print(f"Wrote {escape(str(result.docx))} ({status}, {len(result.clauses)} clauses)")
     if result.pdf:
-        out.print(f"Wrote {result.pdf}")
+        out.print(f"Wrote {escape(str(result.pdf))}")
     for deviation in result.deviations:
-        out.print(f"  deviation: {deviation.parameter}: standard {deviation.standard}, "
-                  f"agreed {deviation.agreed}")
+        out.print(escape(f"  deviation: {deviation.parameter}: standard {deviation.standard}, "
+                         f"agreed {deviation.agreed}"))
+
+
+@app.command()
+@_user_errors
+def batch(
+    source: Annotated[Path, typer.Argument(help="Folder of deal files, or a CSV with a 'deal' column")],
+    output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Where the agreements go")],
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write PDFs (warm headless LibreOffice)")]
+    = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
+                                             help="Worker processes (default: all cores)")] = None,
+    library: LibraryOption = None,
+    template: TemplateOption = None,
+) -> None:
+    """Generate many agreements at once; failures are isolated and summarised. Exit 1 if any failed."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from .batch import SUMMARY_NAME, BatchItem, run_batch
+
+    failures = 0
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[failed]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                  transient=False) as progress:
+        task = progress.add_task("agreements", total=None, rate="", failed="")
+        started: list[float] = []
+
+        def on_start(total: int) -> None:
+            import time
+
+            started.append(time.perf_counter())
+            progress.update(task, total=total)
+
+        def on_item(item: BatchItem) -> None:
+            import time
+
+            nonlocal failures
+            failures += item.status == "failed"
+            done = progress.tasks[0].completed + 1
+            rate = done / max(time.perf_counter() - started[0], 1e-9)
+            progress.update(task, advance=1, rate=f"{rate:.1f}/s",
+                            failed=f"{failures} failed" if failures else "")
+
+        summary = run_batch(source, output_dir, pdf=pdf, jobs=jobs, library=library,
+                            template=template, on_start=on_start, on_item=on_item)
+    out.print(f"{summary.succeeded} of {summary.total} agreements in {summary.seconds:.1f} s "
+              f"({summary.per_second:.1f}/s, {summary.jobs} jobs"
+              f"{', PDF ' + summary.pdf_engine if summary.pdf else ''})")
+    for item in summary.items:
+        if item.status == "failed":
+            out.print(f"[red]failed[/] {escape(item.error or item.deal)}", soft_wrap=True)
+    drafts = sum(1 for i in summary.items if i.draft)
+    out.print(f"{drafts} draft(s) with unapproved deviations. Summary: "
+              + escape(f"{summary.output_dir}/{SUMMARY_NAME}"), soft_wrap=True)
+    if summary.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -100,14 +164,14 @@ def explain(
     for clause in report.clauses:
         facts = ", ".join(f"{k}={v}" for k, v in clause.facts.items())
         table.add_row("✔" if clause.included else "✘", f"{clause.id} v{clause.version}",
-                      clause.rule, facts)
+                      escape(clause.rule), escape(facts))
     out.print(table)
     if not report.deviations:
         out.print("No deviations from the standard terms.")
     for deviation in report.deviations:
-        out.print(f"[yellow]deviation[/] {deviation.parameter}: standard {deviation.standard} → "
-                  f"agreed {deviation.agreed} (clauses: {', '.join(deviation.clauses) or '-'}) "
-                  "— needs legal approval")
+        detail = (f"{deviation.parameter}: standard {deviation.standard} → agreed "
+                  f"{deviation.agreed} (clauses: {', '.join(deviation.clauses) or '-'})")
+        out.print(f"[yellow]deviation[/] {escape(detail)} — needs legal approval")
 
 
 class SchemaName(StrEnum):
@@ -141,11 +205,11 @@ def clauses_lint(
     folder = path or default_library_path()
     _, problems = lint_library(folder)
     for problem in problems:
-        out.print(f"{problem.message}  [dim]({problem.code})[/]", soft_wrap=True)
+        out.print(f"{escape(problem.message)}  [dim]({problem.code})[/]", soft_wrap=True)
     if problems:
-        out.print(f"[red]{len(problems)} problem(s)[/] in {folder}")
+        out.print(f"[red]{len(problems)} problem(s)[/] in {escape(str(folder))}")
         raise typer.Exit(1)
-    out.print(f"[green]ok[/]: {folder} has no problems")
+    out.print(f"[green]ok[/]: {escape(str(folder))} has no problems")
 
 
 def main() -> None:

@@ -65,7 +65,21 @@ def _check_register(profile: ProviderProfile, doc: YamlDocument) -> None:
                             or "use one of " + ", ".join(sorted(offered)))
 
 
-def load_deal(path: Path) -> LoadedDeal:
+class ProviderCache:
+    """Provider profiles already loaded, keyed by path and modification time (batch runs share
+    one profile across hundreds of deals)."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[tuple[Path, int], tuple[ProviderProfile, YamlDocument]] = {}
+
+    def load(self, path: Path) -> tuple[ProviderProfile, YamlDocument]:
+        key = (path, path.stat().st_mtime_ns)
+        if key not in self._profiles:
+            self._profiles[key] = load_provider(path)
+        return self._profiles[key]
+
+
+def load_deal(path: Path, providers: ProviderCache | None = None) -> LoadedDeal:
     """Load and check a deal file; every problem is an InputError naming file:line and field."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
@@ -77,7 +91,8 @@ def load_deal(path: Path) -> LoadedDeal:
         raise InputError(f"provider profile '{deal.provider}' not found", path=path,
                          line=doc.line_of(("provider",)), field="provider",
                          fix=f"give the profile's path relative to {path.parent}")
-    provider, provider_doc = load_provider(provider_path)
+    provider, provider_doc = (providers.load(provider_path) if providers
+                              else load_provider(provider_path))
     loaded = LoadedDeal(deal=deal, provider=provider, deal_doc=doc, provider_doc=provider_doc)
     _check_services(loaded)
     return loaded

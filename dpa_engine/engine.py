@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .assemble import DocumentModel, assemble
 from .clauses import Library, load_library
-from .deals import LoadedDeal, load_deal
+from .deals import LoadedDeal, ProviderCache, load_deal
 from .errors import RenderError
 from .render import DocxRenderer, convert_to_pdf, write_atomically
 from .rules import ClauseDecision, Decision, Deviation, decide
@@ -67,6 +67,7 @@ class Engine:
 
     library: Library
     renderer: DocxRenderer
+    providers: ProviderCache = field(default_factory=ProviderCache)
 
     @classmethod
     def load(cls, library_path: Path | None = None, template_path: Path | None = None) -> Engine:
@@ -88,7 +89,7 @@ class Engine:
 
     def generate(self, deal_path: Path, output: Path, *, pdf: bool = False,
                  generated_at: datetime.datetime | None = None) -> GenerationResult:
-        loaded = load_deal(deal_path)
+        loaded = load_deal(deal_path, self.providers)
         decision, model = self.document(loaded, generated_at=generated_at)
         data = self.renderer.render_bytes(model)
         pdf_path: Path | None = None
