@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test check lint typecheck pytest system-deps template clean
+.PHONY: demo test check lint typecheck pytest system-deps template clean bench
 
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,3 +37,6 @@ template: $(BIN)/.installed
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)

@@ -78,6 +78,7 @@ class Table(BaseModel):
     header: list[str] | None = None
     rows: list[list[list[str]]]
     widths: list[int]  # percent of the text width, one per column
+    borders: bool = True
 
 
 class PageBreak(BaseModel):
@@ -387,13 +388,14 @@ def _signature_table(loaded: LoadedDeal, label: Any) -> list[Block]:
             [f"{label('signature_name')}: {person.name if person else ''}"],
             [f"{label('signature_title')}: {person.title if person else ''}"],
             [f"{label('signature_date')}:"],
-            [f"{label('signature_sign')}:", "", ""],
+            [f"{label('signature_sign')}:", "", "", ""],
         ]
 
     left, right = column(customer.name, customer.signatory), column(provider.name,
                                                                     provider_signatory)
     rows = [[left[i], right[i]] for i in range(len(left))]
-    return [Table(rows=rows, widths=[50, 50])]
+    spacer = Paragraph(style=Style.BODY, runs=[TextRun(text="")], keep_with_next=True)
+    return [spacer, Table(rows=rows, widths=[50, 50], borders=False)]
 
 
 def _annex_heading(label: Any, number: str, key: str) -> Paragraph:

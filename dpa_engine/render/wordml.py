@@ -71,6 +71,11 @@ def _cell(lines: list[str], width: int, *, bold: bool) -> str:
     return f'<w:tc><w:tcPr><w:tcW w:w="{width}" w:type="dxa"/></w:tcPr>{paragraphs}</w:tc>'
 
 
+_NO_BORDERS = "<w:tblBorders>" + "".join(
+    f'<w:{side} w:val="nil"/>' for side in ("top", "left", "bottom", "right", "insideH", "insideV")
+) + "</w:tblBorders>"
+
+
 def _table(table: Table) -> str:
     widths = [TEXT_WIDTH_TWIPS * pct // 100 for pct in table.widths]
     grid = "".join(f'<w:gridCol w:w="{w}"/>' for w in widths)
@@ -84,7 +89,8 @@ def _table(table: Table) -> str:
         rows.append(f"<w:tr><w:trPr><w:cantSplit/></w:trPr>{cells}</w:tr>")
     return (
         '<w:tbl><w:tblPr><w:tblStyle w:val="TableGrid"/>'
-        f'<w:tblW w:w="{sum(widths)}" w:type="dxa"/><w:tblLayout w:type="fixed"/>'
+        f'<w:tblW w:w="{sum(widths)}" w:type="dxa"/>{"" if table.borders else _NO_BORDERS}'
+        '<w:tblLayout w:type="fixed"/>'
         '<w:tblLook w:val="04A0" w:firstRow="1" w:lastRow="0" w:firstColumn="1" '
         'w:lastColumn="0" w:noHBand="0" w:noVBand="1"/></w:tblPr>'
         f"<w:tblGrid>{grid}</w:tblGrid>{''.join(rows)}</w:tbl>"
