@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .errors import DpaError, InputError, did_you_mean
 
@@ -33,29 +33,25 @@ class YamlDocument:
 
     @cached_property
     def tree(self) -> Any:
-        yaml = YAML(typ="rt")
-        yaml.allow_duplicate_keys = True  # already refused by the first parse
-        return yaml.load(self.text)
+        # Composing (no construction) with the C parser is fast; nodes carry their marks.
+        return YAML(typ="safe").compose(self.text)
 
     def line_of(self, loc: Loc) -> int | None:
         """1-based line of the node at `loc`, or of its nearest existing ancestor."""
         node = self.tree
-        line: int | None = _node_line(node)
+        line: int | None = node.start_mark.line + 1 if node is not None else None
         for key in loc:
-            if isinstance(node, CommentedMap) and key in node:
-                line = node.lc.key(key)[0] + 1
-                node = node[key]
-            elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
-                line = node.lc.item(key)[0] + 1
-                node = node[key]
+            if isinstance(node, MappingNode):
+                match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+                if match is None:
+                    break
+                line, node = match[0].start_mark.line + 1, match[1]
+            elif isinstance(node, SequenceNode) and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+                line = node.start_mark.line + 1
             else:
                 break
         return line
-
-
-def _node_line(node: Any) -> int | None:
-    lc = getattr(node, "lc", None)
-    return lc.line + 1 if lc is not None and lc.line is not None else None
 
 
 def _plain(node: Any) -> Any:
@@ -89,6 +85,11 @@ def load_yaml(path: Path, *, error: type[DpaError] = InputError) -> YamlDocument
         raise error("file is not UTF-8 text", path=path, fix="save it as UTF-8") from None
     except OSError as exc:
         raise error(f"cannot read file ({exc.strerror})", path=path) from None
+    return parse_yaml(path, text, error=error)
+
+
+def parse_yaml(path: Path, text: str, *, error: type[DpaError] = InputError) -> YamlDocument:
+    """Parse YAML text that came from `path` (e.g. a snapshot kept in a manifest)."""
     yaml = YAML(typ="safe")
     yaml.allow_duplicate_keys = False
     try:
