@@ -21,7 +21,9 @@ def body_text(path: Path) -> str:
     lines = []
     for block in document.element.body.iter():
         if block.tag.endswith("}p"):
-            lines.append("".join(t.text or "" for t in block.iter() if t.tag.endswith("}t")))
+            lines.append("".join(
+                "\t" if t.tag.endswith("}tab") else (t.text or "")
+                for t in block.iter() if t.tag.endswith(("}t", "}tab"))))
     # Babel separates amount and currency with a no-break space; compare as plain spaces.
     return "\n".join(lines).replace("\u00a0", " ").replace("\u202f", " ")
 
