@@ -212,6 +212,13 @@ def clauses_lint(
     out.print(f"[green]ok[/]: {escape(str(folder))} has no problems")
 
 
+# --- sub-processor change notices (issue 5) -------------------------------------------------
+from .cli_notices import register_notice_commands  # noqa: E402
+
+register_notice_commands(app)
+# --- end sub-processor change notices ----------------------------------------------------------
+
+
 def main() -> None:
     if os.environ.get("DPA_DEBUG"):
         app()

@@ -1,0 +1,588 @@
+"""`dpa customers|subprocessors|change|objection|audit`: the sub-processor notice workflow.
+
+Thin: parses options, calls `dpa_engine.notices`, prints. Library errors (DpaError) become
+one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from . import notices
+from .clauses import load_library
+from .engine import default_library_path, default_template_path
+from .errors import DpaError, InputError
+from .models import SubProcessor
+from .notices.deadlines import BRUSSELS
+from .render import write_atomically
+from .storage import Database, open_database
+from .yamlsource import load_yaml, validate
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else sqlite:///dpa.db)")]
+ActorOption = Annotated[str | None, typer.Option(
+    "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
+LibraryOption = Annotated[Path | None, typer.Option(
+    "--library", help="Clause library folder; notice texts are in its notices/ (default: ./clauses)")]
+TemplateOption = Annotated[Path | None, typer.Option(
+    "--template", help="Base .docx template (default: templates/agreement.docx)")]
+
+
+def _user_errors(func: F) -> F:
+    """Turn library errors into one clear line and exit code 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DpaError as exc:
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True,
+                      highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def _db(option: str | None) -> Database:
+    return open_database(option)
+
+
+def _actor(option: str | None) -> str:
+    return option or notices.default_actor()
+
+
+def _texts(library: Path | None) -> notices.NoticeTexts:
+    return notices.load_notice_texts(notices.default_notice_folder(library or default_library_path()))
+
+
+def _renderer(template: Path | None) -> Any:
+    from .errors import RenderError
+
+    path = template or default_template_path()
+    if not path.is_file():
+        raise RenderError("base template not found", path=path,
+                          fix="restore templates/agreement.docx or pass --template")
+    return notices.load_renderer(path)
+
+
+def _moment(value: str, option: str) -> datetime.datetime:
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise DpaError(f"'{value}' is not a date and time", field=option,
+                       fix="write e.g. 2026-11-23T14:30 (Brussels time) or 2026-11-23T13:30Z"
+                       ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS)
+
+
+def _brussels(moment: datetime.datetime | None) -> str:
+    return "-" if moment is None else f"{moment.astimezone(BRUSSELS):%Y-%m-%d %H:%M %Z}"
+
+
+def _deadline(moment: datetime.datetime | None) -> str:
+    """A stored (exclusive) deadline as its last minute, e.g. '2026-11-30 23:59 CET'."""
+    if moment is None:
+        return "-"
+    return _brussels(moment - datetime.timedelta(minutes=1))
+
+
+def _row(table: Table, *cells: str) -> None:
+    """Table cells are data: never parsed as Rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    docx = "docx"
+
+
+# --- customers --------------------------------------------------------------------------------
+
+customers_app = typer.Typer(no_args_is_help=True, help="The register of customers and agreements.")
+
+
+@customers_app.command("import")
+@_user_errors
+def customers_import(
+    paths: Annotated[list[Path], typer.Argument(help="Deal files, or folders with deal-*.yaml")],
+    db: DbOption = None, library: LibraryOption = None, actor: ActorOption = None,
+) -> None:
+    """Register customers and the agreement versions they signed (all or nothing)."""
+    lib = load_library(library or default_library_path())
+    report = notices.import_deals(_db(db), paths, lib, actor=_actor(actor))
+    for item in report.agreements:
+        out.print(f"{item.status:>16}  {item.customer}  v{item.version} ({item.language}, "
+                  f"{item.authorisation} authorisation, {item.window}; services: "
+                  f"{', '.join(item.services)})", markup=False)
+    for note in report.notes:
+        out.print("[yellow]note:[/]" + escape(f" {note}"))
+    out.print(f"Register of {report.provider}: {len(report.agreements)} agreement(s) processed",
+              markup=False)
+
+
+@customers_app.command("list")
+@_user_errors
+def customers_list(
+    db: DbOption = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """The registered customers with the terms of their current agreement."""
+    items = notices.list_customers(_db(db))
+    if output_format is OutputFormat.json:
+        _echo_json([c.model_dump(mode="json") for c in items])
+        return
+    table = Table()
+    for column in ("customer", "agreement", "lang", "window", "authorisation", "services",
+                   "notice e-mails"):
+        table.add_column(column)
+    for c in items:
+        _row(table, c.key, f"{c.reference or '-'} v{c.agreement_version}", c.language,
+                      f"{c.window_days} {c.window_unit}", c.authorisation, ", ".join(c.services),
+                      ", ".join(c.notice_emails))
+    out.print(table)
+
+
+# --- sub-processors -------------------------------------------------------------------------------
+
+subprocessors_app = typer.Typer(no_args_is_help=True, help="The published sub-processor list.")
+
+
+@subprocessors_app.command("list")
+@_user_errors
+def subprocessors_list(
+    customer: Annotated[str | None, typer.Option(
+        "--customer", help="The list for this customer, in its language")] = None,
+    output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file")]
+    = None,
+    language: Annotated[str | None, typer.Option(
+        "--language", help="nl, fr or en (default: the customer's, else en)")] = None,
+    db: DbOption = None, library: LibraryOption = None, template: TemplateOption = None,
+) -> None:
+    """The current list a customer may ask for (or the whole list), as table, CSV, JSON or .docx."""
+    if language is not None and language not in ("nl", "fr", "en"):
+        raise DpaError(f"unknown language '{language}'", field="--language", fix="use nl, fr or en")
+    texts = _texts(library)
+    view = notices.subprocessor_list(_db(db), texts, customer_ref=customer,
+                                     language=language)  # type: ignore[arg-type]
+    if output_format is ListFormat.docx:
+        if output is None or output.suffix.lower() != ".docx":
+            raise DpaError("a .docx list needs an output file", field="--output",
+                           fix="add -o list.docx")
+        write_atomically(output, notices.list_docx(view, texts, _renderer(template)))
+        out.print(f"Wrote {output}", markup=False)
+        return
+    if output_format is ListFormat.table:
+        table = Table(title=Text(f"{view.title} – {view.subtitle}"))
+        for column in ("name", "legal_entity", "country", "locations", "services", "engagement",
+                       "transfer", "status"):
+            table.add_column(Text(view.headings[column]))
+        for row in view.rows:
+            _row(table, row.name, row.legal_entity, row.country, ", ".join(row.locations),
+                          ", ".join(row.services), row.engagement, row.transfer,
+                          view.headings[row.status])
+        out.print(table if view.rows else Text(view.empty_note))
+        return
+    text = notices.list_csv(view) if output_format is ListFormat.csv else notices.list_json(view)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text.encode("utf-8"))
+        out.print(f"Wrote {output}", markup=False)
+
+
+@subprocessors_app.command("feed")
+@_user_errors
+def subprocessors_feed(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the feed files")],
+    language: Annotated[str, typer.Option("--language", help="Language of the purposes")] = "en",
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Where the files will be published (for the feed's links)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write subprocessors.json and subprocessors.atom: every list version with its diff."""
+    if language not in ("nl", "fr", "en"):
+        raise DpaError(f"unknown language '{language}'", field="--language", fix="use nl, fr or en")
+    for path in notices.write_feed(_db(db), output, language=language,  # type: ignore[arg-type]
+                                   base_url=base_url):
+        out.print(f"Wrote {path}", markup=False)
+
+
+# --- changes --------------------------------------------------------------------------------
+
+change_app = typer.Typer(no_args_is_help=True, help="Propose, plan, send and close a change.")
+
+
+def _transfer(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    kind, _, rest = value.partition(":")
+    if kind == "scc":
+        module, _, detail = rest.partition(":")
+        if module not in ("2", "3"):
+            raise DpaError(f"'{value}' names no SCC module", field="--transfer",
+                           fix="write scc:3 (processor to processor) or scc:2")
+        return {"kind": "scc", "scc_module": int(module), "detail": detail or None}
+    if kind in ("adequacy", "bcr"):
+        return {"kind": kind, "detail": rest or None}
+    raise DpaError(f"unknown transfer mechanism '{value}'", field="--transfer",
+                   fix="use scc:3, scc:2, adequacy or bcr (optionally ':detail')")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _from_file(path: Path) -> SubProcessor:
+    doc = load_yaml(path)
+    return validate(SubProcessor, doc, error=InputError)
+
+
+@change_app.command("propose")
+@_user_errors
+def change_propose(
+    effective: Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD")],
+    add: Annotated[bool, typer.Option("--add", help="Add a new sub-processor")] = False,
+    replace: Annotated[str | None, typer.Option(
+        "--replace", help="Id of the sub-processor the new one replaces")] = None,
+    remove: Annotated[str | None, typer.Option(
+        "--remove", help="Id of the sub-processor to remove")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from-file", help="The new sub-processor as YAML (provider profile format)")] = None,
+    sub_id: Annotated[str | None, typer.Option("--id", help="Id of the new sub-processor")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", help="Legal entity")] = None,
+    country: Annotated[str | None, typer.Option("--country", help="Country of establishment")]
+    = None,
+    locations: Annotated[str | None, typer.Option(
+        "--locations", help="Where data is processed, comma-separated ISO codes")] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", help="Purpose, one text")] = None,
+    purpose_nl: Annotated[str | None, typer.Option("--purpose-nl")] = None,
+    purpose_fr: Annotated[str | None, typer.Option("--purpose-fr")] = None,
+    purpose_en: Annotated[str | None, typer.Option("--purpose-en")] = None,
+    services: Annotated[str | None, typer.Option(
+        "--services", help="Services that use it, comma-separated ids")] = None,
+    engagement: Annotated[str, typer.Option(
+        "--engagement", help="systematic or incidental")] = "systematic",
+    transfer: Annotated[str | None, typer.Option(
+        "--transfer", help="scc:3[:detail], scc:2, adequacy[:detail] or bcr")] = None,
+    db: DbOption = None, actor: ActorOption = None,
+) -> None:
+    """Propose adding, replacing or removing a sub-processor."""
+    chosen = [flag for flag, on in (("--add", add), ("--replace", replace is not None),
+                                    ("--remove", remove is not None)) if on]
+    if len(chosen) != 1:
+        raise DpaError("say what the change is", field="--add/--replace/--remove",
+                       fix="give exactly one of --add, --replace OLD_ID, --remove ID")
+    try:
+        effective_on = datetime.date.fromisoformat(effective)
+    except ValueError:
+        raise DpaError(f"'{effective}' is not a date", field="--effective",
+                       fix="write YYYY-MM-DD") from None
+    action: Literal["add", "replace", "remove"] = (
+        "add" if add else "replace" if replace else "remove")
+    sub: SubProcessor | None = None
+    if action != "remove":
+        if from_file is not None:
+            sub = _from_file(from_file)
+        else:
+            per_language = {k: v for k, v in (("nl", purpose_nl), ("fr", purpose_fr),
+                                              ("en", purpose_en)) if v}
+            values = {"id": sub_id, "name": name, "legal_entity": entity, "country": country,
+                      "locations": _split(locations), "purpose": purpose or per_language or None,
+                      "services": _split(services), "engagement": engagement,
+                      "transfer": _transfer(transfer)}
+            missing = [f"--{k.replace('legal_entity', 'entity').replace('_', '-')}"
+                       for k, v in values.items() if v is None and k != "transfer"]
+            if missing:
+                raise DpaError(f"missing {', '.join(missing)}", field="change propose",
+                               fix="describe the new sub-processor, or give --from-file")
+            sub = notices.parse_subprocessor({k: v for k, v in values.items() if v is not None})
+    proposal = notices.Proposal(action=action, subprocessor=sub, target=replace or remove,
+                                effective_on=effective_on)
+    change = notices.propose_change(_db(db), proposal, actor=_actor(actor))
+    out.print(f"Proposed change {change.id}: {change.action} {change.subject.name} "
+              f"({change.subject.id}), effective {change.effective_on}", markup=False)
+    out.print(f"Next: dpa change plan {change.id}", markup=False)
+
+
+@change_app.command("plan")
+@_user_errors
+def change_plan(
+    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    at: Annotated[str | None, typer.Option(
+        "--at", help="Show deadlines as if sent at this moment (default: now)")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    db: DbOption = None, actor: ActorOption = None,
+) -> None:
+    """Which customers are affected and why (via their services), and each one's deadline."""
+    plan = notices.plan_change(_db(db), change_id, actor=_actor(actor),
+                               dispatch_at=_moment(at, "--at") if at else None)
+    if output_format is OutputFormat.json:
+        _echo_json(plan.model_dump(mode="json"))
+        return
+    change = plan.change
+    out.print(f"Change {change.id}: {change.action} {change.subject.name} ({change.subject.id}, "
+              f"{change.subject.engagement}), effective {change.effective_on}", markup=False)
+    table = Table(title=f"Affected customers (deadlines if sent {_brussels(plan.dispatch_at)})")
+    for column in ("customer", "agreement", "lang", "notice", "why", "window", "deadline",
+                   "to"):
+        table.add_column(column)
+    for e in plan.affected:
+        why = "; ".join(f"{r.service} uses {r.subprocessor} ({r.role})" for r in e.reasons)
+        window = f"{e.window_days} {e.window_unit}" if e.window_days else "-"
+        _row(table, e.customer, f"{e.reference or '-'} v{e.agreement_version}", e.language,
+             e.kind, why, window, _deadline(e.deadline_if_sent), ", ".join(e.recipients))
+    out.print(table)
+    for e in plan.affected:
+        for warning in e.warnings:
+            out.print("[yellow]warning[/]" + escape(f" {e.customer}: {warning}"))
+    if plan.unaffected:
+        out.print("Not affected: " + ", ".join(
+            f"{u.customer} ({', '.join(u.services)})" for u in plan.unaffected), markup=False)
+    out.print(f"Next: dpa change send {change.id}", markup=False)
+
+
+@change_app.command("send")
+@_user_errors
+def change_send(
+    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
+    smtp_port: Annotated[int | None, typer.Option("--smtp-port", help="$DPA_SMTP_PORT")] = None,
+    smtp_security: Annotated[str | None, typer.Option(
+        "--smtp-security", help="none, starttls or tls ($DPA_SMTP_SECURITY)")] = None,
+    smtp_user: Annotated[str | None, typer.Option(
+        "--smtp-user", help="$DPA_SMTP_USER (password only via $DPA_SMTP_PASSWORD)")] = None,
+    smtp_from: Annotated[str | None, typer.Option(
+        "--smtp-from", help="Sender address ($DPA_SMTP_FROM; default: provider privacy e-mail)")]
+    = None,
+    max_attempts: Annotated[int | None, typer.Option(
+        "--max-attempts", help="Tries per notice in this run ($DPA_SMTP_MAX_ATTEMPTS, 5)")] = None,
+    backoff: Annotated[float | None, typer.Option(
+        "--backoff", help="First retry delay in seconds, doubling ($DPA_SMTP_BACKOFF, 2)")] = None,
+    db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
+    template: TemplateOption = None,
+) -> None:
+    """Send every notice of a planned change exactly once (safe to rerun after a crash)."""
+    settings = notices.SmtpSettings.from_env(
+        host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
+        from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff)
+    report = notices.send_change(_db(db), change_id, settings=settings, texts=_texts(library),
+                                 renderer=_renderer(template), actor=_actor(actor))
+    for key in report.sent:
+        out.print("[green]sent[/]" + escape(f" {key}"))
+    for key in report.already_sent:
+        out.print(f"already sent: {key}", markup=False)
+    for key in report.in_doubt_resent:
+        out.print("[yellow]in doubt[/]" + escape(
+            f" {key}: resent with the same Message-ID (the previous run died while the server "
+            "was answering)"))
+    for failed in report.failed:
+        out.print("[red]NOT notified[/]" + escape(
+            f" {failed.customer}: {failed.error}; follow-up: {failed.follow_up}"), soft_wrap=True)
+    for deferred in report.deferred:
+        out.print("[yellow]deferred[/]" + escape(
+            f" {deferred.customer} after {deferred.attempts} attempt(s): {deferred.error}"),
+            soft_wrap=True)
+    if not report.complete:
+        out.print(f"Not finished: rerun 'dpa change send {change_id}' to retry the deferred "
+                  "notices", markup=False)
+        raise typer.Exit(1)
+    out.print(f"Change {change_id}: every notice is delivered or recorded as failed. "
+              f"Next: dpa change status {change_id}", markup=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@change_app.command("status")
+@_user_errors
+def change_status(
+    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    db: DbOption = None,
+) -> None:
+    """Per customer: notice, delivery, deadline, objections, outcome and follow-up."""
+    status = notices.change_status(_db(db), change_id)
+    if output_format is OutputFormat.json:
+        _echo_json(status.model_dump(mode="json"))
+        return
+    change = status.change
+    out.print(f"Change {change.id} ({change.status}): {change.action} {change.subject.name}",
+              markup=False)
+    table = Table()
+    for column in ("customer", "notice", "delivery", "notified", "deadline", "objections",
+                   "outcome"):
+        table.add_column(column)
+    for t in status.targets:
+        objections = ", ".join(f"{o['kind']}{' (late)' if o['late'] else ''}"
+                               for o in t.objections) or "-"
+        _row(table, t.customer, t.kind, t.message_status or "-", _brussels(t.notified_at),
+                      _deadline(t.deadline), objections, t.outcome or "-")
+    out.print(table)
+    for t in status.follow_ups:
+        out.print("[yellow]follow-up[/]" + escape(f" {t.customer}: {t.follow_up}"), soft_wrap=True)
+
+
+@change_app.command("close")
+@_user_errors
+def change_close(
+    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    db: DbOption = None, actor: ActorOption = None,
+) -> None:
+    """After every deadline: record each outcome (silence under general authorisation = approval)."""
+    report = notices.close_change(_db(db), change_id, actor=_actor(actor))
+    for key, outcome in report.outcomes.items():
+        out.print(f"{outcome:>16}  {key}", markup=False)
+    for key, note in report.follow_ups.items():
+        out.print("[yellow]follow-up[/]" + escape(f" {key}: {note}"), soft_wrap=True)
+    out.print(f"Change {change_id} closed; sub-processor list version {report.list_version}",
+              markup=False)
+
+
+@change_app.command("bounce")
+@_user_errors
+def change_bounce(
+    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    customer: Annotated[str, typer.Option("--customer")],
+    reason: Annotated[str, typer.Option("--reason", help="The bounce message")],
+    db: DbOption = None, actor: ActorOption = None,
+) -> None:
+    """Record a bounce received after sending: the customer was NOT notified."""
+    notices.record_bounce(_db(db), change_id, customer, reason=reason, actor=_actor(actor))
+    out.print(f"Recorded: {customer} was not notified of change {change_id}; its window does "
+              "not run. See the follow-up in: dpa change status", markup=False)
+
+
+@change_app.command("letters")
+@_user_errors
+def change_letters(
+    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
+    unnotified: Annotated[bool, typer.Option(
+        "--unnotified", help="Only customers that were not notified")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write each customer's notice as a .docx letter (e.g. for the fallback contact)."""
+    for path in notices.letters(_db(db), change_id, output, only_unnotified=unnotified):
+        out.print(f"Wrote {path}", markup=False)
+
+
+# --- objections -------------------------------------------------------------------------------
+
+objection_app = typer.Typer(no_args_is_help=True, help="Record customers' objections and consents.")
+
+ChangeOption = Annotated[int, typer.Option("--change", help="Change number")]
+CustomerOption = Annotated[str, typer.Option("--customer", help="Customer key or number")]
+ReceivedOption = Annotated[str, typer.Option(
+    "--received-at", help="When it arrived, e.g. 2026-11-25T10:12 (Brussels) or with offset")]
+TextOption = Annotated[str | None, typer.Option("--text", help="The customer's message")]
+TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="...or a file with it")]
+
+
+def _message_text(text: str | None, text_file: Path | None) -> str:
+    if text_file is not None:
+        try:
+            return text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DpaError(f"cannot read the text file ({exc})", path=text_file,
+                           fix="give a UTF-8 text file") from None
+    return text or ""
+
+
+def _record(kind: str, change: int, customer: str, received_at: str, text: str | None,
+            text_file: Path | None, db: str | None, actor: str | None) -> None:
+    report = notices.record_objection(
+        _db(db), change, customer, received_at=_moment(received_at, "--received-at"),
+        text=_message_text(text, text_file), actor=_actor(actor), kind=kind)  # type: ignore[arg-type]
+    flag = "[bold yellow]LATE[/] " if report.late else ""
+    out.print(flag + escape(f"Recorded {report.kind} of {report.customer} on change "
+                            f"{report.change} (deadline {_deadline(report.deadline)}): "
+                            f"{report.note}"), soft_wrap=True)
+
+
+@objection_app.command("record")
+@_user_errors
+def objection_record(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
+                     text: TextOption = None, text_file: TextFileOption = None,
+                     db: DbOption = None, actor: ActorOption = None) -> None:
+    """Record an objection (or, under specific authorisation, a refusal); late ones are flagged."""
+    _record("objection", change, customer, received_at, text, text_file, db, actor)
+
+
+@objection_app.command("consent")
+@_user_errors
+def objection_consent(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
+                      text: TextOption = None, text_file: TextFileOption = None,
+                      db: DbOption = None, actor: ActorOption = None) -> None:
+    """Record a customer's consent (specific authorisation only)."""
+    _record("consent", change, customer, received_at, text, text_file, db, actor)
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log and evidence pack.")
+
+
+@audit_app.command("verify")
+@_user_errors
+def audit_verify(db: DbOption = None) -> None:
+    """Recompute the hash chain; exit 1 if any record was edited, removed or reordered."""
+    result = notices.verify_audit(_db(db))
+    if not result.ok:
+        out.print("[bold red]BROKEN[/]" + escape(
+            f" at record {result.first_bad_seq}: {result.problem}"))
+        raise typer.Exit(1)
+    out.print("[green]ok[/]" + escape(
+        f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…)"))
+
+
+@audit_app.command("export")
+@_user_errors
+def audit_export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Evidence pack to write (.zip)")],
+    change: Annotated[int | None, typer.Option("--change", help="Only this change's notices")]
+    = None,
+    db: DbOption = None,
+) -> None:
+    """Write the evidence pack: audit log + verification, lists, register, notices as sent."""
+    if output.suffix.lower() != ".zip":
+        raise DpaError("the evidence pack is a .zip file", path=output, fix="end -o with .zip")
+    out.print(f"Wrote {notices.export_evidence(_db(db), output, change_id=change)}", markup=False)
+
+
+def register_notice_commands(app: typer.Typer) -> None:
+    """Attach the notice workflow's sub-commands to the main `dpa` app."""
+    app.add_typer(customers_app, name="customers")
+    app.add_typer(subprocessors_app, name="subprocessors")
+    app.add_typer(change_app, name="change")
+    app.add_typer(objection_app, name="objection")
+    app.add_typer(audit_app, name="audit")

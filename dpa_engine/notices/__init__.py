@@ -1,0 +1,78 @@
+"""The sub-processor change-notice workflow.
+
+Register customers and the agreements they signed (`import_deals`), propose a change to the
+sub-processor list (`propose_change`), see who is affected and why (`plan_change`), send
+each customer its notice exactly once through a transactional outbox (`send_change`),
+record objections and consents (`record_objection`), close after the deadlines
+(`close_change`), and prove it all with a hash-chained audit log (`verify_audit`,
+`export_evidence`) and a published list feed (`write_feed`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from pathlib import Path
+
+from ..render import DocxRenderer
+from ..storage import Database
+from .audit import AuditRecord, AuditVerification, verify_chain
+from .changes import (
+    ChangeStatus,
+    ChangeSummary,
+    CloseReport,
+    ObjectionReport,
+    Plan,
+    PlanEntry,
+    Proposal,
+    change_status,
+    close_change,
+    parse_subprocessor,
+    plan_change,
+    propose_change,
+    record_bounce,
+    record_objection,
+)
+from .compose import SubprocessorListView
+from .deadlines import BRUSSELS, Window, objection_deadline
+from .errors import NoticeError
+from .evidence import export_evidence
+from .feed import write_feed
+from .listing import list_csv, list_docx, list_json, subprocessor_list
+from .outbox import SendReport, SmtpSettings, letters, send_change
+from .register import CustomerSummary, ImportReport, import_deals, list_customers
+from .texts import NoticeTexts, default_notice_folder, load_notice_texts
+
+
+def verify_audit(db: Database) -> AuditVerification:
+    with db.transaction() as session:
+        return verify_chain(session)
+
+
+def default_actor() -> str:
+    """Who is acting, for the audit log: $DPA_ACTOR, else user@host."""
+    if os.environ.get("DPA_ACTOR"):
+        return os.environ["DPA_ACTOR"]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def load_renderer(template: Path) -> DocxRenderer:
+    return DocxRenderer(template)
+
+
+__all__ = [
+    "BRUSSELS", "AuditRecord", "AuditVerification", "ChangeStatus", "ChangeSummary",
+    "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
+    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendReport", "SmtpSettings",
+    "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
+    "default_notice_folder", "export_evidence", "import_deals", "letters", "list_csv",
+    "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",
+    "objection_deadline", "parse_subprocessor", "plan_change", "propose_change",
+    "record_bounce", "record_objection", "send_change", "subprocessor_list", "verify_audit",
+    "write_feed",
+]

@@ -1,0 +1,118 @@
+"""The audit log: append-only and hash-chained.
+
+Each record's hash covers its own content and the previous record's hash, so editing,
+deleting or reordering any record breaks the chain from there on; `verify` finds the first
+broken record. The `audit_head` row holds the last sequence number and hash (it is locked
+while appending, which also serialises concurrent writers, and reveals a truncated tail).
+The database additionally refuses UPDATE/DELETE on the table (triggers).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..storage.schema import AuditEventRow, AuditHeadRow
+
+GENESIS = "0" * 64
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _record_hash(prev_hash: str, seq: int, recorded_at: datetime.datetime, actor: str, event: str,
+                 change_id: int | None, customer_key: str | None, data: str) -> str:
+    body = canonical_json({
+        "prev": prev_hash, "seq": seq, "at": recorded_at.astimezone(datetime.UTC).isoformat(),
+        "actor": actor, "event": event, "change": change_id, "customer": customer_key,
+        "data": data,
+    })
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def append_event(session: Session, event: str, *, actor: str, at: datetime.datetime,
+                 change_id: int | None = None, customer_key: str | None = None,
+                 data: dict[str, Any] | None = None) -> AuditEventRow:
+    """Append one record inside the caller's transaction (it commits or rolls back with it)."""
+    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
+                           ).scalar_one()
+    seq = head.last_seq + 1
+    at = at.astimezone(datetime.UTC)
+    text = canonical_json(data or {})
+    digest = _record_hash(head.last_hash, seq, at, actor, event, change_id, customer_key, text)
+    row = AuditEventRow(seq=seq, recorded_at=at, actor=actor, event=event, change_id=change_id,
+                        customer_key=customer_key, data=text, prev_hash=head.last_hash,
+                        hash=digest)
+    session.add(row)
+    head.last_seq, head.last_hash = seq, digest
+    session.flush()
+    return row
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    seq: int
+    recorded_at: datetime.datetime
+    actor: str
+    event: str
+    change_id: int | None
+    customer_key: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditVerification(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    ok: bool
+    records: int
+    last_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def records(session: Session, change_id: int | None = None) -> list[AuditRecord]:
+    query = select(AuditEventRow).order_by(AuditEventRow.seq)
+    if change_id is not None:
+        query = query.where(AuditEventRow.change_id == change_id)
+    return [AuditRecord(seq=r.seq, recorded_at=r.recorded_at, actor=r.actor, event=r.event,
+                        change_id=r.change_id, customer_key=r.customer_key,
+                        data=json.loads(r.data), prev_hash=r.prev_hash, hash=r.hash)
+            for r in session.execute(query).scalars()]
+
+
+def _first_problem(row: AuditEventRow, expected_seq: int, prev: str) -> tuple[int, str] | None:
+    if row.seq != expected_seq:
+        return expected_seq, f"record {expected_seq} is missing (next record is {row.seq})"
+    if row.prev_hash != prev:
+        return row.seq, f"record {row.seq} does not link to record {row.seq - 1}"
+    digest = _record_hash(prev, row.seq, row.recorded_at, row.actor, row.event, row.change_id,
+                          row.customer_key, row.data)
+    if digest != row.hash:
+        return row.seq, f"record {row.seq} ({row.event}) was altered after it was written"
+    return None
+
+
+def verify_chain(session: Session) -> AuditVerification:
+    """Recompute every hash; report the first record that does not match."""
+    prev, count = GENESIS, 0
+    for row in session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)).scalars():
+        problem = _first_problem(row, count + 1, prev)
+        if problem is not None:
+            return AuditVerification(ok=False, records=count, last_hash=prev,
+                                     first_bad_seq=problem[0], problem=problem[1])
+        prev, count = row.hash, count + 1
+    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
+    if head.last_seq != count or head.last_hash != prev:
+        return AuditVerification(ok=False, records=count, last_hash=prev,
+                                 first_bad_seq=count + 1,
+                                 problem=f"the log ends at record {count} but {head.last_seq} "
+                                 "were written: records were removed from the end")
+    return AuditVerification(ok=True, records=count, last_hash=prev)

@@ -1,0 +1,337 @@
+"""Composing what a customer reads: change notices (e-mail text + HTML, .docx letter, MIME)
+and the sub-processor list, in the customer's language, from the texts legal maintains.
+
+Every value a customer or provider supplied (names, purposes) is data: the texts are plain
+text, values are never parsed as template code, and the HTML version escapes all of it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import locale
+from ..assemble import DocumentModel, DocumentProperties, Paragraph, Style, Table, TextRun
+from ..models import Language, SubProcessor, TransferMechanism, text_in
+from .deadlines import BRUSSELS, Window, last_day
+from .errors import NoticeError
+from .texts import NoticeTexts
+
+NoticeKind = Literal["objection", "consent", "informational"]
+Action = Literal["add", "replace", "remove"]
+
+
+class NoticeFacts(BaseModel):
+    """Everything one customer's notice says, before it is put into words."""
+
+    model_config = ConfigDict(frozen=True)
+    language: Language
+    kind: NoticeKind
+    action: Action
+    change_number: int
+    customer_name: str
+    provider_name: str
+    contact_email: str
+    agreement_reference: str
+    subprocessor: SubProcessor
+    replaced: SubProcessor | None = None
+    services: list[str]
+    effective_on: datetime.date
+    deadline: datetime.datetime | None = None
+    window: Window | None = None
+    remedy: str = "terminate-service"
+
+
+class NoticeContent(BaseModel):
+    """A notice in words: the same content becomes the e-mail and the letter."""
+
+    model_config = ConfigDict(frozen=True)
+    language: Language
+    subject: str
+    title: str
+    reference: str
+    before: list[str]
+    details_heading: str
+    details: list[tuple[str, str]]
+    after: list[str]
+    page_label: str
+    page_of_label: str
+
+
+def transfer_text(texts: NoticeTexts, mechanism: TransferMechanism | None, language: Language
+                  ) -> str:
+    if mechanism is None:
+        return texts.render("transfer_none", language)
+    text = texts.render(f"transfer_{mechanism.kind}", language,
+                        scc_module=str(mechanism.scc_module or ""))
+    return f"{text} ({mechanism.detail})" if mechanism.detail else text
+
+
+def purpose_text(sub: SubProcessor, language: Language) -> str:
+    purpose = text_in(sub.purpose, language)
+    if purpose is None:
+        raise NoticeError(f"sub-processor '{sub.id}' has no '{language}' purpose",
+                          field="purpose", fix=f"give the purpose in {language} too")
+    return purpose
+
+
+def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
+    lang = facts.language
+    sub = facts.subprocessor
+    values: dict[str, object] = {
+        "customer_name": facts.customer_name,
+        "provider_name": facts.provider_name,
+        "change_number": str(facts.change_number),
+        "subprocessor": sub.name,
+        "legal_entity": sub.legal_entity,
+        "replaced": facts.replaced.name if facts.replaced else "",
+        "services": ", ".join(facts.services),
+        "effective_date": locale.long_date(facts.effective_on, lang),
+        "contact_email": facts.contact_email,
+        "agreement_reference": facts.agreement_reference,
+    }
+    if facts.kind != "informational":
+        if facts.deadline is None or facts.window is None:
+            raise NoticeError("a notice with a window needs its deadline",
+                              fix="report this as a bug")  # pragma: no cover
+        values.update(
+            deadline_date=locale.long_date(last_day(facts.deadline), lang),
+            deadline_time="23:59",
+            window_days=str(facts.window.days),
+        )
+        values["window"] = texts.render(f"window_{facts.window.unit}", lang, **values)
+
+    def say(key: str) -> str:
+        return texts.render(key, lang, **values)
+
+    before = [say("greeting"), say(f"intro_{facts.action}")]
+    if sub.engagement == "incidental" and facts.action != "remove":
+        before.append(say("incidental_note"))
+    details = [
+        (say("label_subprocessor"), sub.name),
+        (say("label_legal_entity"), sub.legal_entity),
+        (say("label_country"), locale.country_name(sub.country, lang)),
+        (say("label_locations"), ", ".join(locale.country_name(c, lang) for c in sub.locations)),
+        (say("label_purpose"), purpose_text(sub, lang)),
+        (say("label_services"), ", ".join(facts.services)),
+        (say("label_transfer"), transfer_text(texts, sub.transfer, lang)),
+        (say("label_effective_date"), values["effective_date"]),
+    ]
+    if facts.replaced is not None:
+        details.insert(1, (say("label_replaces"),
+                           f"{facts.replaced.name} ({facts.replaced.legal_entity})"))
+    if facts.kind == "objection":
+        after = [say("action_objection"), say("silence_objection"), say(f"remedy_{facts.remedy}")]
+    elif facts.kind == "consent":
+        after = [say("action_consent"), say("silence_consent"), say(f"remedy_{facts.remedy}")]
+    else:
+        after = [say("action_informational")]
+    after += [say("list_offer"), say("closing")]
+    return NoticeContent(
+        language=lang, subject=say(f"subject_{facts.kind}"), title=say("letter_title"),
+        reference=say("reference_line"), before=before, details_heading=say("details_heading"),
+        details=[(label, str(value)) for label, value in details], after=after,
+        page_label=say("letter_page"), page_of_label=say("letter_page_of"))
+
+
+def notice_text(content: NoticeContent) -> str:
+    lines = [content.reference, "", *_paragraphs(content.before), content.details_heading]
+    lines += [f"- {label}: {value}" for label, value in content.details]
+    lines += ["", *_paragraphs(content.after)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _paragraphs(paragraphs: list[str]) -> list[str]:
+    out: list[str] = []
+    for paragraph in paragraphs:
+        out += [paragraph, ""]
+    return out
+
+
+def _html_paragraph(text: str) -> str:
+    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
+
+
+def notice_html(content: NoticeContent) -> str:
+    rows = "\n".join(
+        f"<tr><th style=\"text-align:left;padding-right:1em\">{html.escape(label)}</th>"
+        f"<td>{html.escape(value)}</td></tr>" for label, value in content.details)
+    parts = [
+        "<!DOCTYPE html>",
+        f"<html lang=\"{content.language}\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(content.subject)}</title></head><body>",
+        f"<p><small>{html.escape(content.reference)}</small></p>",
+        *(_html_paragraph(p) for p in content.before),
+        f"<h2>{html.escape(content.details_heading)}</h2>",
+        f"<table>\n{rows}\n</table>",
+        *(_html_paragraph(p) for p in content.after),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def notice_document(content: NoticeContent, *, customer_name: str, provider_name: str,
+                    generated_at: datetime.datetime, custom: dict[str, str]) -> DocumentModel:
+    """The notice as a letter: the same blocks the agreement renderer turns into .docx."""
+    def body(text: str) -> Paragraph:
+        return Paragraph(style=Style.BODY, runs=[TextRun(text=" ".join(text.split("\n")))])
+
+    blocks: list[Paragraph | Table] = [
+        Paragraph(style=Style.TITLE, runs=[TextRun(text=content.title)]),
+        Paragraph(style=Style.SUBTITLE, runs=[TextRun(text=content.reference)]),
+        *(body(p) for p in content.before),
+        Paragraph(style=Style.HEADING_2, runs=[TextRun(text=content.details_heading)],
+                  keep_with_next=True),
+        Table(rows=[[[label], [value]] for label, value in content.details], widths=[30, 70]),
+        *(body(p) for p in content.after[:-1]),
+        *(Paragraph(style=Style.BODY, runs=[TextRun(text=line)])
+          for line in content.after[-1].split("\n")),
+    ]
+    return _document(content.language, f"{content.title} – {customer_name}", content.subject,
+                     provider_name, generated_at, custom, blocks, content.page_label,
+                     content.page_of_label)
+
+
+def _document(language: Language, header: str, subject: str, provider_name: str,
+              generated_at: datetime.datetime, custom: dict[str, str],
+              blocks: list[Paragraph | Table], page_label: str, page_of_label: str
+              ) -> DocumentModel:
+    return DocumentModel(
+        language=language, header_title=header, draft=False, draft_marker="",
+        page_label=page_label, page_of_label=page_of_label,
+        properties=DocumentProperties(
+            title=header, subject=subject, creator=provider_name, keywords="GDPR art. 28(2)",
+            version="1", generated_at=generated_at, language=language, custom=custom),
+        clauses=[], blocks=list(blocks))
+
+
+def notice_mime(content: NoticeContent, *, text: str, html_body: str, message_id: str,
+                sender: str, recipients: list[str], reply_to: str, date: datetime.datetime,
+                headers: dict[str, str]) -> bytes:
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = content.subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Reply-To"] = reply_to
+    message["Date"] = format_datetime(date.astimezone(BRUSSELS))
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in headers.items():
+        message[name] = value
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html_body, subtype="html", cte="quoted-printable")
+    message["Content-Language"] = content.language
+    return message.as_bytes()
+
+
+# --- the sub-processor list -----------------------------------------------------------------
+
+class ListRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+    legal_entity: str
+    country: str
+    locations: list[str]
+    purpose: str
+    services: list[str]
+    engagement: str
+    transfer: str
+    status: Literal["engaged", "blocked"]
+
+
+class SubprocessorListView(BaseModel):
+    """The list a customer may ask for (or the provider's whole list), in one language."""
+
+    model_config = ConfigDict(frozen=True)
+    language: Language
+    title: str
+    subtitle: str
+    provider: str
+    customer: str | None
+    list_version: int
+    published_at: datetime.datetime
+    headings: dict[str, str]
+    rows: list[ListRow]
+    empty_note: str
+
+
+def list_view(entries: list[SubProcessor], *, texts: NoticeTexts, language: Language,
+              provider_name: str, service_names: dict[str, str], customer_name: str | None,
+              services: list[str] | None, blocked: set[str], list_version: int,
+              published_at: datetime.datetime, today: datetime.date) -> SubprocessorListView:
+    values: dict[str, object] = {"provider_name": provider_name,
+                                 "customer_name": customer_name or "",
+                                 "list_date": locale.long_date(today, language)}
+
+    def say(key: str) -> str:
+        return texts.render(key, language, **values)
+
+    wanted = set(services) if services is not None else None
+    rows = []
+    ordered = sorted(entries, key=lambda s: (s.engagement != "systematic", s.name.lower()))
+    for sub in ordered:
+        used = [s for s in sub.services if wanted is None or s in wanted]
+        if not used:
+            continue
+        rows.append(ListRow(
+            id=sub.id, name=sub.name, legal_entity=sub.legal_entity,
+            country=locale.country_name(sub.country, language),
+            locations=[locale.country_name(c, language) for c in sub.locations],
+            purpose=purpose_text(sub, language),
+            services=[service_names.get(s, s) for s in used],
+            engagement=say(f"engagement_{sub.engagement}"),
+            transfer=transfer_text(texts, sub.transfer, language),
+            status="blocked" if sub.id in blocked else "engaged"))
+    headings = {
+        "name": say("label_subprocessor"), "legal_entity": say("label_legal_entity"),
+        "country": say("label_country"), "locations": say("label_locations"),
+        "purpose": say("label_purpose"), "services": say("label_services"),
+        "engagement": say("label_engagement"), "transfer": say("label_transfer"),
+        "status": say("label_status"), "engaged": say("status_active"),
+        "blocked": say("status_blocked"),
+    }
+    subtitle = say("list_subtitle_customer" if customer_name else "list_subtitle_general")
+    return SubprocessorListView(
+        language=language, title=say("list_title"), subtitle=subtitle, provider=provider_name,
+        customer=customer_name, list_version=list_version, published_at=published_at,
+        headings=headings, rows=rows, empty_note=say("list_empty"))
+
+
+LIST_COLUMNS = ("name", "legal_entity", "country", "locations", "purpose", "services",
+                "engagement", "transfer", "status")
+
+
+def list_cells(view: SubprocessorListView, row: ListRow) -> list[str]:
+    values = row.model_dump()
+    cells = []
+    for column in LIST_COLUMNS:
+        value = values[column]
+        if column == "status":
+            value = view.headings[row.status]
+        cells.append(", ".join(value) if isinstance(value, list) else str(value))
+    return cells
+
+
+def list_document(view: SubprocessorListView, *, generated_at: datetime.datetime,
+                  page_label: str, page_of_label: str) -> DocumentModel:
+    blocks: list[Paragraph | Table] = [
+        Paragraph(style=Style.TITLE, runs=[TextRun(text=view.title)]),
+        Paragraph(style=Style.SUBTITLE, runs=[TextRun(text=view.subtitle)]),
+    ]
+    if view.rows:
+        blocks.append(Table(header=[view.headings[c] for c in LIST_COLUMNS],
+                            rows=[[[cell] for cell in list_cells(view, r)] for r in view.rows],
+                            widths=[11, 12, 10, 10, 15, 12, 10, 12, 8]))
+    else:
+        blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=view.empty_note)]))
+    header = view.title + (f" – {view.customer}" if view.customer else "")
+    return _document(view.language, header, view.subtitle, view.provider, generated_at,
+                     {"dpa.list_version": str(view.list_version)}, blocks, page_label,
+                     page_of_label)

@@ -1,0 +1,95 @@
+"""Objection deadlines: the end of the last day of the window, in Europe/Brussels.
+
+The window runs from the moment of dispatch. The day of dispatch itself is not counted
+(dies a quo non computatur); the window ends at midnight after its last day, Brussels time,
+so DST changes inside the window never shift it by an hour. A window in business days skips
+Saturdays, Sundays and the public holidays of the agreement's country (BE or NL), as kept
+by the `holidays` library.
+
+A deadline is stored as that exclusive end instant (e.g. 2026-04-02 00:00 CEST); an objection
+received before it is on time. Notices print the last day with "23:59".
+"""
+
+from __future__ import annotations
+
+import datetime
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import holidays
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import NoticeError
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+WindowUnit = Literal["calendar", "business"]
+HolidayCountry = Literal["BE", "NL"]
+
+
+class Window(BaseModel):
+    """An objection (or consent) window as agreed in one agreement version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    days: int = Field(ge=1, le=90)
+    unit: WindowUnit = "calendar"
+    holiday_country: HolidayCountry = "BE"
+
+
+@lru_cache(maxsize=64)
+def _public_holidays(country: HolidayCountry, year: int) -> frozenset[datetime.date]:
+    return frozenset(holidays.country_holidays(country, years=year).keys())
+
+
+def is_business_day(day: datetime.date, country: HolidayCountry) -> bool:
+    return day.weekday() < 5 and day not in _public_holidays(country, day.year)
+
+
+def brussels_day(moment: datetime.datetime) -> datetime.date:
+    """The calendar day in Brussels at `moment` (which must be timezone-aware)."""
+    if moment.tzinfo is None:
+        raise NoticeError("a moment without time zone cannot be placed in Brussels time",
+                          fix="give the time with its offset, e.g. 2026-11-23T10:00+01:00")
+    return moment.astimezone(BRUSSELS).date()
+
+
+def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.date:
+    if window.days < 1:  # pragma: no cover - the model refuses it; kept for model_construct
+        raise NoticeError("a window of 0 days gives the customer no time to object",
+                          fix="agree a window of at least 1 day")
+    if window.unit == "calendar":
+        return dispatch_day + datetime.timedelta(days=window.days)
+    day, counted = dispatch_day, 0
+    while counted < window.days:
+        day += datetime.timedelta(days=1)
+        if is_business_day(day, window.holiday_country):
+            counted += 1
+    return day
+
+
+def objection_deadline(dispatched_at: datetime.datetime, window: Window) -> datetime.datetime:
+    """The exclusive end of the window: midnight (Brussels) after its last day, as an aware time."""
+    last = last_day_of_window(brussels_day(dispatched_at), window)
+    return datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(0),
+                                     tzinfo=BRUSSELS)
+
+
+def last_day(deadline: datetime.datetime) -> datetime.date:
+    """The last day on which an objection is on time, for a deadline from objection_deadline."""
+    return deadline.astimezone(BRUSSELS).date() - datetime.timedelta(days=1)
+
+
+def make_window(days: int, unit: str, holiday_country: str) -> Window:
+    """A Window from stored values; 0 days or an unknown unit is a clear error."""
+    if days < 1:
+        raise NoticeError(f"a window of {days} days gives the customer no time to object",
+                          field="objection_window_days",
+                          fix="agree a window of at least 1 day in the deal's deviations")
+    if unit not in ("calendar", "business"):
+        raise NoticeError(f"unknown window unit '{unit}'", field="objection_window_unit",
+                          fix="use calendar or business")
+    if holiday_country not in ("BE", "NL"):
+        raise NoticeError(f"no public-holiday calendar for '{holiday_country}'",
+                          fix="use BE or NL")
+    return Window(days=days, unit=unit, holiday_country=holiday_country)

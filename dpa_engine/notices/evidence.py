@@ -1,0 +1,82 @@
+"""The evidence pack a regulator would ask for, as one .zip file.
+
+Contents: the whole audit log (JSON lines, with hashes) and its verification; every version
+of the sub-processor list; the register (customers, signed agreement terms); and per change
+its plan outcome, objections, and every notice exactly as sent (.eml, text, HTML, letter).
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ..render import write_atomically
+from ..storage import Database
+from ..storage.schema import ChangeRow
+from .audit import records, verify_chain
+from .changes import change_status
+from .feed import published_versions
+from .outbox import _outbox_of
+from .register import list_customers
+
+
+def _json(data: object) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def export_evidence(db: Database, output: Path, *, change_id: int | None = None) -> Path:
+    """Write the evidence pack; `change_id` limits the notices to one change."""
+    with db.transaction() as session:
+        verification = verify_chain(session)
+        log = records(session)
+        if change_id is None:
+            change_ids = list(session.execute(select(ChangeRow.id).order_by(ChangeRow.id))
+                              .scalars())
+        else:
+            from .changes import get_change
+
+            change_ids = [get_change(session, change_id).id]
+        notices: dict[int, list[tuple[str, bytes, str, str, bytes]]] = {}
+        for cid in change_ids:
+            notices[cid] = [(m.target.customer.key, m.mime, m.body_text, m.body_html, m.letter)
+                            for m in _outbox_of(session, cid)]
+    _, _, versions = published_versions(db)
+    buffer = io.BytesIO()
+    stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as pack:
+        pack.writestr("README.txt", (
+            "Evidence pack of the sub-processor change-notice workflow (dpa-engine)\n"
+            f"Exported: {stamp.isoformat()}\n"
+            f"Audit log: {verification.records} records, chain "
+            f"{'INTACT' if verification.ok else 'BROKEN: ' + (verification.problem or '')}\n"
+            f"Last hash: {verification.last_hash}\n\n"
+            "audit-log.jsonl          every event (time, actor, data) with its hash chain\n"
+            "audit-verification.json  result of recomputing the chain\n"
+            "subprocessor-lists.json  every published version of the list, with diffs\n"
+            "register.json            customers and the terms of the agreement they signed\n"
+            "changes/change-N/        status.json (targets, deadlines, objections, outcomes)\n"
+            "                         and each notice as sent: .eml, .txt, .html, .docx\n"
+        ).encode())
+        pack.writestr("audit-log.jsonl", "".join(
+            json.dumps(r.model_dump(mode="json"), ensure_ascii=False) + "\n" for r in log))
+        pack.writestr("audit-verification.json", _json(verification.model_dump(mode="json")))
+        pack.writestr("subprocessor-lists.json",
+                      _json([v.model_dump(mode="json", exclude_none=True) for v in versions]))
+        pack.writestr("register.json",
+                      _json([c.model_dump(mode="json") for c in list_customers(db)]))
+        for cid in change_ids:
+            folder = f"changes/change-{cid}"
+            pack.writestr(f"{folder}/status.json",
+                          _json(change_status(db, cid).model_dump(mode="json")))
+            for key, mime, text, html, letter in notices[cid]:
+                pack.writestr(f"{folder}/notices/{key}.eml", mime)
+                pack.writestr(f"{folder}/notices/{key}.txt", text)
+                pack.writestr(f"{folder}/notices/{key}.html", html)
+                pack.writestr(f"{folder}/notices/{key}.docx", letter)
+    write_atomically(output, buffer.getvalue())
+    return output

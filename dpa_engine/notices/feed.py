@@ -1,0 +1,137 @@
+"""The published sub-processor list: every version with its date, as JSON and an Atom feed.
+
+Each version carries the diff with the previous one (added, removed, changed ids), so a
+customer's tooling can follow changes without comparing lists itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from ..models import Language, SubProcessor, text_in
+from ..render import write_atomically
+from ..storage import Database
+from ..storage.schema import ListVersionRow
+from .errors import NoticeError
+from .register import installation_id, provider_snapshot
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+class ListDiff(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class PublishedVersion(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    version: int
+    published_at: datetime.datetime
+    effective_on: datetime.date | None
+    change: int | None
+    note: str
+    subprocessors: list[SubProcessor]
+    diff: ListDiff
+
+
+def diff(before: list[SubProcessor], after: list[SubProcessor]) -> ListDiff:
+    old = {s.id: s for s in before}
+    new = {s.id: s for s in after}
+    return ListDiff(added=sorted(new.keys() - old.keys()), removed=sorted(old.keys() - new.keys()),
+                    changed=sorted(i for i in new.keys() & old.keys() if new[i] != old[i]))
+
+
+def published_versions(db: Database) -> tuple[str, str, list[PublishedVersion]]:
+    """(provider name, installation id, versions oldest first)."""
+    with db.transaction() as session:
+        provider = provider_snapshot(session)
+        install = installation_id(session)
+        rows = list(session.execute(select(ListVersionRow).order_by(ListVersionRow.number))
+                    .scalars())
+        versions: list[PublishedVersion] = []
+        previous: list[SubProcessor] = []
+        for row in rows:
+            entries = [SubProcessor.model_validate(e) for e in row.entries]
+            versions.append(PublishedVersion(
+                version=row.number, published_at=row.published_at, effective_on=row.effective_on,
+                change=row.change_id, note=row.note, subprocessors=entries,
+                diff=diff(previous, entries)))
+            previous = entries
+    return provider.name, install, versions
+
+
+def _summary(version: PublishedVersion, language: Language) -> str:
+    names = {s.id: s.name for s in version.subprocessors}
+    parts = []
+    for label, ids in (("added", version.diff.added), ("removed", version.diff.removed),
+                       ("changed", version.diff.changed)):
+        if ids:
+            parts.append(f"{label}: {', '.join(names.get(i, i) for i in ids)}")
+    lines = ["; ".join(parts) or "no change"]
+    for sub in version.subprocessors:
+        purpose = text_in(sub.purpose, language) or ""
+        lines.append(f"{sub.name} ({sub.legal_entity}, {sub.country}; processing in "
+                     f"{', '.join(sub.locations)}) – {purpose} [{sub.engagement}]")
+    return "\n".join(lines)
+
+
+def write_feed(db: Database, folder: Path, *, language: Language = "en",
+               base_url: str | None = None) -> list[Path]:
+    """Write subprocessors.json and subprocessors.atom into `folder`."""
+    provider, install, versions = published_versions(db)
+    if not versions:
+        raise NoticeError("no sub-processor list has been published yet",
+                          fix="run 'dpa customers import' first")
+    newest_first = list(reversed(versions))
+    data = {
+        "provider": provider,
+        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        "current_version": versions[-1].version,
+        "versions": [v.model_dump(mode="json", exclude_none=True) for v in newest_first],
+    }
+    json_path = folder / "subprocessors.json"
+    write_atomically(json_path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = f"urn:uuid:{_uuid(install)}"
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = f"Sub-processors of {provider}"
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = _stamp(versions[-1].published_at)
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    ET.SubElement(author, f"{{{ATOM}}}name").text = provider
+    if base_url:
+        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self",
+                      href=base_url.rstrip("/") + "/subprocessors.atom")
+    for version in newest_first:
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = \
+            f"urn:uuid:{_uuid(install, version.version)}"
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = \
+            f"Sub-processor list version {version.version}"
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = _stamp(version.published_at)
+        ET.SubElement(entry, f"{{{ATOM}}}content", type="text").text = _summary(version, language)
+        if base_url:
+            ET.SubElement(entry, f"{{{ATOM}}}link",
+                          href=base_url.rstrip("/") + f"/subprocessors.json#v{version.version}")
+    atom_path = folder / "subprocessors.atom"
+    xml = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    write_atomically(atom_path, xml + b"\n")
+    return [json_path, atom_path]
+
+
+def _uuid(install: str, version: int = 0) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.UUID(install), f"subprocessor-list:{version}"))
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

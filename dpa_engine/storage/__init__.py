@@ -1,0 +1,18 @@
+"""Storage of the notice workflow: SQLAlchemy 2 models and Alembic migrations.
+
+SQLite by default (`sqlite:///dpa.db`), PostgreSQL via `DPA_DATABASE_URL` / `--db`.
+"""
+
+from .database import (
+    DATABASE_ENV,
+    DEFAULT_DATABASE_URL,
+    Database,
+    StorageError,
+    close_databases,
+    open_database,
+    resolve_url,
+)
+
+__all__ = ["DATABASE_ENV", "DEFAULT_DATABASE_URL", "Database", "StorageError", "close_databases",
+           "open_database",
+           "resolve_url"]

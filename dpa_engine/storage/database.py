@@ -1,0 +1,162 @@
+"""Opening the register database: URL resolution, engine, transactions, migrations.
+
+SQLite (a file, the default `sqlite:///dpa.db` in the current folder) needs no server;
+PostgreSQL is used through a URL (`DPA_DATABASE_URL` or `--db`). Alembic migrations ship
+inside the package and are applied on first use; there is no alembic.ini.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import DpaError
+
+DEFAULT_DATABASE_URL = "sqlite:///dpa.db"
+DATABASE_ENV = "DPA_DATABASE_URL"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class StorageError(DpaError):
+    """The register database cannot be opened, migrated or written."""
+
+
+def resolve_url(option: str | None = None) -> str:
+    """`--db` (a URL or a SQLite file path), else $DPA_DATABASE_URL, else sqlite:///dpa.db."""
+    raw = option or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE_URL
+    if "://" not in raw:
+        return f"sqlite:///{raw}"
+    for prefix in ("postgresql://", "postgres://"):
+        if raw.startswith(prefix):  # psycopg 3 is the driver we ship
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def _display(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+class Database:
+    """An engine plus short transactions; every write happens inside `transaction()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StorageError(f"'{url}' is not a database URL", field="--db / DPA_DATABASE_URL",
+                               fix="use sqlite:///path/to/dpa.db or postgresql://user@host/db"
+                               ) from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StorageError(f"database '{self.dialect}' is not supported",
+                               field="--db / DPA_DATABASE_URL",
+                               fix="use a sqlite:/// or postgresql:// URL")
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:" and not Path(database).parent.exists():
+                raise StorageError("the folder of the SQLite file does not exist",
+                                   path=database, fix="create the folder or give another --db")
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["connect_args"] = {"connect_timeout": 10}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            _serialise_sqlite_writers(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One atomic unit of work: committed on success, rolled back on any error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            session.close()
+
+    def _unreachable(self, exc: SQLAlchemyError) -> StorageError:
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return StorageError(f"database {_display(self.url)} is not usable ({detail})",
+                            fix="check DPA_DATABASE_URL / --db, that the server runs and that "
+                            "you may write to it")
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision shipped with this package."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        script = ScriptDirectory.from_config(config)
+        try:
+            with self.engine.begin() as connection:
+                if self.dialect == "postgresql":  # two first runs at once must not race
+                    connection.execute(text("SELECT pg_advisory_xact_lock(28032028)"))
+                current = set(MigrationContext.configure(connection).get_current_heads())
+                heads = set(script.get_heads())
+                if current == heads:
+                    return
+                unknown = current - {s.revision for s in script.walk_revisions()}
+                if unknown:
+                    raise StorageError(
+                        f"database schema revision {', '.join(sorted(unknown))} is newer than "
+                        "this dpa-engine", fix="upgrade dpa-engine before using this database")
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _serialise_sqlite_writers(engine: Engine) -> None:
+    """SQLite: take the write lock at BEGIN, so two processes never deadlock on upgrade."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_opened: dict[str, Database] = {}
+
+
+def open_database(option: str | None = None) -> Database:
+    """The database for `--db`/$DPA_DATABASE_URL, migrated to the newest schema (once per process)."""
+    url = resolve_url(option)
+    database = _opened.get(url)
+    if database is None:
+        database = Database(url)
+        database.migrate()
+        _opened[url] = database
+    return database
+
+
+def close_databases() -> None:
+    """Dispose of every engine `open_database` opened (tests, long-running hosts)."""
+    while _opened:
+        _, database = _opened.popitem()
+        database.dispose()

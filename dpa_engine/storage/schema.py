@@ -1,0 +1,214 @@
+"""The tables of the notice workflow, as typed SQLAlchemy 2 ORM models.
+
+Times are stored as naive UTC and always come back timezone-aware (UTC), on SQLite and
+PostgreSQL alike. JSON columns hold pydantic dumps (lists of addresses, sub-processor entries).
+Changing a table here needs a new Alembic revision in `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime.datetime]):
+    """An aware datetime stored as naive UTC; naive input is refused (it would be ambiguous)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime.datetime | None, dialect: Dialect
+                           ) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime.datetime | None, dialect: Dialect
+                             ) -> datetime.datetime | None:
+        return None if value is None else value.replace(tzinfo=datetime.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime.datetime: UtcDateTime, dict[str, Any]: JSON,
+                           list[Any]: JSON}
+
+
+class Meta(Base):
+    """Key/value facts about this register: installation id, provider snapshot."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    enterprise_number: Mapped[str] = mapped_column(String(40), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    fallback_contact: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime]
+    agreements: Mapped[list[AgreementRow]] = relationship(
+        back_populates="customer", order_by="AgreementRow.version")
+
+
+class AgreementRow(Base):
+    """One signed agreement version, with the terms it fixed at signature."""
+
+    __tablename__ = "agreements"
+    __table_args__ = (UniqueConstraint("customer_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    version: Mapped[int]
+    reference: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(2))
+    window_days: Mapped[int]
+    window_unit: Mapped[str] = mapped_column(String(16))
+    authorisation: Mapped[str] = mapped_column(String(16))
+    governing_law: Mapped[str] = mapped_column(String(2))
+    holiday_country: Mapped[str] = mapped_column(String(2))
+    remedy: Mapped[str] = mapped_column(String(40))
+    services: Mapped[list[Any]] = mapped_column(JSON)
+    notice_emails: Mapped[list[Any]] = mapped_column(JSON)
+    clause_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signed_on: Mapped[datetime.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime.datetime]
+    customer: Mapped[CustomerRow] = relationship(back_populates="agreements")
+
+
+class ListVersionRow(Base):
+    """One published version of the provider's sub-processor list."""
+
+    __tablename__ = "list_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    published_at: Mapped[datetime.datetime]
+    effective_on: Mapped[datetime.date | None] = mapped_column(Date)
+    change_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text)
+    entries: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class ChangeRow(Base):
+    __tablename__ = "changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    subprocessor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the new entry
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the replaced/removed entry
+    target_id: Mapped[str | None] = mapped_column(String(80))
+    effective_on: Mapped[datetime.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    base_list_number: Mapped[int]
+    proposed_at: Mapped[datetime.datetime]
+    proposed_by: Mapped[str] = mapped_column(Text)
+    plan_hash: Mapped[str | None] = mapped_column(String(64))
+    planned_at: Mapped[datetime.datetime | None]
+    closed_at: Mapped[datetime.datetime | None]
+    list_number_after: Mapped[int | None]
+
+
+class TargetRow(Base):
+    """One customer affected by one change: what it is told, by when, and the outcome."""
+
+    __tablename__ = "change_targets"
+    __table_args__ = (UniqueConstraint("change_id", "customer_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    language: Mapped[str] = mapped_column(String(2))
+    recipients: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    notified_at: Mapped[datetime.datetime | None]
+    deadline: Mapped[datetime.datetime | None]
+    stated_deadline: Mapped[datetime.datetime | None]
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    customer: Mapped[CustomerRow] = relationship()
+    agreement: Mapped[AgreementRow] = relationship()
+    message: Mapped[OutboxRow | None] = relationship(back_populates="target")
+
+
+class OutboxRow(Base):
+    """A notice recorded before it is sent (transactional outbox)."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"), unique=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    letter: Mapped[bytes] = mapped_column(LargeBinary)
+    mime: Mapped[bytes] = mapped_column(LargeBinary)
+    rendered_for: Mapped[datetime.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime.datetime | None]
+    in_doubt_resends: Mapped[int] = mapped_column(Integer, default=0)
+    refused_recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    target: Mapped[TargetRow] = relationship(back_populates="message")
+
+
+class ObjectionRow(Base):
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime.datetime]
+    text: Mapped[str] = mapped_column(Text)
+    late: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime.datetime]
+    recorded_by: Mapped[str] = mapped_column(Text)
+
+
+class AuditEventRow(Base):
+    """Append-only, hash-chained: `hash` covers this record and the previous record's hash."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[datetime.datetime]
+    actor: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(40))
+    change_id: Mapped[int | None] = mapped_column(Integer)
+    customer_key: Mapped[str | None] = mapped_column(String(80))
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """One row: the last sequence number and hash (locked while appending; detects truncation)."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,86 @@
+"""The `dpa` sub-commands of the notice workflow: thin, one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dpa_engine.cli import app
+
+from .conftest import EXAMPLES, LIBRARY, TEMPLATE, SmtpServer
+
+
+@pytest.fixture
+def dpa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DPA_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("DPA_LIBRARY", str(LIBRARY))
+    monkeypatch.setenv("DPA_TEMPLATE", str(TEMPLATE))
+    monkeypatch.setenv("DPA_ACTOR", "cli-test")
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def it_runs_the_workflow_from_the_command_line(dpa, smtp: SmtpServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert "bakkerij-peeters" in dpa("customers", "import", str(EXAMPLES))
+    csv = dpa("subprocessors", "list", "--customer", "groenveld-energie", "--format", "csv")
+    assert csv.splitlines()[0].startswith("Subverwerker,Juridische entiteit")
+    listed = json.loads(dpa("subprocessors", "list", "--customer", "medcare-clinics",
+                            "--format", "json"))
+    assert listed["language"] == "en" and {r["id"] for r in listed["rows"]} >= {"transcribe-us"}
+    dpa("subprocessors", "list", "--customer", "hopital-saint-lambert", "--format", "docx",
+        "-o", str(tmp_path / "list.docx"))
+    assert (tmp_path / "list.docx").stat().st_size > 0
+
+    out = dpa("change", "propose", "--add", "--id", "voicebot", "--name", "VoiceBot",
+              "--entity", "VoiceBot Inc.", "--country", "US", "--locations", "US,IE",
+              "--purpose", "speech recognition", "--services", "speech-analytics",
+              "--transfer", "scc:3:plus DPF", "--effective", "2099-01-01")
+    assert "Proposed change 1" in out
+    plan = json.loads(dpa("change", "plan", "1", "--format", "json"))
+    assert [e["customer"] for e in plan["affected"]] == ["medcare-clinics"]
+    sent = dpa("change", "send", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
+               "--smtp-from", "notices@voxalis.example")
+    assert "sent medcare-clinics" in sent and len(smtp.recorder.messages) == 1
+    assert "objection" in dpa("change", "status", "1")
+    dpa("objection", "record", "--change", "1", "--customer", "medcare-clinics",
+        "--received-at", "2020-01-01T10:00", "--text", "no", code=2)  # before it was proposed
+    assert "ok" in dpa("audit", "verify")
+    dpa("audit", "export", "-o", str(tmp_path / "pack.zip"))
+    dpa("subprocessors", "feed", "-o", str(tmp_path / "feed"))
+    assert (tmp_path / "feed" / "subprocessors.atom").exists()
+    dpa("change", "letters", "1", "-o", str(tmp_path / "letters"))
+    assert (tmp_path / "letters" / "change-1-medcare-clinics.docx").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["subprocessors", "list", "--customer", "nobody"], "unknown customer 'nobody'"),
+    (["change", "plan", "7"], "there is no change 7"),
+    (["change", "propose", "--add", "--effective", "2099-01-01"], "missing --id"),
+    (["change", "propose", "--remove", "nordhost", "--effective", "tomorrow"], "not a date"),
+    (["change", "send", "1", "--smtp-from", "not-an-address"], "from_address"),
+    (["objection", "record", "--change", "1", "--customer", "x", "--received-at", "soon",
+      "--text", "no"], "not a date and time"),
+])
+def it_turns_bad_input_into_one_line_and_exit_code_2(dpa, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    output = dpa(*args, code=2)
+    assert message in output and "Traceback" not in output
+    assert output.strip().count("\n") <= 2  # one message (Rich may wrap it)
+
+
+def it_refuses_a_deal_with_a_zero_day_window_and_imports_nothing(dpa, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import write_deal
+
+    write_deal(tmp_path, 1)
+    write_deal(tmp_path, 2, deviations={"objection_window_days": 0})
+    assert "objection_window_days" in dpa("customers", "import", str(tmp_path), code=2)
+    assert "register is empty" in dpa("subprocessors", "list", code=2)

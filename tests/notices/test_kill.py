@@ -1,0 +1,67 @@
+"""kill -9 of the sender in the middle of a batch, then a rerun: every customer gets exactly
+one message (counted at the SMTP server), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from dpa_engine.clauses import Library
+from dpa_engine.notices import change_status, verify_audit
+from dpa_engine.storage import Database
+
+from .conftest import LIBRARY, TEMPLATE, Clock, SmtpServer, write_deal
+from .helpers import proposed_and_planned, register
+
+CUSTOMERS = 8
+
+
+def sender(db_url: str, change_id: int, smtp: SmtpServer) -> subprocess.Popen[str]:
+    dpa = Path(sys.executable).parent / "dpa"
+    command = [str(dpa), "change", "send", str(change_id), "--db", db_url,
+               "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
+               "--smtp-from", "notices@voxalis.example", "--library", str(LIBRARY),
+               "--template", str(TEMPLATE), "--actor", "kill-test"]
+    env = {**os.environ, "DPA_SMTP_BACKOFF": "0"}
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+class DescribeKillDuringSend:
+    def it_sends_every_notice_exactly_once_after_kill_9_and_rerun(
+            self, db: Database, db_url: str, library: Library, clock: Clock, smtp: SmtpServer,
+            tmp_path: Path) -> None:
+        deals = [write_deal(tmp_path, i, language=("nl", "fr", "en")[i % 3])
+                 for i in range(1, CUSTOMERS + 1)]
+        register(db, library, clock, *deals)
+        change_id = proposed_and_planned(db, clock).change.id
+
+        # A slow server; the kill lands while it is receiving the third message's DATA.
+        smtp.recorder.delay = 0.3
+        smtp.recorder.signal_at = 3
+        first = sender(db_url, change_id, smtp)
+        try:
+            assert smtp.recorder.signal.wait(timeout=120), first.communicate(timeout=5)
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.communicate(timeout=30)
+        assert first.returncode == -signal.SIGKILL
+        assert 0 < len(smtp.recorder.messages) < CUSTOMERS  # really mid-batch
+
+        smtp.recorder.delay = 0.0
+        second = sender(db_url, change_id, smtp)
+        stdout, stderr = second.communicate(timeout=120)
+        assert second.returncode == 0, stdout + stderr
+
+        messages = smtp.recorder.messages
+        recipients = [r for m in messages for r in m.recipients]
+        expected = {f"privacy@customer{i}.example" for i in range(1, CUSTOMERS + 1)}
+        assert len(messages) == CUSTOMERS
+        assert len({m.message_id for m in messages}) == CUSTOMERS
+        assert sorted(recipients) == sorted(expected)
+        assert all(t.status == "notified" for t in change_status(db, change_id).targets)
+        assert "already sent" in stdout and "in doubt" in stdout
+        assert verify_audit(db).ok
