@@ -77,34 +77,84 @@ def _plain(node: Any) -> Any:
 
 def load_yaml(path: Path, *, error: type[DpaError] = InputError) -> YamlDocument:
     """Parse a YAML file strictly (duplicate keys are errors) keeping line numbers."""
+    if path.is_dir():
+        raise error("this is a folder, not a file", path=path,
+                    fix="give the path of a YAML file")
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise error("file not found", path=path, fix="check the path") from None
-    except UnicodeDecodeError:
-        raise error("file is not UTF-8 text", path=path, fix="save it as UTF-8") from None
     except OSError as exc:
-        raise error(f"cannot read file ({exc.strerror})", path=path) from None
+        raise error(f"cannot read file ({exc.strerror})", path=path,
+                    fix="check the file's permissions") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error("file is not UTF-8 text", path=path, line=line,
+                    fix="save it as UTF-8 (in your editor: Save with encoding UTF-8)") from None
     return parse_yaml(path, text, error=error)
 
 
 def parse_yaml(path: Path, text: str, *, error: type[DpaError] = InputError) -> YamlDocument:
-    """Parse YAML text that came from `path` (e.g. a snapshot kept in a manifest)."""
+    """Parse YAML text that came from `path` (a file, or a snapshot of one)."""
     yaml = YAML(typ="safe")
     yaml.allow_duplicate_keys = False
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if "duplicate key" in problem or "found duplicate key" in str(exc):
-            problem = "duplicate key " + problem.split("duplicate key", 1)[-1].strip()
-            fix = "keep only one entry for this key"
-        else:
-            fix = "correct the YAML syntax (indentation, quotes, colons)"
-        raise error(problem, path=path, line=line, fix=fix) from None
+        raise _syntax_error(exc, path, error) from None
+    except ValueError as exc:  # e.g. a date that does not exist: 2026-02-30
+        line, where = _bad_scalar(text)
+        raise error(f"invalid value ({exc})", path=path, line=line, field=where,
+                    fix="write dates as YYYY-MM-DD with a real day") from None
     return YamlDocument(path=path, data=_plain(data), text=text)
+
+
+def _syntax_error(exc: MarkedYAMLError, path: Path, error: type[DpaError]) -> DpaError:
+    problem = (exc.problem or "invalid YAML").strip()
+    if "duplicate key" in str(exc):
+        mark = exc.problem_mark or exc.context_mark
+        return error("duplicate key " + problem.split("duplicate key", 1)[-1].strip(),
+                     path=path, line=mark.line + 1 if mark else None,
+                     fix="keep only one entry for this key")
+    # The context mark is where the unfinished construct began (an unclosed quote or
+    # bracket): that is the line to fix, even though the parser noticed it later.
+    mark = exc.context_mark or exc.problem_mark
+    if exc.context and exc.context_mark and exc.problem_mark:
+        problem = (f"{problem} ({exc.context.strip()} that starts here; noticed at line "
+                   f"{exc.problem_mark.line + 1})")
+    return error(problem, path=path, line=mark.line + 1 if mark else None,
+                 fix="correct the YAML syntax: close quotes and brackets, check indentation "
+                     "and the colon after each key")
+
+
+def _bad_scalar(text: str) -> tuple[int | None, str | None]:
+    """Line and key path of the first date-like value that is not a real date."""
+    import re
+
+    def walk(node: Any, loc: list[str]) -> tuple[int | None, str | None]:
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                found = walk(value, [*loc, str(key.value)])
+                if found[0]:
+                    return found
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                found = walk(item, [*loc, str(index)])
+                if found[0]:
+                    return found
+        elif isinstance(node.value, str) and re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", node.value):
+            try:
+                datetime.date.fromisoformat("-".join(p.zfill(2) for p in node.value.split("-")))
+            except ValueError:
+                return node.start_mark.line + 1, ".".join(loc)
+        return None, None
+
+    try:
+        return walk(YAML(typ="safe").compose(text), [])
+    except MarkedYAMLError:
+        return None, None
 
 
 def validate(model: type[M], doc: YamlDocument, *, error: type[DpaError] = InputError) -> M:
@@ -142,7 +192,48 @@ def validation_error(
         what = msg[0].lower() + msg[1:] if msg else "invalid value"
         if kind in {"model_type", "dict_type"}:
             what = "expected a mapping of fields here"
+        fix = fix or _fix_for(kind, first.get("ctx") or {})
     return error(what, path=doc.path, line=doc.line_of(loc), field=field, fix=fix)
+
+
+_PATTERN_FIXES = {
+    "@": "write an e-mail address such as privacy@example.be",
+    "[A-Z]{2}": "write a two-letter ISO country code in capitals, e.g. BE or NL",
+    "[a-z0-9]": "write a lower-case id with letters, digits and dashes, e.g. customer-service",
+}
+_KIND_FIXES = {
+    "int_parsing": "write a whole number, e.g. 7",
+    "int_type": "write a whole number, e.g. 7",
+    "int_from_float": "write a whole number, e.g. 7",
+    "decimal_parsing": "write an amount as a number, e.g. 2500",
+    "decimal_type": "write an amount as a number, e.g. 2500",
+    "float_parsing": "write a number, e.g. 2500",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write text (quote it if it starts with a special character)",
+    "list_type": "write a list, e.g. [first, second] or one '- item' per line",
+    "model_type": "indent the fields under this key",
+    "dict_type": "indent the fields under this key",
+    "literal_error": "use one of the values listed",
+    "enum": "use one of the values listed",
+    "date_parsing": "write the date as YYYY-MM-DD",
+    "date_from_datetime_parsing": "write the date as YYYY-MM-DD",
+    "date_type": "write the date as YYYY-MM-DD",
+    "too_short": "add at least one entry",
+    "string_too_short": "fill in this value",
+}
+
+
+def _fix_for(kind: str, ctx: dict[str, Any]) -> str:
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return next((fix for key, fix in _PATTERN_FIXES.items() if key in pattern),
+                    f"match the format {pattern}")
+    if kind in {"greater_than_equal", "greater_than"}:
+        return f"use a value of at least {ctx.get('ge', ctx.get('gt'))}"
+    if kind in {"less_than_equal", "less_than"}:
+        return f"use a value of at most {ctx.get('le', ctx.get('lt'))}"
+    return _KIND_FIXES.get(kind, "correct the value")
 
 
 def _allowed_fields(model: type[BaseModel], loc: Loc, data: Any) -> set[str]:
