@@ -21,7 +21,7 @@ system-deps:
 	@bash .ci/system-deps
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check dpa_engine tests
+	$(BIN)/ruff check dpa_engine tests benchmarks
 	$(BIN)/dpa clauses lint clauses
 
 typecheck: $(BIN)/.installed

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from common import ROOT, make_deals, peak_rss_mb
+
 from dpa_engine.batch import run_batch
 
 

@@ -16,9 +16,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from common import EXAMPLES, ROOT, describe, rate, timed
 from docxtpl import DocxTemplate
 
-from common import EXAMPLES, ROOT, describe, rate, timed
 from dpa_engine import Engine, load_deal
 from dpa_engine.deals import ProviderCache
 

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .clauses import lint_library
 from .engine import Engine, default_library_path
 from .errors import DpaError
 
@@ -155,7 +154,8 @@ def explain(
 
     report = explain_deal(deal, library_path=library)
     if as_json:
-        data = report.model_dump(mode="json", include={"clauses", "deviations", "facts"})
+        data = report.model_dump(mode="json",
+                                 include={"clauses", "deviations", "facts", "approval"})
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     table = Table(title=f"Clauses for {deal} ({report.language})")
@@ -171,7 +171,13 @@ def explain(
     for deviation in report.deviations:
         detail = (f"{deviation.parameter}: standard {deviation.standard} → agreed "
                   f"{deviation.agreed} (clauses: {', '.join(deviation.clauses) or '-'})")
-        out.print(f"[yellow]deviation[/] {escape(detail)} — needs legal approval")
+        approved = report.approval is not None and report.approval.approved
+        out.print(f"[yellow]deviation[/] {escape(detail)}"
+                  + ("" if approved else " — needs legal approval"))
+    if report.approval is not None and report.deviations:
+        colour = "green" if report.approval.approved else "yellow"
+        out.print(f"[{colour}]approval[/] {report.approval.state}: "
+                  f"{escape(report.approval.message)}", soft_wrap=True)
 
 
 class SchemaName(StrEnum):
@@ -200,10 +206,18 @@ def schema(
 def clauses_lint(
     path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
     = None,
+    examples: Annotated[Path | None, typer.Option(
+        "--examples", help="Example deals that exercise the conditions (default: the "
+                           "examples/ folder next to the library)")] = None,
 ) -> None:
     """Check the clause library; every problem with file:line and a fix. Exit 1 on problems."""
+    from .lint import lint
+
     folder = path or default_library_path()
-    _, problems = lint_library(folder)
+    report = lint(folder, examples=examples)
+    problems = report.problems
+    for note in report.notes:
+        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     for problem in problems:
         out.print(f"{escape(problem.message)}  [dim]({problem.code})[/]", soft_wrap=True)
     if problems:
@@ -217,6 +231,13 @@ from .cli_notices import register_notice_commands  # noqa: E402
 
 register_notice_commands(app)
 # --- end sub-processor change notices ----------------------------------------------------------
+
+
+# --- clause library tooling for legal (issue 4) ---------------------------------------------
+from .cli_legal import register_legal_commands  # noqa: E402
+
+register_legal_commands(app, clauses_app)
+# --- end clause library tooling for legal -----------------------------------------------------
 
 
 def main() -> None:

@@ -14,10 +14,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from .approvals import ApprovalStatus, approval_status, approved_deviation_names
 from .assemble import DocumentModel, assemble
 from .clauses import Library, load_library
 from .deals import LoadedDeal, ProviderCache, load_deal
 from .errors import RenderError
+from .manifest import (
+    Regenerated,
+    build_manifest,
+    manifest_json,
+    manifest_parts,
+    manifest_path_for,
+    regenerate,
+)
+from .redline import RedlineModel, redline_model
 from .render import DocxRenderer, convert_to_pdf, write_atomically
 from .rules import ClauseDecision, Decision, Deviation, decide
 
@@ -49,6 +59,7 @@ class Explanation(BaseModel):
     facts: dict[str, Any]
     clauses: list[ClauseDecision]
     deviations: list[Deviation]
+    approval: ApprovalStatus | None = None
 
 
 class GenerationResult(BaseModel):
@@ -59,6 +70,7 @@ class GenerationResult(BaseModel):
     draft: bool
     clauses: list[str]
     deviations: list[Deviation]
+    manifest: Path | None = None
 
 
 @dataclass
@@ -90,8 +102,15 @@ class Engine:
     def generate(self, deal_path: Path, output: Path, *, pdf: bool = False,
                  generated_at: datetime.datetime | None = None) -> GenerationResult:
         loaded = load_deal(deal_path, self.providers)
-        decision, model = self.document(loaded, generated_at=generated_at)
-        data = self.renderer.render_bytes(model)
+        decision = self.decide(loaded)
+        moment = generated_at or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        approved = approved_deviation_names(deal_path, decision)
+        model = assemble(loaded, self.library, decision, generated_at=moment,
+                         approved_deviations=approved)
+        manifest = build_manifest(loaded, self.library, decision, model, approved)
+        data = self.renderer.render_bytes(model,
+                                          extra_parts=manifest_parts(manifest, self.library))
+        manifest_path = manifest_path_for(output)
         pdf_path: Path | None = None
         if pdf:
             # Convert a private copy first: a failed conversion leaves neither file behind.
@@ -104,11 +123,32 @@ class Engine:
                 write_atomically(pdf_path, draft_pdf.read_bytes())
         else:
             write_atomically(output, data)
+        write_atomically(manifest_path, manifest_json(manifest, self.library))
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
-                                clauses=decision.included_ids, deviations=decision.deviations)
+                                clauses=decision.included_ids, deviations=decision.deviations,
+                                manifest=manifest_path)
+
+    def regenerate(self, manifest: Path, output: Path) -> Regenerated:
+        """The agreement again from its manifest (.manifest.json or the .docx), with the
+        clause versions, data and time it was first made with; this engine's template."""
+        return regenerate(manifest, output, self.renderer)
 
     def explain(self, deal_path: Path) -> Explanation:
         return _explanation(deal_path, self.library)
+
+    def redline(self, deal_path: Path, output: Path, *,
+                generated_at: datetime.datetime | None = None) -> RedlineModel:
+        """A .docx with tracked changes from the standard agreement to the negotiated one."""
+        from .render.redline import redline_body_xml
+
+        loaded = load_deal(deal_path, self.providers)
+        moment = generated_at or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        approved = approved_deviation_names(deal_path, self.decide(loaded))
+        model = redline_model(loaded, self.library, generated_at=moment,
+                              approved_deviations=approved)
+        write_atomically(output, self.renderer.render_bytes(model.document,
+                                                            body=redline_body_xml(model)))
+        return model
 
 
 def generate(deal_path: Path, output: Path, *, pdf: bool = False,
@@ -124,4 +164,5 @@ def explain(deal_path: Path, *, library_path: Path | None = None) -> Explanation
 def _explanation(deal_path: Path, library: Library) -> Explanation:
     decision = decide(load_deal(deal_path), library)
     return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
-                       clauses=decision.clauses, deviations=decision.deviations)
+                       clauses=decision.clauses, deviations=decision.deviations,
+                       approval=approval_status(deal_path, decision))

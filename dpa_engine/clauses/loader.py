@@ -82,6 +82,8 @@ class Library:
     content_hash: str
     environment: ImmutableSandboxedEnvironment
     clauses: dict[str, LoadedClause] = field(default_factory=dict)
+    # File name -> the bytes loaded (and hashed): what a manifest snapshots.
+    sources: dict[str, bytes] = field(default_factory=dict)
 
     def label(self, key: str, language: Language) -> str:
         return self.labels[key][language]
@@ -123,6 +125,11 @@ def lint_library(path: Path) -> tuple[Library | None, list[Problem]]:
     return (None if problems else library), problems
 
 
+def load_with_problems(path: Path) -> tuple[Library, list[Problem]]:
+    """The library as far as it loads (clauses with problems left out) and every problem."""
+    return _load(path)
+
+
 def _load(path: Path) -> tuple[Library, list[Problem]]:
     if not path.is_dir():
         raise LibraryError("clause library folder not found", path=path,
@@ -141,8 +148,10 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
     negotiable: set[str] = set()
     pending_refs: list[tuple[LoadedClause, int | None]] = []
 
+    sources: dict[str, bytes] = {}
     for file in files:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+        sources[file.name] = file.read_bytes()
+        digest.update(file.name.encode() + b"\0" + sources[file.name] + b"\0")
         try:
             doc = load_yaml(file, error=LibraryError)
         except DpaError as exc:
@@ -206,6 +215,7 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
         content_hash=digest.hexdigest(),
         environment=env,
         clauses={c.id: c for a in articles for c in a.clauses},
+        sources=sources,
     )
     return library, out.problems
 

@@ -6,10 +6,13 @@ the Jinja templates are compiled once; each agreement then only fills values and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -48,6 +51,18 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class ExtraPart:
+    """A package part added to one agreement (e.g. the generation manifest), related from the
+    package root so that Word and LibreOffice keep ignoring it."""
+
+    name: str  # e.g. "dpa/manifest.json"
+    data: bytes
+    content_type: str
+    relationship_type: str
+    reusable: bool = False  # the same bytes recur across agreements: deflate them once
+
+
 class DocxRenderer:
     """A base template prepared once, rendering any number of agreements."""
 
@@ -65,6 +80,9 @@ class DocxRenderer:
         self._templates: dict[str, Template] = {}
         # In order: a prepared (already deflated) entry, or the name of a part made per agreement.
         self._parts: list[ZipEntry | str] = []
+        # The package-level XML, kept raw so that extra parts can be declared per agreement.
+        self._package_xml: dict[str, bytes] = {}
+        self._reusable: dict[tuple[str, str], ZipEntry] = {}
         with archive:
             for info in archive.infolist():
                 name = info.filename
@@ -81,6 +99,8 @@ class DocxRenderer:
                     data = _with_custom_content_type(data or b"")
                 elif name == "_rels/.rels":
                     data = _without_thumbnail(_with_custom_relationship(data or b""))
+                if name in ("[Content_Types].xml", "_rels/.rels"):
+                    self._package_xml[name] = data or b""
                 self._parts.append(deflate(name, data or b""))
         self._parts.extend(["docProps/core.xml", "docProps/custom.xml"])
         if "word/document.xml" not in self._templates:
@@ -106,9 +126,12 @@ class DocxRenderer:
                               path=self.template_path, fix="add a paragraph '{{p body }}'")
         return env.from_string(tree)
 
-    def render_bytes(self, model: DocumentModel) -> bytes:
+    def render_bytes(self, model: DocumentModel, *, extra_parts: Sequence[ExtraPart] = (),
+                     body: str | None = None) -> bytes:
+        """The agreement as .docx bytes. `body` replaces the body made from the model (a
+        redline); `extra_parts` are added to the package (a manifest)."""
         context: dict[str, Any] = {
-            "body": Markup(body_xml(model)),
+            "body": Markup(body if body is not None else body_xml(model)),
             "header_title": model.header_title,
             "draft": model.draft,
             "draft_marker": model.draft_marker,
@@ -120,7 +143,47 @@ class DocxRenderer:
             else deflate(part, self._generated(part, model, context))
             for part in self._parts
         ]
+        if extra_parts:
+            entries = [self._declaring(entry, extra_parts) for entry in entries]
+            entries.extend(self._extra_entry(part) for part in extra_parts)
         return build_zip(entries)
+
+    def _extra_entry(self, part: ExtraPart) -> ZipEntry:
+        if not part.reusable:
+            return deflate(part.name, part.data)
+        key = (part.name, hashlib.sha256(part.data).hexdigest())
+        if key not in self._reusable:
+            if len(self._reusable) >= 8:
+                self._reusable.pop(next(iter(self._reusable)))
+            self._reusable[key] = deflate(part.name, part.data)
+        return self._reusable[key]
+
+    def _declaring(self, entry: ZipEntry, extra_parts: Sequence[ExtraPart]) -> ZipEntry:
+        name = entry.name.decode("utf-8")
+        if name == "[Content_Types].xml":
+            xml = self._package_xml[name].decode("utf-8")
+            overrides = "".join(
+                f'<Override PartName={quoteattr("/" + p.name)} '
+                f"ContentType={quoteattr(p.content_type)}/>" for p in extra_parts)
+            return deflate(name, xml.replace("</Types>", overrides + "</Types>").encode())
+        if name == "_rels/.rels":
+            xml = self._package_xml[name].decode("utf-8")
+            rels = "".join(
+                f'<Relationship Id="rIdDpaExtra{i}" Type={quoteattr(p.relationship_type)} '
+                f"Target={quoteattr(p.name)}/>" for i, p in enumerate(extra_parts, start=1))
+            return deflate(name, xml.replace("</Relationships>", rels + "</Relationships>")
+                           .encode())
+        return entry
+
+    @staticmethod
+    def read_part(docx: Path, name: str) -> bytes | None:
+        """One part of a .docx (None when absent)."""
+        try:
+            with zipfile.ZipFile(docx) as archive:
+                return archive.read(name) if name in archive.namelist() else None
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise RenderError(f"cannot read the .docx ({exc})", path=docx,
+                              fix="give a .docx written by dpa generate") from None
 
     def _generated(self, name: str, model: DocumentModel, context: dict[str, Any]) -> bytes:
         if name == "docProps/core.xml":

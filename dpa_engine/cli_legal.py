@@ -1,0 +1,258 @@
+"""Commands for legal: coverage, show, diff and lock of the clause library; deviation approvals;
+regeneration from a manifest; redlines against the standard agreement.
+
+Registered on the main `dpa` app by `register_legal_commands` (see the end of cli.py). Like
+cli.py: every command is a library call; DpaError becomes one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .cli import LibraryOption, TemplateOption, _user_errors, out
+from .engine import Engine, default_library_path
+from .errors import DpaError
+
+ExamplesOption = Annotated[
+    Path | None, typer.Option("--examples", help="Folder of example deals (default: the "
+                                                 "examples/ folder next to the library)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def approve(
+    deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
+    by: Annotated[str, typer.Option("--by", help="Who approves (name of the lawyer)")],
+    note: Annotated[str, typer.Option("--note", help="Why / on what conditions")],
+    library: LibraryOption = None,
+) -> None:
+    """Record legal's approval of the deal's current deviations (stored next to the deal)."""
+    from .approvals import approvals_path
+    from .approvals import approve as record_approval
+    from .clauses import load_library
+    from .deals import load_deal
+    from .rules import decide
+
+    decision = decide(load_deal(deal), load_library(library or default_library_path()))
+    record = record_approval(deal, decision, by=by, note=note)
+    out.print(f"Approved by {escape(record.approved_by)}: "
+              + ", ".join(f"{d.parameter} {escape(d.standard)} → {escape(d.agreed)}"
+                          for d in record.deviations))
+    out.print(f"Recorded in {escape(str(approvals_path(deal)))} "
+              f"(deviation set sha256 {record.deviations_sha256[:12]}…)")
+
+
+def clauses_coverage(
+    deal: Annotated[Path | None, typer.Argument(help="A deal file; omit for the whole library")]
+    = None,
+    as_json: JsonOption = False,
+    library: LibraryOption = None,
+) -> None:
+    """Which clauses satisfy each GDPR / 2021/915 requirement. Exit 1 on any gap."""
+    from .clauses import load_library
+    from .coverage import coverage
+    from .deals import load_deal
+    from .rules import decide
+
+    lib = load_library(library or default_library_path())
+    decision = decide(load_deal(deal), lib) if deal is not None else None
+    report = coverage(lib, decision, scope=str(deal) if deal is not None else "library")
+    if as_json:
+        typer.echo(json.dumps({**report.model_dump(mode="json"),
+                               "gaps": [row.reference for row in report.gaps]},
+                              indent=2, ensure_ascii=False))
+    else:
+        table = Table(title=f"Coverage: {escape(report.scope)}")
+        for column in ("", "requirement", "satisfied by"):
+            table.add_column(column)
+        marks = {"covered": "[green]✔[/]", "gap": "[red]✘ gap[/]", "not-applicable": "[dim]n/a[/]"}
+        for row in report.rows:
+            clauses = ", ".join(f"{c.id} v{c.version}" + (f" [dim](when {escape(c.when)})[/]"
+                                                          if c.when and deal is None else "")
+                                for c in row.clauses)
+            table.add_row(marks[row.status], escape(f"{row.source} {row.title}"), clauses or "-")
+        out.print(table)
+        if report.gaps:
+            out.print(f"[red]{len(report.gaps)} gap(s)[/]: "
+                      + ", ".join(escape(row.reference) for row in report.gaps)
+                      + " — fix: add a clause whose `satisfies:` lists each, or correct the "
+                        "`satisfies:` of the clause that covers it")
+        else:
+            out.print("[green]ok[/]: every requirement is covered")
+    if report.gaps:
+        raise typer.Exit(1)
+
+
+def clauses_lock(
+    path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
+    = None,
+) -> None:
+    """Record the content hash of every new clause version in versions.lock."""
+    from .clauses.versions import LOCK_FILE
+    from .lint import lock_library
+
+    folder = path or default_library_path()
+    added = lock_library(folder)
+    for key in added:
+        out.print(f"locked {escape(key)}")
+    out.print(f"{escape(str(folder / LOCK_FILE))}: {len(added)} new version(s) recorded")
+
+
+def regenerate(
+    manifest: Annotated[Path, typer.Argument(
+        help="A .manifest.json written by dpa generate, or the agreement (.docx) itself")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Agreement to write (.docx)")],
+    template: TemplateOption = None,
+) -> None:
+    """Make an agreement again from its manifest: same clause versions, data and text, even
+    after the clause library moved on."""
+    if output.suffix.lower() != ".docx":
+        raise DpaError("the output must be a .docx file", path=output,
+                       fix="give -o a name ending in .docx")
+    from .engine import default_template_path
+    from .errors import RenderError
+    from .render import DocxRenderer
+
+    template_path = template or default_template_path()
+    if not template_path.is_file():
+        raise RenderError("base template not found", path=template_path,
+                          fix="restore templates/agreement.docx or pass --template")
+    from .manifest import regenerate as regenerate_agreement
+
+    result = regenerate_agreement(manifest, output, DocxRenderer(template_path))
+    status = "[bold yellow]DRAFT[/]" if result.draft else "[green]final[/]"
+    out.print(f"Wrote {escape(str(result.docx))} ({status}, {len(result.clauses)} clauses, "
+              "as recorded in the manifest)")
+
+
+class ShowLanguage(StrEnum):
+    nl = "nl"
+    fr = "fr"
+    en = "en"
+
+
+def clauses_show(
+    clause_id: Annotated[str, typer.Argument(metavar="ID", help="Clause id, e.g. liability.cap")],
+    lang: Annotated[ShowLanguage | None, typer.Option("--lang", help="Only this language")]
+    = None,
+    as_json: JsonOption = False,
+    library: LibraryOption = None,
+) -> None:
+    """One clause: version, effective date, legal references, condition, parameters, texts."""
+    from .clauses import load_library
+    from .clauses.history import show_clause
+
+    view = show_clause(load_library(library or default_library_path()), clause_id)
+    languages = [lang.value] if lang else ["nl", "fr", "en"]
+    if as_json:
+        data = view.model_dump(mode="json")
+        for key in ("title", "text"):
+            data[key] = {k: v for k, v in data[key].items() if k in languages}
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    out.print(f"[bold]{escape(view.id)}[/] version {view.version}, effective {view.effective} "
+              f"({escape(view.file)}:{view.line}; article: {escape(view.article)})")
+    out.print(f"satisfies: {escape(', '.join(view.satisfies)) or '-'}")
+    out.print(f"when: {escape(view.when or 'always')}")
+    for name, spec in view.parameters.items():
+        out.print(f"parameter {escape(name)}: default {escape(str(spec['default']))}"
+                  + (", negotiable" if spec["negotiable"] else ""))
+    out.print(f"content sha256: {view.content_sha256}")
+    for language in languages:
+        out.print(f"\n[bold]{language}: {escape(view.title[language])}[/]")  # type: ignore[index]
+        out.print(escape(view.text[language].rstrip()), soft_wrap=True)  # type: ignore[index]
+
+
+def clauses_diff(
+    old: Annotated[str, typer.Argument(help="Old library: a folder or a git ref (e.g. HEAD~3)")],
+    new: Annotated[str, typer.Argument(help="New library: a folder or a git ref")] = ".",
+    examples: ExamplesOption = None,
+    as_json: JsonOption = False,
+    library: LibraryOption = None,
+) -> None:
+    """What changed per clause and language between two library versions, and which example
+    deals' agreements change as a result. NEW defaults to the working library."""
+    from .clauses.history import diff_libraries, two_libraries
+    from .impact import deal_impact
+    from .lint import default_examples_path, example_deals
+
+    folder = library or default_library_path()
+    new_spec = str(folder) if new == "." else new
+    with two_libraries(old, new_spec, library_folder=folder) as (old_lib, new_lib):
+        diff = diff_libraries(old_lib, new_lib, old_name=old, new_name=new_spec)
+        examples_folder = examples or default_examples_path(folder)
+        deals = example_deals(examples_folder) if examples_folder else []
+        impact = deal_impact(old_lib, new_lib, deals)
+    if as_json:
+        typer.echo(json.dumps({**diff.model_dump(mode="json"),
+                               "deals": [i.model_dump(mode="json") for i in impact]},
+                              indent=2, ensure_ascii=False))
+        return
+    if not diff.clauses and not diff.labels:
+        out.print("No clause or label changes.")
+    for change in diff.clauses:
+        versions = f"v{change.old_version or '-'} → v{change.new_version or '-'}"
+        warning = ("  [red]wording changed without a new version[/]"
+                   if change.wording_changed and not change.version_raised else "")
+        out.print(f"[bold]{escape(change.id)}[/] {change.status} ({versions}){warning}")
+        for item in change.changes:
+            out.print(f"  {escape(item.field)}:")
+            if item.diff:
+                for line in item.diff[2:]:
+                    colour = "green" if line.startswith("+") else "red" if line.startswith(
+                        "-") else "dim"
+                    out.print(f"    [{colour}]{escape(line)}[/]", soft_wrap=True)
+            else:
+                out.print(f"    [red]- {escape(str(item.old))}[/]", soft_wrap=True)
+                out.print(f"    [green]+ {escape(str(item.new))}[/]", soft_wrap=True)
+    for item in diff.labels:
+        out.print(f"label {escape(item.field)}: [red]{escape(str(item.old))}[/] → "
+                  f"[green]{escape(str(item.new))}[/]", soft_wrap=True)
+    if not deals:
+        out.print("[dim]no example deals to compare (pass --examples DIR)[/]")
+    for result in impact:
+        name = Path(result.deal).name
+        if result.status == "changes":
+            out.print(f"[yellow]agreement changes[/]: {escape(name)} "
+                      f"({escape(', '.join(result.clauses)) or 'labels'})")
+        elif result.status == "fails":
+            out.print(f"[red]agreement fails[/]: {escape(name)}: {escape(result.error or '')}",
+                      soft_wrap=True)
+        else:
+            out.print(f"unchanged: {escape(name)}")
+
+
+def redline(
+    deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Redline to write (.docx)")],
+    library: LibraryOption = None,
+    template: TemplateOption = None,
+) -> None:
+    """A Word document with tracked changes from the standard agreement to the negotiated one."""
+    if output.suffix.lower() != ".docx":
+        raise DpaError("the output must be a .docx file", path=output,
+                       fix="give -o a name ending in .docx")
+    model = Engine.load(library, template).redline(deal, output)
+    changes = sum(1 for r in model.revisions if r.change != "equal")
+    out.print(f"Wrote {escape(str(output))} ({changes} changed block(s) against the standard "
+              "agreement, as tracked changes)" if changes else
+              f"Wrote {escape(str(output))} (no deviations: identical to the standard agreement)")
+
+
+def register_legal_commands(app: typer.Typer, clauses_app: typer.Typer) -> None:
+    app.command("approve")(_user_errors(approve))
+    app.command("redline")(_user_errors(redline))
+    clauses_app.command("show")(_user_errors(clauses_show))
+    clauses_app.command("diff")(_user_errors(clauses_diff))
+    app.command("regenerate")(_user_errors(regenerate))
+    clauses_app.command("lock")(_user_errors(clauses_lock))
+    clauses_app.command("coverage")(_user_errors(clauses_coverage))
+
+
+__all__ = ["register_legal_commands"]

@@ -1,0 +1,211 @@
+"""Redline against the standard: what a deal's negotiation changed, as tracked changes.
+
+The standard agreement is the same deal with its deviations removed (the provider's standard
+terms, courts and law); the negotiated one is the deal as agreed. Both are assembled into
+document models; their blocks are aligned (difflib over the blocks, then changed paragraphs
+paired by similarity) and changed paragraphs compared word by word. The result is a revision
+model: render/redline.py writes it as real Word revisions (w:ins / w:del).
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .assemble import Block, DocumentModel, Paragraph, RefRun, Run, TextRun, assemble
+from .clauses import Library
+from .deals import LoadedDeal
+from .models import TermOverrides
+from .rules import Decision, decide
+
+AUTHOR = "dpa-engine"
+_WORDS = re.compile(r"\s+|[^\s]+")
+
+
+class Segment(BaseModel):
+    """Runs of a changed paragraph that are kept, inserted or deleted."""
+
+    model_config = ConfigDict(frozen=True)
+    change: Literal["equal", "insert", "delete"]
+    runs: list[Run]
+
+
+class ParagraphRevision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["paragraph"] = "paragraph"
+    change: Literal["equal", "insert", "delete", "modify"]
+    paragraph: Paragraph  # the negotiated paragraph (the standard one when deleted)
+    prefix: list[Segment] = Field(default_factory=list)  # number and title, when they changed
+    segments: list[Segment] = Field(default_factory=list)  # modify: the text, word by word
+
+
+class BlockRevision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["block"] = "block"
+    change: Literal["equal", "insert", "delete"]
+    block: Block
+
+
+Revision = Annotated[ParagraphRevision | BlockRevision, Field(discriminator="kind")]
+
+
+class RedlineModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    document: DocumentModel  # the negotiated agreement (header, properties)
+    revisions: list[Revision]
+    author: str = AUTHOR
+    date: datetime.datetime
+
+    @property
+    def changed(self) -> bool:
+        return any(r.change != "equal" for r in self.revisions)
+
+
+def standard_deal(loaded: LoadedDeal) -> LoadedDeal:
+    """The same deal with every negotiated deviation removed."""
+    deal = loaded.deal.model_copy(update={"deviations": TermOverrides(), "courts_city": None})
+    return LoadedDeal(deal=deal, provider=loaded.provider, deal_doc=loaded.deal_doc,
+                      provider_doc=loaded.provider_doc)
+
+
+def redline_model(loaded: LoadedDeal, library: Library, *, generated_at: datetime.datetime,
+                  approved_deviations: frozenset[str] = frozenset()) -> RedlineModel:
+    standard_loaded = standard_deal(loaded)
+    standard = assemble(standard_loaded, library, decide(standard_loaded, library),
+                        generated_at=generated_at)
+    decision: Decision = decide(loaded, library)
+    negotiated = assemble(loaded, library, decision, generated_at=generated_at,
+                          approved_deviations=approved_deviations)
+    return RedlineModel(document=negotiated, date=generated_at,
+                        revisions=compare(standard.blocks, negotiated.blocks))
+
+
+# --- comparison -----------------------------------------------------------------------------
+
+def _run_key(run: Run) -> str:
+    return f"\x00ref:{run.target}" if isinstance(run, RefRun) else run.text
+
+
+def _block_key(block: Block) -> str:
+    if isinstance(block, Paragraph):
+        return "\x01".join([block.style, block.number or "", block.title or "",
+                            *(_run_key(r) for r in block.runs)])
+    return block.model_dump_json()
+
+
+def _similarity(a: Paragraph, b: Paragraph) -> float:
+    return difflib.SequenceMatcher(None, _tokens_key(a.runs), _tokens_key(b.runs),
+                                   autojunk=False).ratio()
+
+
+def compare(old: list[Block], new: list[Block]) -> list[Revision]:
+    revisions: list[Revision] = []
+    matcher = difflib.SequenceMatcher(None, [_block_key(b) for b in old],
+                                      [_block_key(b) for b in new], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            revisions.extend(_same(b) for b in new[j1:j2])
+        else:
+            revisions.extend(_replace(old[i1:i2], new[j1:j2]))
+    return revisions
+
+
+def _same(block: Block) -> Revision:
+    if isinstance(block, Paragraph):
+        return ParagraphRevision(change="equal", paragraph=block)
+    return BlockRevision(change="equal", block=block)
+
+
+def _whole(block: Block, change: Literal["insert", "delete"]) -> Revision:
+    if isinstance(block, Paragraph):
+        return ParagraphRevision(change=change, paragraph=block)
+    return BlockRevision(change=change, block=block)
+
+
+def _replace(old: list[Block], new: list[Block]) -> list[Revision]:
+    """Pair changed paragraphs in order by similarity; the rest is deleted or inserted."""
+    out: list[Revision] = []
+    position = 0
+    for block in new:
+        match = None
+        if isinstance(block, Paragraph):
+            for index in range(position, len(old)):
+                candidate = old[index]
+                if isinstance(candidate, Paragraph) and _similarity(candidate, block) >= 0.4:
+                    match = index
+                    break
+        if match is None:
+            out.append(_whole(block, "insert"))
+            continue
+        out.extend(_whole(b, "delete") for b in old[position:match])
+        before = old[match]
+        assert isinstance(before, Paragraph) and isinstance(block, Paragraph)
+        out.append(_modified(before, block))
+        position = match + 1
+    out.extend(_whole(b, "delete") for b in old[position:])
+    return out
+
+
+def _tokens(runs: list[Run]) -> list[Run]:
+    """Runs split into words and spaces; a cross-reference is one token."""
+    tokens: list[Run] = []
+    for run in runs:
+        if isinstance(run, RefRun):
+            tokens.append(run)
+        else:
+            tokens.extend(TextRun(text=word, bold=run.bold) for word in _WORDS.findall(run.text))
+    return tokens
+
+
+def _tokens_key(runs: list[Run]) -> list[str]:
+    return [_run_key(t) for t in _tokens(runs)]
+
+
+def _segments(old: list[Run], new: list[Run]) -> list[Segment]:
+    a, b = _tokens(old), _tokens(new)
+    matcher = difflib.SequenceMatcher(None, [_run_key(t) for t in a], [_run_key(t) for t in b],
+                                      autojunk=False)
+    segments: list[Segment] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            segments.append(Segment(change="equal", runs=_merged(b[j1:j2])))
+            continue
+        if i2 > i1:
+            segments.append(Segment(change="delete", runs=_merged(a[i1:i2])))
+        if j2 > j1:
+            segments.append(Segment(change="insert", runs=_merged(b[j1:j2])))
+    return segments
+
+
+def _merged(tokens: list[Run]) -> list[Run]:
+    """Adjacent words with the same formatting back into one run."""
+    runs: list[Run] = []
+    for token in tokens:
+        last = runs[-1] if runs else None
+        if (isinstance(token, TextRun) and isinstance(last, TextRun)
+                and last.bold == token.bold):
+            runs[-1] = TextRun(text=last.text + token.text, bold=last.bold)
+        else:
+            runs.append(token)
+    return runs
+
+
+def _modified(old: Paragraph, new: Paragraph) -> ParagraphRevision:
+    prefix: list[Segment] = []
+    if (old.number, old.title) != (new.number, new.title):
+        def heading(p: Paragraph) -> list[Run]:
+            return [TextRun(text=p.number or ""), TextRun(text=(p.title + ". ") if p.title else "",
+                                                          bold=True)]
+        prefix = [Segment(change="delete", runs=[r for r in heading(old) if _run_key(r)]),
+                  Segment(change="insert", runs=[r for r in heading(new) if _run_key(r)])]
+    return ParagraphRevision(change="modify", paragraph=new, prefix=prefix,
+                             segments=_segments(old.runs, new.runs))
+
+
+__all__ = ["AUTHOR", "BlockRevision", "ParagraphRevision", "RedlineModel", "Segment",
+           "compare", "redline_model", "standard_deal"]

@@ -1,0 +1,136 @@
+"""A redline as WordprocessingML tracked changes: w:ins / w:del revisions (with w:delText),
+and inserted or deleted paragraph marks, which Word and LibreOffice show as changes to accept
+or reject — not coloured text.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.sax.saxutils import escape, quoteattr
+
+from ..assemble import PageBreak, Paragraph, RefRun, Run, Table
+from ..redline import BlockRevision, ParagraphRevision, RedlineModel, Segment
+from .wordml import _Ids, _paragraph, _ref_field, _table, _text
+
+
+class _Revisions:
+    """Revision attributes: a unique id per revision, one author and date."""
+
+    def __init__(self, author: str, date: str, ids: _Ids) -> None:
+        self.author = author
+        self.date = date
+        self.ids = ids
+
+    def attrs(self) -> str:
+        return (f'w:id="{self.ids.take() + 10000}" w:author={quoteattr(self.author)} '
+                f'w:date="{self.date}"')
+
+    def wrap(self, tag: str, runs: str) -> str:
+        return f"<w:{tag} {self.attrs()}>{runs}</w:{tag}>" if runs else ""
+
+    def mark(self, tag: str) -> str:
+        """A paragraph mark inserted or deleted (inside w:pPr/w:rPr)."""
+        return f"<w:rPr><w:{tag} {self.attrs()}/></w:rPr>"
+
+
+def _deleted_text(text: str, *, bold: bool = False) -> str:
+    props = "<w:rPr><w:b/></w:rPr>" if bold else ""
+    return f'<w:r>{props}<w:delText xml:space="preserve">{escape(text)}</w:delText></w:r>'
+
+
+def _runs(runs: list[Run], *, deleted: bool) -> str:
+    parts = []
+    for run in runs:
+        if isinstance(run, RefRun):
+            # A deleted cross-reference is shown as its deleted number, not a live field.
+            parts.append(_deleted_text(run.number) if deleted else _ref_field(run))
+        elif deleted:
+            parts.append(_deleted_text(run.text, bold=run.bold))
+        else:
+            parts.append(_text(run.text, bold=run.bold))
+    return "".join(parts)
+
+
+def _segments(segments: list[Segment], rev: _Revisions) -> str:
+    parts = []
+    for segment in segments:
+        if segment.change == "equal":
+            parts.append(_runs(segment.runs, deleted=False))
+        elif segment.change == "insert":
+            parts.append(rev.wrap("ins", _runs(segment.runs, deleted=False)))
+        else:
+            parts.append(rev.wrap("del", _runs(segment.runs, deleted=True)))
+    return "".join(parts)
+
+
+def _paragraph_properties(paragraph: Paragraph, extra: str = "") -> str:
+    props = f"<w:pStyle w:val={quoteattr(paragraph.style)}/>"
+    if paragraph.keep_with_next:
+        props += "<w:keepNext/>"
+    return f"<w:pPr>{props}{extra}</w:pPr>"
+
+
+def _heading(paragraph: Paragraph, ids: _Ids) -> str:
+    """Number (with its bookmark) and bold title, as the normal renderer writes them."""
+    xml = _paragraph(paragraph.model_copy(update={"runs": []}), ids)
+    return xml[xml.index("</w:pPr>") + len("</w:pPr>"):-len("</w:p>")]
+
+
+def _whole_paragraph(paragraph: Paragraph, change: str, rev: _Revisions, ids: _Ids) -> str:
+    tag = "ins" if change == "insert" else "del"
+    pprops = _paragraph_properties(paragraph, rev.mark(tag))
+    if change == "insert":
+        content = rev.wrap("ins", _heading(paragraph, ids) + _runs(paragraph.runs, deleted=False))
+    else:  # no bookmark: nothing may refer to a deleted clause
+        heading = []
+        if paragraph.number is not None:
+            heading.append(_deleted_text(paragraph.number))
+            heading.append("<w:r><w:tab/></w:r>")
+        if paragraph.title:
+            heading.append(_deleted_text(paragraph.title + ". ", bold=True))
+        content = rev.wrap("del", "".join(heading) + _runs(paragraph.runs, deleted=True))
+    return f"<w:p>{pprops}{content}</w:p>"
+
+
+def _modified_paragraph(revision: ParagraphRevision, rev: _Revisions, ids: _Ids) -> str:
+    paragraph = revision.paragraph
+    if revision.prefix:
+        heading = _segments(revision.prefix[:1], rev)
+        new = paragraph.model_copy(update={"runs": []})
+        heading += rev.wrap("ins", _heading(new, ids))
+    else:
+        heading = _heading(paragraph.model_copy(update={"runs": []}), ids)
+    return (f"<w:p>{_paragraph_properties(paragraph)}{heading}"
+            f"{_segments(revision.segments, rev)}</w:p>")
+
+
+def _revised_table(table: Table, change: str, rev: _Revisions) -> str:
+    """A whole table inserted or deleted: every row and run carries the revision."""
+    tag = "ins" if change == "insert" else "del"
+    xml = _table(table)
+    xml = re.sub(r"</w:trPr>", lambda _: f"<w:{tag} {rev.attrs()}/></w:trPr>", xml)
+    if tag == "del":
+        xml = xml.replace("<w:t ", "<w:delText ").replace("</w:t>", "</w:delText>")
+    return re.sub(r"(<w:r>.*?</w:r>)", lambda m: rev.wrap(tag, m.group(1)), xml)
+
+
+def redline_body_xml(model: RedlineModel) -> str:
+    ids = _Ids()
+    rev = _Revisions(model.author, model.date.strftime("%Y-%m-%dT%H:%M:%SZ"), _Ids())
+    parts: list[str] = []
+    for revision in model.revisions:
+        if isinstance(revision, ParagraphRevision):
+            if revision.change == "equal":
+                parts.append(_paragraph(revision.paragraph, ids))
+            elif revision.change == "modify":
+                parts.append(_modified_paragraph(revision, rev, ids))
+            else:
+                parts.append(_whole_paragraph(revision.paragraph, revision.change, rev, ids))
+        elif isinstance(revision, BlockRevision):
+            block = revision.block
+            if isinstance(block, Table):
+                parts.append(_table(block) if revision.change == "equal"
+                             else _revised_table(block, revision.change, rev))
+            elif isinstance(block, PageBreak):
+                parts.append('<w:p><w:r><w:br w:type="page"/></w:r></w:p>')
+    return "".join(parts)

@@ -1,0 +1,124 @@
+"""The lint rules beyond loading: legal reference, conditions over the example deals, and the
+version lock. Each rule fires on a minimal bad edit of a copy of the real library, with
+file:line and a fix, and `dpa clauses lint` exits 1."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dpa_engine.lint import lint
+from tests.conftest import LIBRARY
+from tests.legal.conftest import dpa, edit
+
+
+def _line_of(path: Path, needle: str) -> int:
+    """The line holding `needle`; "A >> B": the first line holding B after the one holding A."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = 0
+    if " >> " in needle:
+        first, needle = needle.split(" >> ")
+        start = next(i for i, line in enumerate(lines) if first in line)
+    return next(i for i, line in enumerate(lines[start:], start=start + 1) if needle in line)
+
+
+def _check(workspace: Path, code: str, file: str, needle: str) -> None:
+    """The problem is reported by the library call and by the CLI, at file:line, with a fix."""
+    library = workspace / "clauses"
+    report = lint(library)
+    found = [p for p in report.problems if p.code == code]
+    assert found, [p.message for p in report.problems]
+    expected_line = _line_of(library / file, needle)
+    assert any(p.path == library / file and p.line == expected_line for p in found), \
+        [p.message for p in found]
+    assert all(p.fix for p in found)
+    run = dpa("clauses", "lint", library)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert re.search(re.escape(f"{library / file}:{expected_line}:") + r".*fix:.*\(" + code + r"\)",
+                     run.stdout), run.stdout
+
+
+def test_the_real_library_and_examples_lint_clean() -> None:
+    report = lint(LIBRARY)
+    assert report.problems == [], [p.message for p in report.problems]
+    assert len(report.examples) >= 5  # the conditions really were evaluated
+    assert dpa("clauses", "lint", LIBRARY).returncode == 0
+
+
+def test_no_legal_reference(workspace: Path) -> None:
+    edit(workspace / "clauses" / "liability.yaml", 'satisfies: ["terms 11"]\n    parameters:',
+         "satisfies: []\n    parameters:")
+    _check(workspace, "no-legal-reference", "liability.yaml", "satisfies: []")
+
+
+def test_condition_never_true_over_the_examples(workspace: Path) -> None:
+    (workspace / "examples" / "deal-specific-authorisation-fr.yaml").unlink()
+    _check(workspace, "condition-never-true", "subprocessors.yaml",
+           "when: 'subprocessor_authorisation == \"specific\"'")
+
+
+def test_condition_always_true_over_the_examples(workspace: Path) -> None:
+    (workspace / "examples" / "deal-negotiated-nl.yaml").unlink()
+    _check(workspace, "condition-always-true", "final.yaml", "when: 'governing_law == \"BE\"'")
+
+
+def test_an_example_that_cannot_be_decided(workspace: Path) -> None:
+    edit(workspace / "examples" / "deal-standard-fr.yaml", "services: [customer-service]",
+         "services: [customer-service]\ndeviations:\n  governing_law: FR")
+    report = lint(workspace / "clauses")
+    assert any(p.code == "example-invalid" and "deal-standard-fr.yaml" in str(p.path)
+               for p in report.problems), [p.message for p in report.problems]
+
+
+def test_edited_without_new_version(workspace: Path) -> None:
+    edit(workspace / "clauses" / "liability.yaml", "Ces limitations s'appliquent",
+         "Ces limitations valent")
+    _check(workspace, "edited-without-new-version", "liability.yaml",
+           "- id: liability.cap >> version: 1")
+
+
+def test_a_new_version_must_be_locked_and_lock_records_it(workspace: Path) -> None:
+    clauses = workspace / "clauses"
+    edit(clauses / "liability.yaml", "Ces limitations s'appliquent", "Ces limitations valent")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 1",
+         "  - id: liability.cap\n    version: 2")
+    _check(workspace, "unlocked-version", "liability.yaml", "    version: 2")
+    run = dpa("clauses", "lock", clauses)
+    assert run.returncode == 0 and "liability.cap@2" in run.stdout, run.stdout + run.stderr
+    lock = (clauses / "versions.lock").read_text(encoding="utf-8")
+    assert "liability.cap@1:" in lock and "liability.cap@2:" in lock  # history kept
+    assert lint(clauses).problems == []
+
+
+def test_lock_refuses_an_edit_without_a_new_version(workspace: Path) -> None:
+    edit(workspace / "clauses" / "liability.yaml", "Ces limitations s'appliquent",
+         "Ces limitations valent")
+    run = dpa("clauses", "lock", workspace / "clauses")
+    assert run.returncode == 2 and "raise 'version:' to 2" in run.stderr, run.stderr
+
+
+def test_lock_missing(workspace: Path) -> None:
+    (workspace / "clauses" / "versions.lock").unlink()
+    report = lint(workspace / "clauses")
+    assert [p.code for p in report.problems] == ["lock-missing"]
+    assert dpa("clauses", "lint", workspace / "clauses").returncode == 1
+
+
+@pytest.mark.parametrize("whitespace", ["\r\n", "   \n"])
+def test_layout_only_changes_are_not_edits(workspace: Path, whitespace: str) -> None:
+    path = workspace / "clauses" / "liability.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("permet.\n", "permet." + whitespace, 1), encoding="utf-8")
+    assert lint(workspace / "clauses").problems == []
+
+
+def test_without_examples_the_conditions_are_skipped_with_a_note(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(LIBRARY, tmp_path / "lib")
+    report = lint(tmp_path / "lib")
+    assert report.problems == [] and report.notes
+    run = dpa("clauses", "lint", tmp_path / "lib")
+    assert run.returncode == 0 and "note:" in run.stdout
