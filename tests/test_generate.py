@@ -150,3 +150,13 @@ class DescribeAtomicWrites:
         engine.generate(EXAMPLES / "deal-standard-nl.yaml", target)
         assert target.read_bytes()[:2] == b"PK"
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files
+
+    def it_gives_the_file_ordinary_permissions(self, engine: Engine, tmp_path: Path) -> None:
+        import os
+        import stat
+
+        mask = os.umask(0)
+        os.umask(mask)
+        target = tmp_path / "out.docx"
+        engine.generate(EXAMPLES / "deal-standard-nl.yaml", target)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
