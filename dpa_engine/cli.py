@@ -8,54 +8,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from enum import StrEnum
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_common import LibraryOption, TemplateOption, err, out, require_docx, user_errors
 from .engine import Engine, default_library_path
-from .errors import DpaError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Generate and run GDPR processor agreements (DPAs).")
 clauses_app = typer.Typer(no_args_is_help=True, help="Tools for legal: check the clause library.")
 app.add_typer(clauses_app, name="clauses")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-F = TypeVar("F", bound=Callable[..., Any])
-
-LibraryOption = Annotated[
-    Path | None, typer.Option("--library", help="Clause library folder (default: ./clauses)")]
-TemplateOption = Annotated[
-    Path | None, typer.Option("--template", help="Base .docx template (default: templates/)")]
-
-
-def _user_errors(func: F) -> F:
-    """Turn library errors into one clear line and exit code 2."""
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DpaError as exc:
-            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True,
-                      highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-    return wrapper  # type: ignore[return-value]
-
-
 @app.command()
-@_user_errors
+@user_errors
 def generate(
     deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Agreement to write (.docx)")],
@@ -65,9 +36,7 @@ def generate(
     template: TemplateOption = None,
 ) -> None:
     """Generate the Word agreement for a deal."""
-    if output.suffix.lower() != ".docx":
-        raise DpaError("the output must be a .docx file", path=output,
-                       fix="give -o a name ending in .docx")
+    require_docx(output)
     engine = Engine.load(library, template)
     result = engine.generate(deal, output, pdf=pdf)
     status = "[bold yellow]DRAFT[/]" if result.draft else "[green]final[/]"
@@ -80,7 +49,7 @@ def generate(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def batch(
     source: Annotated[Path, typer.Argument(help="Folder of deal files, or a CSV with a 'deal' column")],
     output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Where the agreements go")],
@@ -143,7 +112,7 @@ def batch(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def explain(
     deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
@@ -202,7 +171,7 @@ def schema(
 
 
 @clauses_app.command("lint")
-@_user_errors
+@user_errors
 def clauses_lint(
     path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
     = None,

@@ -16,9 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import LibraryOption, TemplateOption, _user_errors, out
+from .cli_common import LibraryOption, TemplateOption, out, require_docx, user_errors
 from .engine import Engine, default_library_path
-from .errors import DpaError
 
 ExamplesOption = Annotated[
     Path | None, typer.Option("--examples", help="Folder of example deals (default: the "
@@ -112,9 +111,7 @@ def regenerate(
 ) -> None:
     """Make an agreement again from its manifest: same clause versions, data and text, even
     after the clause library moved on."""
-    if output.suffix.lower() != ".docx":
-        raise DpaError("the output must be a .docx file", path=output,
-                       fix="give -o a name ending in .docx")
+    require_docx(output)
     from .engine import default_template_path
     from .errors import RenderError
     from .render import DocxRenderer
@@ -235,9 +232,7 @@ def redline(
     template: TemplateOption = None,
 ) -> None:
     """A Word document with tracked changes from the standard agreement to the negotiated one."""
-    if output.suffix.lower() != ".docx":
-        raise DpaError("the output must be a .docx file", path=output,
-                       fix="give -o a name ending in .docx")
+    require_docx(output)
     model = Engine.load(library, template).redline(deal, output)
     changes = sum(1 for r in model.revisions if r.change != "equal")
     out.print(f"Wrote {escape(str(output))} ({changes} changed block(s) against the standard "
@@ -246,13 +241,13 @@ def redline(
 
 
 def register_legal_commands(app: typer.Typer, clauses_app: typer.Typer) -> None:
-    app.command("approve")(_user_errors(approve))
-    app.command("redline")(_user_errors(redline))
-    clauses_app.command("show")(_user_errors(clauses_show))
-    clauses_app.command("diff")(_user_errors(clauses_diff))
-    app.command("regenerate")(_user_errors(regenerate))
-    clauses_app.command("lock")(_user_errors(clauses_lock))
-    clauses_app.command("coverage")(_user_errors(clauses_coverage))
+    app.command("approve")(user_errors(approve))
+    app.command("redline")(user_errors(redline))
+    clauses_app.command("show")(user_errors(clauses_show))
+    clauses_app.command("diff")(user_errors(clauses_diff))
+    app.command("regenerate")(user_errors(regenerate))
+    clauses_app.command("lock")(user_errors(clauses_lock))
+    clauses_app.command("coverage")(user_errors(clauses_coverage))
 
 
 __all__ = ["register_legal_commands"]

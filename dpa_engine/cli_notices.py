@@ -9,20 +9,18 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-from collections.abc import Callable
 from enum import StrEnum
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from . import notices
 from .clauses import load_library
+from .cli_common import LibraryOption, TemplateOption, out, user_errors
 from .engine import default_library_path, default_template_path
 from .errors import DpaError, InputError
 from .models import SubProcessor
@@ -31,34 +29,10 @@ from .render import write_atomically
 from .storage import Database, open_database
 from .yamlsource import load_yaml, validate
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-F = TypeVar("F", bound=Callable[..., Any])
-
 DbOption = Annotated[str | None, typer.Option(
     "--db", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else sqlite:///dpa.db)")]
 ActorOption = Annotated[str | None, typer.Option(
     "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
-LibraryOption = Annotated[Path | None, typer.Option(
-    "--library", help="Clause library folder; notice texts are in its notices/ (default: ./clauses)")]
-TemplateOption = Annotated[Path | None, typer.Option(
-    "--template", help="Base .docx template (default: templates/agreement.docx)")]
-
-
-def _user_errors(func: F) -> F:
-    """Turn library errors into one clear line and exit code 2."""
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DpaError as exc:
-            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True,
-                      highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-    return wrapper  # type: ignore[return-value]
 
 
 def _db(option: str | None) -> Database:
@@ -131,7 +105,7 @@ customers_app = typer.Typer(no_args_is_help=True, help="The register of customer
 
 
 @customers_app.command("import")
-@_user_errors
+@user_errors
 def customers_import(
     paths: Annotated[list[Path], typer.Argument(help="Deal files, or folders with deal-*.yaml")],
     db: DbOption = None, library: LibraryOption = None, actor: ActorOption = None,
@@ -150,7 +124,7 @@ def customers_import(
 
 
 @customers_app.command("list")
-@_user_errors
+@user_errors
 def customers_list(
     db: DbOption = None,
     output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
@@ -177,7 +151,7 @@ subprocessors_app = typer.Typer(no_args_is_help=True, help="The published sub-pr
 
 
 @subprocessors_app.command("list")
-@_user_errors
+@user_errors
 def subprocessors_list(
     customer: Annotated[str | None, typer.Option(
         "--customer", help="The list for this customer, in its language")] = None,
@@ -221,7 +195,7 @@ def subprocessors_list(
 
 
 @subprocessors_app.command("feed")
-@_user_errors
+@user_errors
 def subprocessors_feed(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the feed files")],
     language: Annotated[str, typer.Option("--language", help="Language of the purposes")] = "en",
@@ -268,7 +242,7 @@ def _from_file(path: Path) -> SubProcessor:
 
 
 @change_app.command("propose")
-@_user_errors
+@user_errors
 def change_propose(
     effective: Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD")],
     add: Annotated[bool, typer.Option("--add", help="Add a new sub-processor")] = False,
@@ -336,7 +310,7 @@ def change_propose(
 
 
 @change_app.command("plan")
-@_user_errors
+@user_errors
 def change_plan(
     change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
     at: Annotated[str | None, typer.Option(
@@ -373,7 +347,7 @@ def change_plan(
 
 
 @change_app.command("send")
-@_user_errors
+@user_errors
 def change_send(
     change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
@@ -424,7 +398,7 @@ def change_send(
 
 
 @change_app.command("status")
-@_user_errors
+@user_errors
 def change_status(
     change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
     output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
@@ -453,7 +427,7 @@ def change_status(
 
 
 @change_app.command("close")
-@_user_errors
+@user_errors
 def change_close(
     change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
     db: DbOption = None, actor: ActorOption = None,
@@ -469,7 +443,7 @@ def change_close(
 
 
 @change_app.command("bounce")
-@_user_errors
+@user_errors
 def change_bounce(
     change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
     customer: Annotated[str, typer.Option("--customer")],
@@ -483,7 +457,7 @@ def change_bounce(
 
 
 @change_app.command("letters")
-@_user_errors
+@user_errors
 def change_letters(
     change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
@@ -530,7 +504,7 @@ def _record(kind: str, change: int, customer: str, received_at: str, text: str |
 
 
 @objection_app.command("record")
-@_user_errors
+@user_errors
 def objection_record(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
                      text: TextOption = None, text_file: TextFileOption = None,
                      db: DbOption = None, actor: ActorOption = None) -> None:
@@ -539,7 +513,7 @@ def objection_record(change: ChangeOption, customer: CustomerOption, received_at
 
 
 @objection_app.command("consent")
-@_user_errors
+@user_errors
 def objection_consent(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
                       text: TextOption = None, text_file: TextFileOption = None,
                       db: DbOption = None, actor: ActorOption = None) -> None:
@@ -553,7 +527,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log a
 
 
 @audit_app.command("verify")
-@_user_errors
+@user_errors
 def audit_verify(db: DbOption = None) -> None:
     """Recompute the hash chain; exit 1 if any record was edited, removed or reordered."""
     result = notices.verify_audit(_db(db))
@@ -566,7 +540,7 @@ def audit_verify(db: DbOption = None) -> None:
 
 
 @audit_app.command("export")
-@_user_errors
+@user_errors
 def audit_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="Evidence pack to write (.zip)")],
     change: Annotated[int | None, typer.Option("--change", help="Only this change's notices")]

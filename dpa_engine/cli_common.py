@@ -1,0 +1,48 @@
+"""What every `dpa` command module shares: consoles, option types, the error boundary.
+
+Library errors (DpaError) become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import DpaError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+LibraryOption = Annotated[
+    Path | None, typer.Option("--library", help="Clause library folder (default: ./clauses)")]
+TemplateOption = Annotated[
+    Path | None, typer.Option("--template", help="Base .docx template (default: templates/)")]
+
+
+def user_errors(func: F) -> F:
+    """Turn library errors into one clear line and exit code 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DpaError as exc:
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True,
+                      highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def require_docx(output: Path) -> None:
+    if output.suffix.lower() != ".docx":
+        raise DpaError("the output must be a .docx file", path=output,
+                       fix="give -o a name ending in .docx")
