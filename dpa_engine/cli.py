@@ -219,7 +219,7 @@ def main() -> None:
         raise
     except Exception as exc:  # a bug, not a user error: one line, ask for a report
         err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with DPA_DEBUG=1 for "
-                  "details and report it)", markup=False)
+                  "details and report it)", markup=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -103,7 +103,7 @@ def parse_yaml(path: Path, text: str, *, error: type[DpaError] = InputError) -> 
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
-        raise _syntax_error(exc, path, error) from None
+        raise _syntax_error(exc, path, text, error) from None
     except ValueError as exc:  # e.g. a date that does not exist: 2026-02-30
         line, where = _bad_scalar(text)
         raise error(f"invalid value ({exc})", path=path, line=line, field=where,
@@ -111,22 +111,39 @@ def parse_yaml(path: Path, text: str, *, error: type[DpaError] = InputError) -> 
     return YamlDocument(path=path, data=_plain(data), text=text)
 
 
-def _syntax_error(exc: MarkedYAMLError, path: Path, error: type[DpaError]) -> DpaError:
+def _syntax_error(exc: MarkedYAMLError, path: Path, text: str, error: type[DpaError]) -> DpaError:
     problem = (exc.problem or "invalid YAML").strip()
     if "duplicate key" in str(exc):
         mark = exc.problem_mark or exc.context_mark
         return error("duplicate key " + problem.split("duplicate key", 1)[-1].strip(),
                      path=path, line=mark.line + 1 if mark else None,
                      fix="keep only one entry for this key")
-    # The context mark is where the unfinished construct began (an unclosed quote or
-    # bracket): that is the line to fix, even though the parser noticed it later.
-    mark = exc.context_mark or exc.problem_mark
-    if exc.context and exc.context_mark and exc.problem_mark:
-        problem = (f"{problem} ({exc.context.strip()} that starts here; noticed at line "
+    if "tab" in problem or _leading_tab(text, exc.problem_mark):
+        mark = exc.problem_mark
+        return error("a tab character is used for indentation", path=path,
+                     line=mark.line + 1 if mark else None,
+                     fix="indent with spaces only, never tabs")
+    # An unclosed quote or bracket is noticed far below the line where it began: point there.
+    unclosed = exc.context is not None and any(
+        word in exc.context for word in ("quoted scalar", "flow sequence", "flow mapping"))
+    mark = exc.context_mark if unclosed and exc.context_mark else exc.problem_mark
+    if unclosed and exc.context_mark and exc.problem_mark:
+        problem = (f"{problem} ({str(exc.context).strip()} that starts here; noticed at line "
                    f"{exc.problem_mark.line + 1})")
     return error(problem, path=path, line=mark.line + 1 if mark else None,
                  fix="correct the YAML syntax: close quotes and brackets, check indentation "
                      "and the colon after each key")
+
+
+def _leading_tab(text: str, mark: Any) -> bool:
+    """Whether the line the parser stopped at is indented with a tab."""
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return False
+    line = lines[mark.line]
+    return "\t" in line[: len(line) - len(line.lstrip())]
 
 
 def _bad_scalar(text: str) -> tuple[int | None, str | None]:
@@ -190,6 +207,8 @@ def validation_error(
         if " — fix: " in msg:
             msg, fix = msg.split(" — fix: ", 1)
         what = msg[0].lower() + msg[1:] if msg else "invalid value"
+        if kind == "string_pattern_mismatch":
+            what = f"'{first.get('input')}' does not have the expected format"
         if kind in {"model_type", "dict_type"}:
             what = "expected a mapping of fields here"
         fix = fix or _fix_for(kind, first.get("ctx") or {})

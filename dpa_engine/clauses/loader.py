@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class LoadedClause:
     facts_used: tuple[str, ...]
     placeholders: frozenset[str]
     refs: frozenset[str]
+    ref_lines: dict[str, int | None] = field(default_factory=dict)  # nl text: target -> line
 
     @property
     def id(self) -> str:
@@ -185,14 +187,14 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
             item = _load_clause(clause, file.stem, doc, base, env, out, defaults, negotiable)
             if item is not None:
                 loaded.append(item)
-                pending_refs.append((item, doc.line_of((*base, "text"))))
+                pending_refs.append((item, doc.line_of((*base, "text", "nl"))))
         articles.append(Article(file.stem, parsed.article, file,
                                 tuple(loaded)))
 
     all_ids = set(seen_ids)
     for item, text_line in pending_refs:
         for target in sorted(item.refs - all_ids):
-            out.add("unknown-ref", item.path, text_line, f"{item.id}.text",
+            out.add("unknown-ref", item.path, item.ref_lines.get(target) or text_line, f"{item.id}.text",
                     f"ref(\"{target}\") points to no clause",
                     did_you_mean(target, all_ids) or "use the id of an existing clause")
     for name in TERM_NAMES:
@@ -299,16 +301,22 @@ def _load_clause(
     templates: dict[Language, Template] = {}
     placeholders: dict[Language, frozenset[str]] = {}
     refs: dict[Language, frozenset[str]] = {}
+    ref_lines: dict[str, int | None] = {}
     for language in LANGUAGES:
         where = line("text", language)
         compiled = _compile_text(clause.text[language], env, path, where,
                                  f"text.{language}", out)
         if compiled is None:
             continue
-        templates[language], placeholders[language], refs[language] = compiled
+        templates[language], placeholders[language], found_refs = compiled
+        refs[language] = frozenset(found_refs)
+        if language == "nl":
+            ref_lines = found_refs
     if len(placeholders) == len(LANGUAGES):
-        _same_across_languages(clause, placeholders, "placeholders", path, line("text"), out)
-        _same_across_languages(clause, refs, "references", path, line("text"), out)
+        _same_across_languages(clause, placeholders, "placeholders", path,
+                               lambda lang: line("text", lang), out)
+        _same_across_languages(clause, refs, "references", path, lambda lang: line("text", lang),
+                               out)
         used = set().union(*placeholders.values()) | set(facts_used)
         for name in clause.parameters:
             if name in TERM_NAMES and name not in used:
@@ -320,12 +328,13 @@ def _load_clause(
     return LoadedClause(
         clause=clause, family=family, path=path, line=line("id") or 1, templates=templates,
         condition=condition, facts_used=facts_used,
-        placeholders=placeholders["nl"], refs=refs["nl"],
+        placeholders=placeholders["nl"], refs=refs["nl"], ref_lines=ref_lines,
     )
 
 
 def _same_across_languages(clause: Clause, per_language: dict[Language, frozenset[str]],
-                           what: str, path: Path, line: int | None, out: _Collector) -> None:
+                           what: str, path: Path, line: Callable[[Language], int | None],
+                           out: _Collector) -> None:
     reference = per_language["nl"]
     for language in LANGUAGES[1:]:
         if per_language[language] != reference:
@@ -337,7 +346,7 @@ def _same_across_languages(clause: Clause, per_language: dict[Language, frozense
                     f"only in {language}: {', '.join(only_other)}" if only_other else "",
                 ) if part
             )
-            out.add(f"{what}-differ", path, line, f"{clause.id}.text.{language}",
+            out.add(f"{what}-differ", path, line(language), f"{clause.id}.text.{language}",
                     f"{what} differ between nl and {language} ({detail})",
                     "use the same placeholders and references in every language")
 
@@ -410,7 +419,7 @@ def _walk(node: Any) -> list[Any]:
 
 def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, line: int | None,
                   fld: str, out: _Collector
-                  ) -> tuple[Template, frozenset[str], frozenset[str]] | None:
+                  ) -> tuple[Template, frozenset[str], dict[str, int | None]] | None:
     # Block scalars start on the line after the key.
     offset = (line or 0)
     try:
@@ -422,10 +431,19 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
         return None
     from jinja2 import meta
 
-    names = set(meta.find_undeclared_variables(tree))
+    try:
+        names = set(meta.find_undeclared_variables(tree))  # compiles: unknown filters fail here
+    except TemplateAssertionError as exc:
+        out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
+                exc.message or "invalid placeholder",
+                "use only the filters listed in clauses/README.md (money)")
+        return None
     ok = True
     for name in sorted(names - set(TEXT_NAMES)):
-        out.add("unknown-placeholder", path, line, fld, f"unknown placeholder '{{{{ {name} }}}}'",
+        first = next((n for n in tree.find_all(nodes.Name) if n.name == name), None)
+        out.add("unknown-placeholder", path,
+                offset + first.lineno if line and first is not None else line, fld,
+                f"unknown placeholder '{{{{ {name} }}}}'",
                 did_you_mean(name, set(TEXT_NAMES)) or "see the placeholders in clauses/README.md")
         ok = False
     for node in tree.find_all(nodes.Getattr):
@@ -443,7 +461,7 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
                     f"access to the internal attribute '{attr}' is not allowed",
                     "use only the placeholders listed in clauses/README.md")
             ok = False
-    refs: set[str] = set()
+    refs: dict[str, int | None] = {}
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Name) and call.node.name == "ref":
             if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const) or not isinstance(
@@ -452,7 +470,7 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
                         "ref() takes one clause id in quotes", 'write {{ ref("family.name") }}')
                 ok = False
             else:
-                refs.add(call.args[0].value)
+                refs.setdefault(call.args[0].value, offset + call.lineno if line else None)
     if not ok:
         return None
     try:
@@ -461,4 +479,4 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
         out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
                 exc.message or "invalid placeholder", "use only the filters listed in the README")
         return None
-    return template, frozenset(names - {"ref"}), frozenset(refs)
+    return template, frozenset(names - {"ref"}), refs

@@ -223,7 +223,11 @@ def agreement_window(agreement: AgreementRow) -> Window:
 
 
 def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: AgreementRow,
-                dispatch_at: datetime.datetime) -> PlanEntry | None:
+                dispatch_at: datetime.datetime,
+                deadlines: dict[tuple[int, str, str], datetime.datetime] | None = None
+                ) -> PlanEntry | None:
+    """`deadlines` memoises the deadline per window for one `dispatch_at` (a plan computes the
+    same few windows for thousands of customers)."""
     services = list(agreement.services)
     new, old = change.subprocessor, change.previous
     reasons: list[PlanReason] = []
@@ -244,7 +248,11 @@ def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: Agreeme
     warnings: list[str] = []
     deadline = None
     if kind != "informational":
-        deadline = objection_deadline(dispatch_at, agreement_window(agreement))
+        window_key = (agreement.window_days, agreement.window_unit, agreement.holiday_country)
+        known = deadlines.get(window_key) if deadlines is not None else None
+        deadline = known or objection_deadline(dispatch_at, agreement_window(agreement))
+        if deadlines is not None:
+            deadlines[window_key] = deadline
         last = (deadline - datetime.timedelta(days=1)).astimezone(BRUSSELS).date()
         if change.effective_on <= last:
             warnings.append(f"the effective date {change.effective_on} falls inside the window "
@@ -282,9 +290,10 @@ def compute_plan(session: Session, row: ChangeRow, dispatch_at: datetime.datetim
     _still_applicable(session, change)
     affected: list[PlanEntry] = []
     unaffected: list[Unaffected] = []
-    for customer in all_customers(session):
+    deadlines: dict[tuple[int, str, str], datetime.datetime] = {}
+    for customer in all_customers(session, with_agreements=True):
         agreement = current_agreement(customer)
-        entry = _plan_entry(change, customer, agreement, dispatch_at)
+        entry = _plan_entry(change, customer, agreement, dispatch_at, deadlines)
         if entry is None:
             unaffected.append(Unaffected(customer=customer.key, name=customer.name,
                                          services=list(agreement.services)))

@@ -42,7 +42,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from ..render import DocxRenderer
 from ..storage import Database
@@ -244,17 +244,16 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
                           fix=f"review the plan again: dpa change plan {change.id}")
+    # compute_plan loaded every customer with its agreements into this session
     customers = {c.key: c for c in session.execute(select(CustomerRow)).scalars()}
     for entry in plan.affected:
         customer = customers[entry.customer]
         agreement = next(a for a in customer.agreements if a.version == entry.agreement_version)
-        target = TargetRow(change_id=change.id, customer_id=customer.id,
-                           agreement_id=agreement.id, kind=entry.kind,
-                           reasons=[r.model_dump() for r in entry.reasons],
+        target = TargetRow(change_id=change.id, customer=customer, agreement=agreement,
+                           kind=entry.kind, reasons=[r.model_dump() for r in entry.reasons],
                            language=entry.language, recipients=entry.recipients, status="queued")
         session.add(target)
         session.flush()
-        session.refresh(target)
         message = _render_into(session, None, target, change, dispatch_at=moment, texts=texts,
                                renderer=renderer, settings=settings)
         session.flush()
@@ -371,10 +370,16 @@ def _deliver(mailer: _Mailer, sender: str, recipients: list[str], mime: bytes,
 
 # --- the send loop -----------------------------------------------------------------------------
 
-def _outbox_of(session: Session, change_id: int) -> list[OutboxRow]:
-    return list(session.execute(
-        select(OutboxRow).join(TargetRow, OutboxRow.target_id == TargetRow.id)
-        .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)).scalars())
+def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list[OutboxRow]:
+    """The change's outbox in order. `light`: without the rendered letter and MIME bytes (loaded
+    only if touched), with each target and customer loaded in one query for all messages."""
+    query = (select(OutboxRow).join(TargetRow, OutboxRow.target_id == TargetRow.id)
+             .where(TargetRow.change_id == change_id).order_by(OutboxRow.id))
+    if light:
+        query = query.options(defer(OutboxRow.letter), defer(OutboxRow.mime),
+                              defer(OutboxRow.body_text), defer(OutboxRow.body_html),
+                              selectinload(OutboxRow.target).selectinload(TargetRow.customer))
+    return list(session.execute(query).scalars())
 
 
 class _Run:
@@ -408,7 +413,7 @@ class _Run:
                 append_event(session, "sending", actor=self.actor, at=moment,
                              change_id=change.id, data={})
                 return
-            for message in _outbox_of(session, self.change_id):
+            for message in _outbox_of(session, self.change_id, light=True):
                 if message.status == "sending":  # left behind by a run that died
                     message.status = "pending"
                     append_event(session, "taken-over", actor=self.actor, at=moment,
@@ -419,16 +424,19 @@ class _Run:
     def due(self) -> tuple[list[int], float | None]:
         """Messages to try now, and how long to wait for the next retry (None: nothing left)."""
         with self.db.transaction() as session:
-            rows = [m for m in _outbox_of(session, self.change_id)
-                    if m.status in ("pending", "deferred")]
+            rows = list(session.execute(
+                select(OutboxRow.id).join(TargetRow, OutboxRow.target_id == TargetRow.id)
+                .where(TargetRow.change_id == self.change_id,
+                       OutboxRow.status.in_(("pending", "deferred")))
+                .order_by(OutboxRow.id)).scalars())
         now = time.monotonic()
         ready, waits = [], []
-        for message in rows:
-            if self.tries.get(message.id, 0) >= self.settings.max_attempts:
+        for message_id in rows:
+            if self.tries.get(message_id, 0) >= self.settings.max_attempts:
                 continue
-            start = self.not_before.get(message.id, 0.0)
+            start = self.not_before.get(message_id, 0.0)
             if start <= now:
-                ready.append(message.id)
+                ready.append(message_id)
             else:
                 waits.append(start - now)
         return ready, (min(waits) if waits else None)
@@ -443,7 +451,8 @@ class _Run:
             ).rowcount  # type: ignore[attr-defined]
             if claimed != 1:
                 return
-            message = session.get(OutboxRow, message_id)
+            message = session.get(OutboxRow, message_id, options=[
+                defer(OutboxRow.letter), joinedload(OutboxRow.target).joinedload(TargetRow.customer)])
             assert message is not None
             target = message.target
             key = target.customer.key
@@ -487,7 +496,10 @@ class _Run:
     def _delivered(self, message_id: int, refused: dict[str, str]) -> None:
         moment = self.clock()
         with self.db.transaction() as session:
-            message = session.get(OutboxRow, message_id)
+            message = session.get(OutboxRow, message_id, options=[
+                defer(OutboxRow.letter), defer(OutboxRow.mime),
+                joinedload(OutboxRow.target).joinedload(TargetRow.customer),
+                joinedload(OutboxRow.target).joinedload(TargetRow.agreement)])
             assert message is not None
             target = message.target
             message.status, message.phase, message.sent_at = "sent", None, moment
@@ -559,7 +571,7 @@ class _Run:
         moment = self.clock()
         with self.db.transaction() as session:
             change = get_change(session, self.change_id)
-            messages = _outbox_of(session, self.change_id)
+            messages = _outbox_of(session, self.change_id, light=True)
             complete = all(m.status in ("sent", "failed", "bounced") for m in messages)
             if complete and change.status == "sending":
                 change.status = "sent"

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..clauses import Library
-from ..deals import LoadedDeal, load_deal
+from ..deals import LoadedDeal, ProviderCache, load_deal
 from ..errors import did_you_mean
 from ..models import LocalizedText, SubProcessor
 from ..rules import Decision, decide
@@ -139,8 +139,14 @@ def current_agreement(customer: CustomerRow) -> AgreementRow:
     return max(customer.agreements, key=lambda a: a.version)
 
 
-def all_customers(session: Session) -> list[CustomerRow]:
-    return list(session.execute(select(CustomerRow).order_by(CustomerRow.key)).scalars())
+def all_customers(session: Session, *, with_agreements: bool = False) -> list[CustomerRow]:
+    """Every customer by key; `with_agreements` loads all their agreements in one more query
+    (instead of one query per customer when `current_agreement` is asked for each)."""
+    query = select(CustomerRow).order_by(CustomerRow.key)
+    if with_agreements:
+        query = query.options(selectinload(CustomerRow.agreements)
+                              .defer(AgreementRow.clause_versions))
+    return list(session.execute(query).scalars())
 
 
 def find_customer(session: Session, ref: str) -> CustomerRow:
@@ -261,8 +267,9 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
     """Register the customers and agreements of deal files; all or nothing."""
     moment = now or now_utc()
     prepared = []
+    providers_loaded = ProviderCache()  # deals sharing one profile parse it once
     for path in expand_deal_paths(paths):
-        loaded = load_deal(path)
+        loaded = load_deal(path, providers_loaded)
         decision = decide(loaded, library)
         prepared.append((loaded, decision, _agreement_values(loaded, decision)))
     providers = {p[0].provider.name for p in prepared}
@@ -275,8 +282,11 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
     with db.transaction() as session:
         installation_id(session)
         provider_name = ""
+        last_profile: object = None
         for loaded, _decision, values in prepared:
-            provider_name = _ensure_provider(session, loaded, moment, actor, notes)
+            if loaded.provider is not last_profile:  # the same profile again changes nothing
+                provider_name = _ensure_provider(session, loaded, moment, actor, notes)
+                last_profile = loaded.provider
             imported.append(_import_one(session, loaded, values, moment, actor))
     return ImportReport(provider=provider_name, agreements=imported, notes=sorted(set(notes)))
 
@@ -402,7 +412,7 @@ class CustomerSummary(BaseModel):
 def list_customers(db: Database) -> list[CustomerSummary]:
     with db.transaction() as session:
         result = []
-        for customer in all_customers(session):
+        for customer in all_customers(session, with_agreements=True):
             agreement = current_agreement(customer)
             result.append(CustomerSummary(
                 key=customer.key, name=customer.name, enterprise_number=customer.enterprise_number,

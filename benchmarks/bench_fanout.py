@@ -1,0 +1,294 @@
+"""Notice fan-out: plan and send one sub-processor change to many customers, exactly once.
+
+    python benchmarks/bench_fanout.py [--quick]
+
+10,000 generated customers (1,000 with --quick) are registered in a fresh SQLite register
+from generated deal files; a new sub-processor used by a service every customer buys is
+proposed; then
+
+- plan: `plan_change` is timed on its own (target: < 2 s for 10,000 customers on SQLite);
+- server limit: a plain smtplib loop sends N small messages over one connection to the same
+  loopback aiosmtpd server (the same handler), the most that server takes from one client;
+- send: `send_change` is timed as a whole (rendering every notice into the outbox, then the
+  SMTP transactions with their durable claim / data / sent commits), as messages per second
+  and as a share of the server limit;
+- exactly once: the server received exactly N messages with N distinct Message-IDs, which are
+  exactly the outbox's Message-IDs; every outbox entry is 'sent' with one attempt; every
+  notice address got one message; the audit chain verifies.
+
+The last line is the figure, e.g.
+`fan-out: plan 10000 customers 1.4 s, sent exactly once, send 85 msg/s (9 % of server limit)`;
+if exactly-once does not hold it says `NOT exactly once (...)` and the script exits 1.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import smtplib
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from common import EXAMPLES, ROOT
+from sqlalchemy import func, select
+
+from dpa_engine.clauses import load_library
+from dpa_engine.models import SubProcessor
+from dpa_engine.notices import (
+    Proposal,
+    SmtpSettings,
+    import_deals,
+    load_notice_texts,
+    load_renderer,
+    plan_change,
+    propose_change,
+    send_change,
+    verify_audit,
+)
+from dpa_engine.storage import open_database
+from dpa_engine.storage.schema import OutboxRow, TargetRow
+
+ACTOR = "bench@fanout"
+# A fixed clock (a Wednesday) keeps the run reproducible; windows cross the DST switch.
+NOW = datetime.datetime(2026, 3, 25, 9, 0, tzinfo=datetime.UTC)
+LANGUAGES = ("nl", "fr", "en")
+FOLDED = re.compile(rb"\r?\n[ \t]+")
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.+?)\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+# --- generated data ---------------------------------------------------------------------------
+
+def enterprise_number(index: int) -> str:
+    """A valid Belgian enterprise number (mod-97 check digits), distinct per index."""
+    first8 = f"0{5000000 + index:07d}"
+    digits = first8 + f"{97 - int(first8) % 97:02d}"
+    return f"{digits[:4]}.{digits[4:7]}.{digits[7:]}"
+
+
+def deal_text(index: int) -> str:
+    """One generated customer: every one buys customer-service; a mix of languages, extra
+    services, specific authorisation (consent) and negotiated windows in business days."""
+    language = LANGUAGES[index % 3]
+    services = ["customer-service"] + (["speech-analytics"] if index % 4 == 0 else [])
+    deviations: dict[str, Any] = {}
+    if index % 7 == 3:
+        deviations["subprocessor_authorisation"] = "specific"
+    if index % 5 == 1:
+        deviations.update(objection_window_days=14, objection_window_unit="business")
+    lines = [
+        "provider: provider.yaml",
+        f"reference: FAN-{index:05d}",
+        "customer:",
+        f"  name: Fan-out Customer {index} BV",
+        "  legal_form: BV",
+        f"  enterprise_number: {enterprise_number(index)}",
+        "  registered_office: {street: Kerkstraat 1, postal_code: '9000', city: Gent, "
+        "country: BE}",
+        f"  privacy_contact: {{name: DPO {index}, email: dpo@customer{index}.example}}",
+        "  signatory: {name: Jan Janssens, title: zaakvoerder}",
+        f"  notice_emails: [privacy@customer{index}.example]",
+        f"language: {language}",
+        f"services: [{', '.join(services)}]",
+        "processing:",
+    ]
+    for service in services:
+        lines += [f"  - service: {service}",
+                  "    purpose: Customer contacts.",
+                  "    nature: Handling calls.",
+                  "    data_subjects: [customers]",
+                  "    personal_data: [contact data]",
+                  "    retention: 12 months",
+                  "    duration: the term of the agreement"]
+    if deviations:
+        lines.append("deviations:")
+        lines += [f"  {key}: {value}" for key, value in deviations.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_deals(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "provider.yaml").write_bytes((EXAMPLES / "provider.yaml").read_bytes())
+    for index in range(count):
+        (folder / f"deal-{index:05d}.yaml").write_text(deal_text(index), encoding="utf-8")
+
+
+def voicebot() -> SubProcessor:
+    """The new sub-processor: systematic, outside the EEA (SCCs), used by customer-service."""
+    return SubProcessor.model_validate({
+        "id": "voicebot", "name": "VoiceBot", "legal_entity": "VoiceBot Inc.", "country": "US",
+        "locations": ["US", "IE"],
+        "purpose": {"nl": "spraakherkenning", "fr": "reconnaissance vocale",
+                    "en": "speech recognition"},
+        "services": ["customer-service", "speech-analytics"],
+        "transfer": {"kind": "scc", "scc_module": 3}})
+
+
+# --- the loopback SMTP server -------------------------------------------------------------------
+
+class Counting:
+    """aiosmtpd handler: counts accepted messages, their Message-IDs and recipients."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages = 0
+            self.ids: Counter[str] = Counter()
+            self.recipients: Counter[str] = Counter()
+            self.first: float | None = None
+            self.last: float | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content: bytes = envelope.original_content or envelope.content
+        header = FOLDED.sub(b" ", content.split(b"\r\n\r\n", 1)[0])
+        found = MESSAGE_ID.search(header)
+        now = time.perf_counter()
+        with self.lock:
+            self.messages += 1
+            self.ids[found.group(1).decode().strip() if found else "(none)"] += 1
+            self.recipients.update(envelope.rcpt_tos)
+            self.first = self.first or now
+            self.last = now
+        return "250 2.0.0 accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def raw_rate(port: int, count: int) -> float:
+    """Messages/s of a plain smtplib loop (one connection, small messages): the server limit."""
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        for index in range(count):
+            body = (f"From: raw@bench.example\r\nTo: sink@bench.example\r\n"
+                    f"Message-ID: <raw.{index}@bench.example>\r\nSubject: raw {index}\r\n\r\n"
+                    "ping\r\n")
+            smtp.sendmail("raw@bench.example", ["sink@bench.example"], body)
+    return count / (time.perf_counter() - started)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+def main(count: int) -> int:
+    library = load_library(ROOT / "clauses")
+    texts = load_notice_texts(ROOT / "clauses" / "notices")
+    renderer = load_renderer(ROOT / "templates" / "agreement.docx")
+    with tempfile.TemporaryDirectory(prefix="dpa-fanout-") as work:
+        folder = Path(work)
+        started = time.perf_counter()
+        write_deals(folder / "deals", count)
+        db = open_database(f"sqlite:///{folder / 'dpa.db'}")
+        report = import_deals(db, [folder / "deals"], library, actor=ACTOR, now=NOW)
+        assert len(report.agreements) == count, report.notes
+        print(f"register: {count} generated customers imported in "
+              f"{time.perf_counter() - started:.1f} s (setup, not part of the figure)")
+
+        change = propose_change(db, Proposal(action="add", subprocessor=voicebot(),
+                                             effective_on=datetime.date(2026, 6, 1)),
+                                actor=ACTOR, now=NOW)
+        started = time.perf_counter()
+        plan = plan_change(db, change.id, actor=ACTOR, now=NOW)
+        plan_seconds = time.perf_counter() - started
+        kinds = Counter(e.kind for e in plan.affected)
+        print(f"plan: {len(plan.affected)} affected ("
+              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+              + f"), {len(plan.unaffected)} unaffected in {plan_seconds:.3f} s "
+              f"({len(plan.affected) / plan_seconds:,.0f} customers/s)")
+
+        handler = Counting()
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
+                                ready_timeout=10)
+        controller.start()
+        try:
+            limit = raw_rate(controller.port, count)
+            if handler.messages != count:
+                print(f"fan-out: raw loop delivered {handler.messages} of {count}")
+                return 1
+            print(f"server limit: plain smtplib loop, {count} small messages, {limit:,.0f} msg/s")
+            handler.reset()
+            settings = SmtpSettings(host="127.0.0.1", port=controller.port, timeout=30,
+                                    from_address="notices@voxalis.example")
+            started = time.perf_counter()
+            sent = send_change(db, change.id, settings=settings, texts=texts,
+                               renderer=renderer, actor=ACTOR, clock=lambda: NOW)
+            send_seconds = time.perf_counter() - started
+        finally:
+            controller.stop()
+        rate = count / send_seconds
+        share = 100 * rate / limit
+        wire = (count - 1) / (handler.last - handler.first) \
+            if handler.first and handler.last and handler.last > handler.first else 0.0
+        print(f"send: {len(sent.sent)} notices in {send_seconds:.1f} s = {rate:,.0f} msg/s "
+              f"({share:.0f} % of the server limit); after queueing, the SMTP phase ran at "
+              f"{wire:,.0f} msg/s ({100 * wire / limit:.0f} %)")
+
+        problems = check_exactly_once(db, change.id, count, handler, sent)
+        audit = verify_audit(db)
+        if not audit.ok:
+            problems.append(f"audit chain broken: {audit.problem}")
+        figure = f"fan-out: plan {count} customers {plan_seconds:.1f} s"
+        if problems:
+            print(f"{figure}, NOT exactly once ({'; '.join(problems)})")
+            return 1
+        print(f"exactly once: server got {handler.messages} messages, "
+              f"{len(handler.ids)} distinct Message-IDs = the outbox's; every outbox entry "
+              f"'sent' after 1 attempt; {len(handler.recipients)} addresses got 1 each; "
+              f"audit chain of {audit.records} records verifies")
+        print(f"{figure}, sent exactly once, send {rate:.0f} msg/s ({share:.0f} % of server "
+              "limit)")
+        return 0
+
+
+def check_exactly_once(db: Any, change_id: int, count: int, handler: Counting,
+                       sent: Any) -> list[str]:
+    problems = []
+    if handler.messages != count:
+        problems.append(f"server received {handler.messages} messages for {count} customers")
+    repeated = [i for i, n in handler.ids.items() if n > 1]
+    if len(handler.ids) != count or repeated:
+        problems.append(f"{len(handler.ids)} distinct Message-IDs, {len(repeated)} repeated")
+    twice = [r for r, n in handler.recipients.items() if n != 1]
+    if len(handler.recipients) != count or twice:
+        problems.append(f"{len(handler.recipients)} addresses, {len(twice)} not exactly once")
+    with db.transaction() as session:
+        rows = session.execute(
+            select(OutboxRow.message_id, OutboxRow.status, OutboxRow.attempts,
+                   OutboxRow.in_doubt_resends)
+            .join(TargetRow, OutboxRow.target_id == TargetRow.id)
+            .where(TargetRow.change_id == change_id)).all()
+        targets = session.execute(select(func.count()).select_from(TargetRow).where(
+            TargetRow.change_id == change_id, TargetRow.status == "notified")).scalar_one()
+    if len(rows) != count:
+        problems.append(f"{len(rows)} outbox entries for {count} customers")
+    unsent = [r for r in rows if r.status != "sent"]
+    if unsent:
+        problems.append(f"{len(unsent)} outbox entries not marked sent")
+    retried = [r for r in rows if r.attempts != 1 or r.in_doubt_resends]
+    if retried:
+        problems.append(f"{len(retried)} outbox entries sent more than once")
+    if {r.message_id for r in rows} != set(handler.ids):
+        problems.append("the server's Message-IDs are not the outbox's")
+    if targets != count:
+        problems.append(f"{targets} customers recorded as notified")
+    if not sent.complete or len(sent.sent) != count or sent.in_doubt_resent or sent.failed \
+            or sent.deferred:
+        problems.append(f"send report: {len(sent.sent)} sent, complete={sent.complete}, "
+                        f"{len(sent.failed)} failed, {len(sent.deferred)} deferred, "
+                        f"{len(sent.in_doubt_resent)} in doubt")
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(main(1_000 if "--quick" in sys.argv else 10_000))
