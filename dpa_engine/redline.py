@@ -39,7 +39,8 @@ class ParagraphRevision(BaseModel):
     kind: Literal["paragraph"] = "paragraph"
     change: Literal["equal", "insert", "delete", "modify"]
     paragraph: Paragraph  # the negotiated paragraph (the standard one when deleted)
-    prefix: list[Segment] = Field(default_factory=list)  # number and title, when they changed
+    old_number: str | None = None  # modify: the standard's number, when it differs
+    prefix: list[Segment] = Field(default_factory=list)  # modify: the title's changes
     segments: list[Segment] = Field(default_factory=list)  # modify: the text, word by word
 
 
@@ -166,20 +167,48 @@ def _tokens_key(runs: list[Run]) -> list[str]:
     return [_run_key(t) for t in _tokens(runs)]
 
 
+# An unchanged stretch shorter than this (in words) between two changes is folded into them,
+# so a reworded sentence reads as one deletion and one insertion, not a word-by-word mosaic.
+_MIN_EQUAL_WORDS = 3
+
+
 def _segments(old: list[Run], new: list[Run]) -> list[Segment]:
     a, b = _tokens(old), _tokens(new)
     matcher = difflib.SequenceMatcher(None, [_run_key(t) for t in a], [_run_key(t) for t in b],
                                       autojunk=False)
-    segments: list[Segment] = []
+    # chunks: [equal?, old tokens, new tokens]
+    chunks: list[tuple[bool, list[Run], list[Run]]] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            segments.append(Segment(change="equal", runs=_merged(b[j1:j2])))
+        equal = tag == "equal"
+        if chunks and not equal and not chunks[-1][0]:
+            _, old_part, new_part = chunks.pop()
+            chunks.append((False, old_part + a[i1:i2], new_part + b[j1:j2]))
+        else:
+            chunks.append((equal, a[i1:i2], b[j1:j2]))
+    folded: list[tuple[bool, list[Run], list[Run]]] = []
+    for index, (equal, old_part, new_part) in enumerate(chunks):
+        between_changes = 0 < index < len(chunks) - 1
+        if equal and between_changes and _words(new_part) < _MIN_EQUAL_WORDS:
+            equal = False
+        if folded and not equal and not folded[-1][0]:
+            _, previous_old, previous_new = folded.pop()
+            folded.append((False, previous_old + old_part, previous_new + new_part))
+        else:
+            folded.append((equal, old_part, new_part))
+    segments: list[Segment] = []
+    for equal, old_part, new_part in folded:
+        if equal:
+            segments.append(Segment(change="equal", runs=_merged(new_part)))
             continue
-        if i2 > i1:
-            segments.append(Segment(change="delete", runs=_merged(a[i1:i2])))
-        if j2 > j1:
-            segments.append(Segment(change="insert", runs=_merged(b[j1:j2])))
+        if old_part:
+            segments.append(Segment(change="delete", runs=_merged(old_part)))
+        if new_part:
+            segments.append(Segment(change="insert", runs=_merged(new_part)))
     return segments
+
+
+def _words(tokens: list[Run]) -> int:
+    return sum(1 for t in tokens if isinstance(t, RefRun) or t.text.strip())
 
 
 def _merged(tokens: list[Run]) -> list[Run]:
@@ -196,15 +225,14 @@ def _merged(tokens: list[Run]) -> list[Run]:
 
 
 def _modified(old: Paragraph, new: Paragraph) -> ParagraphRevision:
-    prefix: list[Segment] = []
-    if (old.number, old.title) != (new.number, new.title):
-        def heading(p: Paragraph) -> list[Run]:
-            return [TextRun(text=p.number or ""), TextRun(text=(p.title + ". ") if p.title else "",
-                                                          bold=True)]
-        prefix = [Segment(change="delete", runs=[r for r in heading(old) if _run_key(r)]),
-                  Segment(change="insert", runs=[r for r in heading(new) if _run_key(r)])]
-    return ParagraphRevision(change="modify", paragraph=new, prefix=prefix,
-                             segments=_segments(old.runs, new.runs))
+    def title(p: Paragraph) -> list[Run]:
+        return [TextRun(text=p.title + ". ", bold=True)] if p.title else []
+
+    prefix = _segments(title(old), title(new)) if old.title != new.title else []
+    return ParagraphRevision(
+        change="modify", paragraph=new, prefix=prefix,
+        old_number=old.number if old.number != new.number else None,
+        segments=_segments(old.runs, new.runs))
 
 
 __all__ = ["AUTHOR", "BlockRevision", "ParagraphRevision", "RedlineModel", "Segment",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape, quoteattr
 
-from ..assemble import PageBreak, Paragraph, RefRun, Run, Table
+from ..assemble import PageBreak, Paragraph, RefRun, Run, Table, TextRun
 from ..redline import BlockRevision, ParagraphRevision, RedlineModel, Segment
 from .wordml import _Ids, _paragraph, _ref_field, _table, _text
 
@@ -94,12 +94,18 @@ def _whole_paragraph(paragraph: Paragraph, change: str, rev: _Revisions, ids: _I
 
 def _modified_paragraph(revision: ParagraphRevision, rev: _Revisions, ids: _Ids) -> str:
     paragraph = revision.paragraph
-    if revision.prefix:
-        heading = _segments(revision.prefix[:1], rev)
-        new = paragraph.model_copy(update={"runs": []})
-        heading += rev.wrap("ins", _heading(new, ids))
-    else:
+    if revision.old_number is None and not revision.prefix:
         heading = _heading(paragraph.model_copy(update={"runs": []}), ids)
+    else:
+        # The new number keeps its bookmark (cross-references point at it); a changed number
+        # and the title's changes are shown as revisions.
+        number = _heading(paragraph.model_copy(update={"runs": [], "title": None}), ids)
+        if revision.old_number is not None:
+            old = _deleted_text(revision.old_number) + "<w:r><w:tab/></w:r>"
+            number = rev.wrap("del", old) + rev.wrap("ins", number)
+        title = revision.prefix or ([] if not paragraph.title else [
+            Segment(change="equal", runs=[TextRun(text=paragraph.title + ". ", bold=True)])])
+        heading = number + _segments(title, rev)
     return (f"<w:p>{_paragraph_properties(paragraph)}{heading}"
             f"{_segments(revision.segments, rev)}</w:p>")
 

@@ -95,3 +95,22 @@ def test_libreoffice_opens_the_redline_and_keeps_the_revisions(
     pdf = tmp_path / "redline.pdf"
     soffice.convert(negotiated_redline, pdf)
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_reworded_sentence_is_one_deletion_and_one_insertion() -> None:
+    from dpa_engine.assemble import Paragraph, Style, TextRun
+    from dpa_engine.redline import compare
+
+    old = Paragraph(style=Style.CLAUSE, number="14.3", title="Toepasselijk recht",
+                    runs=[TextRun(text="Deze Overeenkomst wordt beheerst door Belgisch recht. "
+                                       "Elk geschil behoort tot de rechtbanken van Antwerpen.")])
+    new = old.model_copy(update={"runs": [TextRun(
+        text="Op deze Overeenkomst is Nederlands recht van toepassing. "
+             "Elk geschil behoort tot de rechtbanken van Utrecht.")]})
+    [revision] = compare([old], [new])
+    changes = [s.change for s in revision.segments]  # type: ignore[union-attr]
+    # first sentence rewritten whole; the shared words of the second stay unchanged
+    assert changes[:2] == ["delete", "insert"]
+    assert "equal" in changes
+    assert changes.count("delete") <= 2 and changes.count("insert") <= 2
+    assert revision.old_number is None and revision.prefix == []  # type: ignore[union-attr]
