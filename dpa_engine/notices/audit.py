@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.schema import AuditEventRow, AuditHeadRow
@@ -40,20 +40,23 @@ def _record_hash(prev_hash: str, seq: int, recorded_at: datetime.datetime, actor
 def append_event(session: Session, event: str, *, actor: str, at: datetime.datetime,
                  change_id: int | None = None, customer_key: str | None = None,
                  data: dict[str, Any] | None = None) -> AuditEventRow:
-    """Append one record inside the caller's transaction (it commits or rolls back with it)."""
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
-                           ).scalar_one()
+    """Append one record inside the caller's transaction (it commits or rolls back with it).
+
+    Plain SQL statements (no ORM unit of work): the sender appends one record per notice."""
+    head = session.execute(select(AuditHeadRow.last_seq, AuditHeadRow.last_hash)
+                           .where(AuditHeadRow.id == 1).with_for_update()).one()
     seq = head.last_seq + 1
     at = at.astimezone(datetime.UTC)
     text = canonical_json(data or {})
     digest = _record_hash(head.last_hash, seq, at, actor, event, change_id, customer_key, text)
-    row = AuditEventRow(seq=seq, recorded_at=at, actor=actor, event=event, change_id=change_id,
-                        customer_key=customer_key, data=text, prev_hash=head.last_hash,
-                        hash=digest)
-    session.add(row)
-    head.last_seq, head.last_hash = seq, digest
-    session.flush()
-    return row
+    values = {"seq": seq, "recorded_at": at, "actor": actor, "event": event,
+              "change_id": change_id, "customer_key": customer_key, "data": text,
+              "prev_hash": head.last_hash, "hash": digest}
+    session.execute(insert(AuditEventRow).values(**values))
+    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
+                    .values(last_seq=seq, last_hash=digest)
+                    .execution_options(synchronize_session=False))  # not loaded as an object
+    return AuditEventRow(**values)
 
 
 class AuditRecord(BaseModel):

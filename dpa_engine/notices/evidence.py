@@ -43,7 +43,8 @@ def export_evidence(db: Database, output: Path, *, change_id: int | None = None)
             change_ids = [get_change(session, change_id).id]
         notices: dict[int, list[tuple[str, bytes, str, str, bytes]]] = {}
         for cid in change_ids:
-            notices[cid] = [(m.target.customer.key, m.mime, m.body_text, m.body_html, m.letter)
+            notices[cid] = [(m.target.customer.key, m.payload.mime, m.payload.body_text,
+                             m.payload.body_html, m.payload.letter)
                             for m in _outbox_of(session, cid)]
     _, _, versions = published_versions(db)
     buffer = io.BytesIO()

@@ -2,15 +2,18 @@
 
 How a notice travels, and why a crash (even kill -9) at any point does not lose or repeat it:
 
-1. `send_change` first records every notice in the outbox (rendered text, HTML, letter, the
-   exact MIME bytes and a stable Message-ID) in ONE transaction, with the change marked
-   'sending'. A crash before that commit leaves nothing; after it, everything is recorded.
-2. Each message is claimed (`status='sending', phase='claimed'`, committed) before the SMTP
-   transaction starts. MAIL FROM and RCPT TO run next; just before DATA the phase becomes
-   'data' (committed). As soon as the server answers 250 to the DATA, `status='sent'` is
-   committed together with the audit record and the start of the customer's window.
+1. `send_change` first records every notice in the outbox (a stable Message-ID in `outbox`;
+   rendered text, HTML, letter and the exact MIME bytes in `outbox_payloads`, written only
+   when a notice is rendered) in ONE transaction, with the change marked 'sending'. A crash
+   before that commit leaves nothing; after it, everything is recorded.
+2. Messages are claimed (`status='sending', phase='claimed'`, committed; up to CLAIM_BATCH
+   per commit) before their SMTP transactions start. For each one, MAIL FROM and RCPT TO run
+   next; just before its DATA the phase becomes 'data' (committed). As soon as the server
+   answers 250 to the DATA, `status='sent'` is committed together with the audit record and
+   the start of the customer's window. These commits update the small `outbox` row only.
 3. A rerun first takes over what a dead run left 'sending': a message still in phase
-   'claimed' never reached DATA, so it is simply sent. A message in phase 'data' is *in
+   'claimed' never reached DATA (claimed in a batch, not tried yet, or died before DATA), so
+   it is simply sent. A message in phase 'data' is *in
    doubt*: the server may have accepted it in the instant between its 250 and our commit.
    It is resent with the SAME Message-ID and the same text (recipients' systems can drop the
    duplicate by Message-ID), and it is reported and audited as an in-doubt resend.
@@ -37,16 +40,25 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session, defer, joinedload, selectinload
+from sqlalchemy import case, select, text, update
+from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ..models import SubProcessor
 from ..render import DocxRenderer
 from ..storage import Database
-from ..storage.schema import ChangeRow, CustomerRow, OutboxRow, TargetRow
+from ..storage.schema import (
+    ChangeRow,
+    CustomerRow,
+    ListVersionRow,
+    OutboxPayloadRow,
+    OutboxRow,
+    TargetRow,
+)
 from .audit import append_event
 from .changes import agreement_window, compute_plan, get_change, summary
 from .compose import (
@@ -57,9 +69,10 @@ from .compose import (
     notice_mime,
     notice_text,
 )
-from .deadlines import brussels_day, objection_deadline
+from .deadlines import Window, brussels_day, objection_deadline
 from .errors import NoticeError
 from .register import (
+    ProviderSnapshot,
     current_list,
     installation_id,
     list_entries,
@@ -183,13 +196,31 @@ def _sender(settings: SmtpSettings, contact: str | None) -> str:
     return sender
 
 
-def _render_into(session: Session, message: OutboxRow | None, target: TargetRow, change: ChangeRow,
-                 *, dispatch_at: datetime.datetime, texts: NoticeTexts, renderer: DocxRenderer,
-                 settings: SmtpSettings) -> OutboxRow:
-    """Render one customer's notice as if dispatched at `dispatch_at` into the outbox row."""
+@dataclass(frozen=True)
+class _Facts:
+    """What every notice of one run shares, read once per run instead of once per notice."""
+
+    provider: ProviderSnapshot
+    sender: str
+    contact: str
+    installation: str
+
+
+def _facts(session: Session, settings: SmtpSettings) -> _Facts:
     provider = provider_snapshot(session)
     sender = _sender(settings, provider.privacy_email)
-    contact = provider.privacy_email or sender
+    return _Facts(provider=provider, sender=sender, contact=provider.privacy_email or sender,
+                  installation=installation_id(session))
+
+
+def _render_into(session: Session, message: OutboxRow | None, target: TargetRow, change: ChangeRow,
+                 *, dispatch_at: datetime.datetime, texts: NoticeTexts, renderer: DocxRenderer,
+                 settings: SmtpSettings, facts: _Facts | None = None) -> OutboxRow:
+    """Render one customer's notice as if dispatched at `dispatch_at` into the outbox row and
+    its payload row."""
+    if facts is None:
+        facts = _facts(session, settings)
+    provider, sender, contact = facts.provider, facts.sender, facts.contact
     agreement = target.agreement
     customer = target.customer
     info = summary(change)
@@ -199,7 +230,7 @@ def _render_into(session: Session, message: OutboxRow | None, target: TargetRow,
         window = agreement_window(agreement)
         deadline = objection_deadline(dispatch_at, window)
     services = sorted({r["service"] for r in target.reasons})
-    facts = NoticeFacts(
+    notice = NoticeFacts(
         language=language, kind=target.kind,
         action=info.action, change_number=change.id, customer_name=customer.name,
         provider_name=provider.name, contact_email=contact,
@@ -208,22 +239,25 @@ def _render_into(session: Session, message: OutboxRow | None, target: TargetRow,
         services=[_service_name(provider.services.get(s, s), language) for s in services],
         effective_on=change.effective_on, deadline=deadline, window=window,
         remedy=agreement.remedy)
-    content = compose_notice(facts, texts)
+    content = compose_notice(notice, texts)
     body_text, body_html = notice_text(content), notice_html(content)
     if message is None:
         domain = contact.rsplit("@", 1)[-1]
         message_id = (f"<dpa-notice.{change.id}.{customer.key}."
-                      f"{installation_id(session)[:12]}@{domain}>")
-        message = OutboxRow(target_id=target.id, message_id=message_id, status="pending",
+                      f"{facts.installation[:12]}@{domain}>")
+        message = OutboxRow(target=target, message_id=message_id, status="pending",
                             attempts=0, in_doubt_resends=0, refused_recipients=[])
+        message.payload = OutboxPayloadRow()
         session.add(message)
     letter = notice_document(content, customer_name=customer.name, provider_name=provider.name,
                              generated_at=dispatch_at.replace(microsecond=0),
                              custom={"dpa.change": str(change.id), "dpa.customer": customer.key,
                                      "dpa.message_id": message.message_id})
-    message.subject, message.body_text, message.body_html = content.subject, body_text, body_html
-    message.letter = renderer.render_bytes(letter)
-    message.mime = notice_mime(
+    payload = message.payload
+    message.subject = content.subject
+    payload.body_text, payload.body_html = body_text, body_html
+    payload.letter = renderer.render_bytes(letter)
+    payload.mime = notice_mime(
         content, text=body_text, html_body=body_html, message_id=message.message_id,
         sender=sender, recipients=list(target.recipients), reply_to=contact, date=dispatch_at,
         headers={"X-DPA-Change": str(change.id), "X-DPA-Customer": customer.key})
@@ -244,8 +278,10 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
                           fix=f"review the plan again: dpa change plan {change.id}")
-    # compute_plan loaded every customer with its agreements into this session
-    customers = {c.key: c for c in session.execute(select(CustomerRow)).scalars()}
+    facts = _facts(session, settings)
+    customers = {c.key: c for c in session.execute(
+        select(CustomerRow).options(selectinload(CustomerRow.agreements))).scalars()}
+    queued = []
     for entry in plan.affected:
         customer = customers[entry.customer]
         agreement = next(a for a in customer.agreements if a.version == entry.agreement_version)
@@ -253,10 +289,11 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
                            kind=entry.kind, reasons=[r.model_dump() for r in entry.reasons],
                            language=entry.language, recipients=entry.recipients, status="queued")
         session.add(target)
-        session.flush()
         message = _render_into(session, None, target, change, dispatch_at=moment, texts=texts,
-                               renderer=renderer, settings=settings)
-        session.flush()
+                               renderer=renderer, settings=settings, facts=facts)
+        queued.append((entry, customer, agreement, message))
+    session.flush()  # every target, outbox entry and payload, in a few batched statements
+    for entry, customer, agreement, message in queued:
         append_event(session, "queued", actor=actor, at=moment, change_id=change.id,
                      customer_key=customer.key,
                      data={"message_id": message.message_id, "kind": entry.kind,
@@ -370,16 +407,43 @@ def _deliver(mailer: _Mailer, sender: str, recipients: list[str], mime: bytes,
 
 # --- the send loop -----------------------------------------------------------------------------
 
+CLAIM_BATCH = 100  # messages claimed per commit; each still gets its own 'data' and 'sent' commit
+
+
 def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list[OutboxRow]:
-    """The change's outbox in order. `light`: without the rendered letter and MIME bytes (loaded
-    only if touched), with each target and customer loaded in one query for all messages."""
+    """The change's outbox in order. `light`: without the payloads (text, HTML, MIME, letter;
+    loaded only if touched), with each target and customer loaded in one query for all
+    messages; otherwise with the payloads too."""
     query = (select(OutboxRow).join(TargetRow, OutboxRow.target_id == TargetRow.id)
-             .where(TargetRow.change_id == change_id).order_by(OutboxRow.id))
-    if light:
-        query = query.options(defer(OutboxRow.letter), defer(OutboxRow.mime),
-                              defer(OutboxRow.body_text), defer(OutboxRow.body_html),
-                              selectinload(OutboxRow.target).selectinload(TargetRow.customer))
+             .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)
+             .options(selectinload(OutboxRow.target).selectinload(TargetRow.customer)))
+    if not light:
+        query = query.options(selectinload(OutboxRow.payload))
     return list(session.execute(query).scalars())
+
+
+@dataclass
+class _Claimed:
+    """A message claimed for one SMTP transaction, with everything sending and recording it
+    needs (read in the claim transaction, so the per-message commits write only)."""
+
+    id: int
+    message_id: str
+    key: str
+    target_id: int
+    kind: str
+    recipients: list[str]
+    services: frozenset[str]
+    window: Window | None
+    stated_deadline: datetime.datetime | None
+    deadline: datetime.datetime | None
+    rendered_for: datetime.date
+    in_doubt: bool
+    attempts: int
+    subject: str
+    body_text: str
+    body_html: str
+    mime: bytes
 
 
 class _Run:
@@ -395,6 +459,11 @@ class _Run:
         self.in_doubt: list[str] = []
         self.tries: dict[int, int] = {}
         self.not_before: dict[int, float] = {}
+        self.sender: str | None = None
+        # the published list, parsed once per list version; its snapshot per set of services
+        self.list_number: int | None = None
+        self.list_entries: list[SubProcessor] = []
+        self.snapshots: dict[frozenset[str], list[dict[str, Any]]] = {}
 
     def prepare(self) -> None:
         """Queue the notices (first run) or take over what a dead run left 'sending'."""
@@ -441,93 +510,159 @@ class _Run:
                 waits.append(start - now)
         return ready, (min(waits) if waits else None)
 
-    def attempt(self, message_id: int) -> None:
+    def claim(self, message_ids: list[int]) -> list[_Claimed]:
+        """Claim several messages in one commit (phase 'claimed': none of them has reached
+        DATA, so a crash from here on is resolved by simply sending them)."""
         moment = self.clock()
         with self.db.transaction() as session:
-            claimed = session.execute(
-                update(OutboxRow).where(OutboxRow.id == message_id,
+            messages = list(session.execute(
+                select(OutboxRow).where(OutboxRow.id.in_(message_ids),
                                         OutboxRow.status.in_(("pending", "deferred")))
-                .values(status="sending", attempts=OutboxRow.attempts + 1)
+                .order_by(OutboxRow.id)
+                .options(joinedload(OutboxRow.target).joinedload(TargetRow.customer),
+                         joinedload(OutboxRow.target).joinedload(TargetRow.agreement))
+            ).unique().scalars())
+            if not messages:
+                return []
+            ids = [m.id for m in messages]
+            claimed = session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_(ids),
+                                        OutboxRow.status.in_(("pending", "deferred")))
+                .values(status="sending", phase="claimed", attempts=OutboxRow.attempts + 1,
+                        in_doubt_resends=OutboxRow.in_doubt_resends + case(
+                            (OutboxRow.phase == "data", 1), else_=0))
+                .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
-            if claimed != 1:
-                return
-            message = session.get(OutboxRow, message_id, options=[
-                defer(OutboxRow.letter), joinedload(OutboxRow.target).joinedload(TargetRow.customer)])
-            assert message is not None
-            target = message.target
-            key = target.customer.key
-            if message.phase == "data":  # the last attempt reached DATA: the server may have it
-                message.in_doubt_resends += 1
-                self.in_doubt.append(key)
-                append_event(session, "in-doubt-resend", actor=self.actor, at=moment,
-                             change_id=self.change_id, customer_key=key,
-                             data={"message_id": message.message_id,
-                                   "note": "resent with the same Message-ID and text"})
-            elif message.rendered_for != brussels_day(moment):
-                # A later day than rendered: re-render so the stated deadline is still right.
-                change = session.get(ChangeRow, self.change_id)
-                assert change is not None
-                _render_into(session, message, target, change, dispatch_at=moment,
-                             texts=self.texts, renderer=self.renderer, settings=self.settings)
-            message.phase = "claimed"
-            mime, recipients = message.mime, list(target.recipients)
-            sender = _sender(self.settings, provider_snapshot(session).privacy_email)
-        self.tries[message_id] = self.tries.get(message_id, 0) + 1
+            if claimed != len(ids):  # only one sender runs: nobody else changes these rows
+                raise NoticeError("the outbox changed while claiming notices",
+                                  fix=f"rerun dpa change send {self.change_id}")
+            payloads = {row.outbox_id: row for row in session.execute(
+                select(OutboxPayloadRow.outbox_id, OutboxPayloadRow.body_text,
+                       OutboxPayloadRow.body_html, OutboxPayloadRow.mime)
+                .where(OutboxPayloadRow.outbox_id.in_(ids)))}
+            if self.sender is None:
+                self.sender = _sender(self.settings, provider_snapshot(session).privacy_email)
+            result = []
+            for message in messages:
+                target, payload = message.target, payloads[message.id]
+                key = target.customer.key
+                in_doubt = message.phase == "data"  # the last attempt reached DATA
+                if in_doubt:  # the server may have it
+                    self.in_doubt.append(key)
+                    append_event(session, "in-doubt-resend", actor=self.actor, at=moment,
+                                 change_id=self.change_id, customer_key=key,
+                                 data={"message_id": message.message_id,
+                                       "note": "resent with the same Message-ID and text"})
+                self.tries[message.id] = self.tries.get(message.id, 0) + 1
+                result.append(_Claimed(
+                    id=message.id, message_id=message.message_id, key=key, target_id=target.id,
+                    kind=target.kind, recipients=list(target.recipients),
+                    services=frozenset(target.agreement.services),
+                    window=(None if target.kind == "informational"
+                            else agreement_window(target.agreement)),
+                    stated_deadline=target.stated_deadline, deadline=target.deadline,
+                    rendered_for=message.rendered_for, in_doubt=in_doubt,
+                    attempts=message.attempts + 1, subject=message.subject,
+                    body_text=payload.body_text, body_html=payload.body_html,
+                    mime=payload.mime))
+        return result
+
+    def _rerender(self, claimed: _Claimed, moment: datetime.datetime) -> _Claimed:
+        """A later day than rendered: re-render so the stated deadline is still right."""
+        with self.db.transaction() as session:
+            message = session.get(OutboxRow, claimed.id, options=[
+                joinedload(OutboxRow.payload),
+                joinedload(OutboxRow.target).joinedload(TargetRow.customer),
+                joinedload(OutboxRow.target).joinedload(TargetRow.agreement)])
+            change = session.get(ChangeRow, self.change_id)
+            assert message is not None and change is not None
+            _render_into(session, message, message.target, change, dispatch_at=moment,
+                         texts=self.texts, renderer=self.renderer, settings=self.settings)
+            payload = message.payload
+            return replace(claimed, rendered_for=message.rendered_for, subject=message.subject,
+                           stated_deadline=message.target.stated_deadline,
+                           body_text=payload.body_text, body_html=payload.body_html,
+                           mime=payload.mime)
+
+    def attempt(self, claimed: _Claimed) -> None:
+        if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
+            moment = self.clock()
+            if claimed.rendered_for != brussels_day(moment):
+                claimed = self._rerender(claimed, moment)
+        message_id = claimed.id
 
         def before_data() -> None:
             with self.db.transaction() as session:
                 session.execute(update(OutboxRow).where(OutboxRow.id == message_id)
-                                .values(phase="data"))
+                                .values(phase="data")
+                                .execution_options(synchronize_session=False))
 
+        assert self.sender is not None
         try:
-            refused = _deliver(self.mailer, sender, recipients, mime, before_data)
+            refused = _deliver(self.mailer, self.sender, claimed.recipients, claimed.mime,
+                               before_data)
         except _Temporary as exc:
             self._deferred(message_id, str(exc))
         except _Permanent as exc:
             self._failed(message_id, str(exc))
         except _Configuration as exc:
-            self._release(message_id)
+            self._release([message_id])
             raise NoticeError(str(exc), field="SMTP settings",
                               fix="check DPA_SMTP_FROM / DPA_SMTP_USER / DPA_SMTP_PASSWORD, then "
                               f"rerun dpa change send {self.change_id}") from None
         else:
-            self._delivered(message_id, refused)
+            self._delivered(claimed, refused)
 
-    def _delivered(self, message_id: int, refused: dict[str, str]) -> None:
-        moment = self.clock()
-        with self.db.transaction() as session:
-            message = session.get(OutboxRow, message_id, options=[
-                defer(OutboxRow.letter), defer(OutboxRow.mime),
-                joinedload(OutboxRow.target).joinedload(TargetRow.customer),
-                joinedload(OutboxRow.target).joinedload(TargetRow.agreement)])
-            assert message is not None
-            target = message.target
-            message.status, message.phase, message.sent_at = "sent", None, moment
-            message.refused_recipients = sorted(refused)
-            message.last_error = "; ".join(f"{r}: {e}" for r, e in refused.items()) or None
-            target.status, target.notified_at = "notified", moment
-            if target.kind != "informational":
-                computed = objection_deadline(moment, agreement_window(target.agreement))
-                stated = target.stated_deadline or computed
-                target.deadline = max(stated, computed)
-            if refused:
-                target.follow_up = f"refused address(es) {', '.join(sorted(refused))}: update " \
-                                   "the customer's notice_emails"
+    def _list_snapshot(self, session: Session, services: frozenset[str]
+                       ) -> tuple[int, list[dict[str, Any]]]:
+        """The current list's number and its entries for these services (parsed once per list
+        version; a list published during the run is picked up at the next message)."""
+        number = session.execute(select(ListVersionRow.number)
+                                 .order_by(ListVersionRow.number.desc()).limit(1)).scalar()
+        if number is None or number != self.list_number:
             listed = current_list(session)
-            services = set(target.agreement.services)
+            self.list_number, self.list_entries = listed.number, list_entries(listed)
+            self.snapshots = {}
+        assert self.list_number is not None
+        snapshot = self.snapshots.get(services)
+        if snapshot is None:
+            snapshot = [s.model_dump(mode="json", exclude_none=True) for s in self.list_entries
+                        if services & set(s.services)]
+            self.snapshots[services] = snapshot
+        return self.list_number, snapshot
+
+    def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> None:
+        moment = self.clock()
+        deadline = claimed.deadline
+        values: dict[str, Any] = {"status": "notified", "notified_at": moment}
+        if claimed.window is not None:
+            computed = objection_deadline(moment, claimed.window)
+            stated = claimed.stated_deadline or computed
+            deadline = values["deadline"] = max(stated, computed)
+        if refused:
+            values["follow_up"] = f"refused address(es) {', '.join(sorted(refused))}: update " \
+                                  "the customer's notice_emails"
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id == claimed.id)
+                .values(status="sent", phase=None, sent_at=moment,
+                        refused_recipients=sorted(refused),
+                        last_error="; ".join(f"{r}: {e}" for r, e in refused.items()) or None)
+                .execution_options(synchronize_session=False))
+            session.execute(update(TargetRow).where(TargetRow.id == claimed.target_id)
+                            .values(**values).execution_options(synchronize_session=False))
+            list_number, snapshot = self._list_snapshot(session, claimed.services)
             append_event(session, "sent", actor=self.actor, at=moment, change_id=self.change_id,
-                         customer_key=target.customer.key, data={
-                             "message_id": message.message_id,
-                             "recipients": list(target.recipients), "refused": refused,
-                             "attempt": message.attempts,
-                             "deadline": target.deadline.isoformat() if target.deadline else None,
-                             "subject": message.subject, "text": message.body_text,
-                             "html": message.body_html,
-                             "list_version": listed.number,
-                             "list_snapshot": [s.model_dump(mode="json", exclude_none=True)
-                                               for s in list_entries(listed)
-                                               if services & set(s.services)]})
-        self.sent.append(target.customer.key)
+                         customer_key=claimed.key, data={
+                             "message_id": claimed.message_id,
+                             "recipients": list(claimed.recipients), "refused": refused,
+                             "attempt": claimed.attempts,
+                             "deadline": deadline.isoformat() if deadline else None,
+                             "subject": claimed.subject, "text": claimed.body_text,
+                             "html": claimed.body_html,
+                             "list_version": list_number,
+                             "list_snapshot": snapshot})
+        self.sent.append(claimed.key)
 
     def _deferred(self, message_id: int, error: str) -> None:
         moment = self.clock()
@@ -562,10 +697,27 @@ class _Run:
                          data={"message_id": message.message_id, "error": error,
                                "window_started": False, "follow_up": target.follow_up})
 
-    def _release(self, message_id: int) -> None:
+    def _release(self, message_ids: list[int]) -> None:
+        """Give back claimed messages that were not tried (no attempt is counted)."""
+        if not message_ids:
+            return
         with self.db.transaction() as session:
-            session.execute(update(OutboxRow).where(OutboxRow.id == message_id).values(
-                status="pending", phase=None, attempts=OutboxRow.attempts - 1))
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(message_ids)).values(
+                status="pending", phase=None, attempts=OutboxRow.attempts - 1)
+                .execution_options(synchronize_session=False))
+        for message_id in message_ids:
+            self.tries[message_id] -= 1
+
+    def send(self, ready: list[int]) -> None:
+        """Claim and send `ready` in batches of CLAIM_BATCH."""
+        for start in range(0, len(ready), CLAIM_BATCH):
+            claimed = self.claim(ready[start:start + CLAIM_BATCH])
+            for index, message in enumerate(claimed):
+                try:
+                    self.attempt(message)
+                except Exception:  # e.g. a configuration error: give back the untried rest
+                    self._release([m.id for m in claimed[index + 1:]])
+                    raise
 
     def finish(self) -> SendReport:
         moment = self.clock()
@@ -606,8 +758,7 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
             while True:
                 ready, wait = run.due()
                 if ready:
-                    for message_id in ready:
-                        run.attempt(message_id)
+                    run.send(ready)
                 elif wait is not None:
                     run.sleep(wait)
                 else:
@@ -630,7 +781,7 @@ def letters(db: Database, change_id: int, folder: Path, *, only_unnotified: bool
             if only_unnotified and target.status == "notified":
                 continue
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
-            write_atomically(path, message.letter)
+            write_atomically(path, message.payload.letter)
             written.append(path)
     if not written:
         raise NoticeError(f"change {change_id} has no letters" + (

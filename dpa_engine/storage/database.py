@@ -132,8 +132,9 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
     The journal is a write-ahead log (WAL): a commit appends the changed pages to `dpa.db-wal`
     and syncs that one file (synchronous=FULL, so a committed transaction survives a crash or
     power loss as before) instead of writing and deleting a rollback journal. The sender
-    commits three times per notice, so this roughly doubles the send rate. A file database
-    keeps `-wal` and `-shm` files next to it while open; it must be on a local file system.
+    commits twice per notice (plus one claim per batch), so this roughly doubles the send
+    rate. A file database keeps `-wal` and `-shm` files next to it while open; it must be on a
+    local file system.
     """
 
     @event.listens_for(engine, "connect")

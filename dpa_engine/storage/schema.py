@@ -161,10 +161,6 @@ class OutboxRow(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"), unique=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     subject: Mapped[str] = mapped_column(Text)
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text)
-    letter: Mapped[bytes] = mapped_column(LargeBinary)
-    mime: Mapped[bytes] = mapped_column(LargeBinary)
     rendered_for: Mapped[datetime.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     phase: Mapped[str | None] = mapped_column(String(16))
@@ -175,6 +171,22 @@ class OutboxRow(Base):
     in_doubt_resends: Mapped[int] = mapped_column(Integer, default=0)
     refused_recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
     target: Mapped[TargetRow] = relationship(back_populates="message")
+    payload: Mapped[OutboxPayloadRow] = relationship(back_populates="message")
+
+
+class OutboxPayloadRow(Base):
+    """What an outbox entry sends, written when it is rendered (queued, or re-rendered on a
+    later day) and never by the status updates of the send loop, which touch only the small
+    `outbox` row: the exact text, HTML and MIME bytes sent, and the .docx letter."""
+
+    __tablename__ = "outbox_payloads"
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True,
+                                           autoincrement=False)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    letter: Mapped[bytes] = mapped_column(LargeBinary)
+    mime: Mapped[bytes] = mapped_column(LargeBinary)
+    message: Mapped[OutboxRow] = relationship(back_populates="payload")
 
 
 class ObjectionRow(Base):
