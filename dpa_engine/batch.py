@@ -121,7 +121,8 @@ class _Worker:
 
 
 def _init_worker(library: Path | None, template: Path | None, pdf_engine: str) -> None:
-    _Worker.engine = Engine.load(library, template)
+    if _Worker.engine is None:  # a forked worker inherits the coordinator's loaded engine
+        _Worker.engine = Engine.load(library, template)
     if pdf_engine == "warm":
         _Worker.converter = WarmLibreOffice()
     elif pdf_engine == "cold":
@@ -178,7 +179,8 @@ def run_batch(
     """Generate every deal of `source` into `output_dir`; never raises for a single bad deal."""
     planned = find_jobs(source, output_dir)
     workers = max(1, min(jobs or default_jobs(), len(planned)))
-    Engine.load(library, template)  # fail fast on a broken library or template, before forking
+    # Fail fast on a broken library or template, before forking; forked workers reuse it.
+    _Worker.engine = Engine.load(library, template)
     pdf_engine: Literal["warm", "cold", "none"] = "none"
     if pdf:
         pdf_engine = "warm" if uno_available() else "cold"
