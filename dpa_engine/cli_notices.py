@@ -363,15 +363,18 @@ def change_send(
         "--max-attempts", help="Tries per notice in this run ($DPA_SMTP_MAX_ATTEMPTS, 5)")] = None,
     backoff: Annotated[float | None, typer.Option(
         "--backoff", help="First retry delay in seconds, doubling ($DPA_SMTP_BACKOFF, 2)")] = None,
+    connections: Annotated[int | None, typer.Option(
+        "--connections", help="Parallel SMTP connections; also the most notices a crash can "
+        "leave in doubt ($DPA_SMTP_CONNECTIONS, 4)")] = None,
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
-    template: TemplateOption = None,
 ) -> None:
     """Send every notice of a planned change exactly once (safe to rerun after a crash)."""
     settings = notices.SmtpSettings.from_env(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
-        from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff)
+        from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
+        connections=connections)
     report = notices.send_change(_db(db), change_id, settings=settings, texts=_texts(library),
-                                 renderer=_renderer(template), actor=_actor(actor))
+                                 actor=_actor(actor))
     for key in report.sent:
         out.print("[green]sent[/]" + escape(f" {key}"))
     for key in report.already_sent:
@@ -463,10 +466,11 @@ def change_letters(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
     unnotified: Annotated[bool, typer.Option(
         "--unnotified", help="Only customers that were not notified")] = False,
-    db: DbOption = None,
+    db: DbOption = None, template: TemplateOption = None,
 ) -> None:
     """Write each customer's notice as a .docx letter (e.g. for the fallback contact)."""
-    for path in notices.letters(_db(db), change_id, output, only_unnotified=unnotified):
+    for path in notices.letters(_db(db), change_id, output, renderer=_renderer(template),
+                                only_unnotified=unnotified):
         out.print(f"Wrote {path}", markup=False)
 
 
@@ -545,12 +549,14 @@ def audit_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="Evidence pack to write (.zip)")],
     change: Annotated[int | None, typer.Option("--change", help="Only this change's notices")]
     = None,
-    db: DbOption = None,
+    db: DbOption = None, template: TemplateOption = None,
 ) -> None:
     """Write the evidence pack: audit log + verification, lists, register, notices as sent."""
     if output.suffix.lower() != ".zip":
         raise DpaError("the evidence pack is a .zip file", path=output, fix="end -o with .zip")
-    out.print(f"Wrote {notices.export_evidence(_db(db), output, change_id=change)}", markup=False)
+    pack = notices.export_evidence(_db(db), output, change_id=change,
+                                   renderer=_renderer(template))
+    out.print(f"Wrote {pack}", markup=False)
 
 
 def register_notice_commands(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date as _format_date
@@ -19,6 +20,7 @@ def money(amount: Decimal | int | float, language: Language, currency: str = "EU
     return str(format_currency(amount, currency, locale=LOCALES[language]))
 
 
+@lru_cache(maxsize=4096)  # a fan-out formats the same few dates thousands of times
 def long_date(day: datetime.date, language: Language) -> str:
     return str(_format_date(day, format="long", locale=LOCALES[language]))
 
@@ -35,5 +37,6 @@ def language_name(code: str, language: Language) -> str:
     return str(Locale.parse(LOCALES[language]).languages[code])
 
 
+@lru_cache(maxsize=1024)
 def country_name(code: str, language: Language) -> str:
     return str(Locale.parse(LOCALES[language]).territories.get(code, code))

@@ -40,7 +40,7 @@ from .errors import NoticeError
 from .evidence import export_evidence
 from .feed import write_feed
 from .listing import list_csv, list_docx, list_json, subprocessor_list
-from .outbox import SendReport, SmtpSettings, letters, send_change
+from .outbox import SendReport, SmtpSettings, letter_bytes, letters, send_change
 from .register import CustomerSummary, ImportReport, import_deals, list_customers
 from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 
@@ -70,7 +70,7 @@ __all__ = [
     "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
     "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendReport", "SmtpSettings",
     "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
-    "default_notice_folder", "export_evidence", "import_deals", "letters", "list_csv",
+    "default_notice_folder", "export_evidence", "import_deals", "letter_bytes", "letters", "list_csv",
     "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",
     "objection_deadline", "parse_subprocessor", "plan_change", "propose_change",
     "record_bounce", "record_objection", "send_change", "subprocessor_list", "verify_audit",

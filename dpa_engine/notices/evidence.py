@@ -15,13 +15,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..render import write_atomically
+from ..render import DocxRenderer, write_atomically
 from ..storage import Database
 from ..storage.schema import ChangeRow
 from .audit import records, verify_chain
 from .changes import change_status
 from .feed import published_versions
-from .outbox import _outbox_of
+from .outbox import _outbox_of, letter_bytes
 from .register import list_customers
 
 
@@ -29,7 +29,8 @@ def _json(data: object) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
-def export_evidence(db: Database, output: Path, *, change_id: int | None = None) -> Path:
+def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
+                    change_id: int | None = None) -> Path:
     """Write the evidence pack; `change_id` limits the notices to one change."""
     with db.transaction() as session:
         verification = verify_chain(session)
@@ -44,7 +45,7 @@ def export_evidence(db: Database, output: Path, *, change_id: int | None = None)
         notices: dict[int, list[tuple[str, bytes, str, str, bytes]]] = {}
         for cid in change_ids:
             notices[cid] = [(m.target.customer.key, m.payload.mime, m.payload.body_text,
-                             m.payload.body_html, m.payload.letter)
+                             m.payload.body_html, letter_bytes(m.payload, renderer))
                             for m in _outbox_of(session, cid)]
     _, _, versions = published_versions(db)
     buffer = io.BytesIO()

@@ -3,26 +3,30 @@
 How a notice travels, and why a crash (even kill -9) at any point does not lose or repeat it:
 
 1. `send_change` first records every notice in the outbox (a stable Message-ID in `outbox`;
-   rendered text, HTML, letter and the exact MIME bytes in `outbox_payloads`, written only
-   when a notice is rendered) in ONE transaction, with the change marked 'sending'. A crash
-   before that commit leaves nothing; after it, everything is recorded.
+   rendered text, HTML, the exact MIME bytes and what the letter is made from in
+   `outbox_payloads`) in ONE transaction, with the change marked 'sending'. A crash before
+   that commit leaves nothing; after it, everything is recorded.
 2. Messages are claimed (`status='sending', phase='claimed'`, committed; up to CLAIM_BATCH
-   per commit) before their SMTP transactions start. For each one, MAIL FROM and RCPT TO run
-   next; just before its DATA the phase becomes 'data' (committed). As soon as the server
-   answers 250 to the DATA, `status='sent'` is committed together with the audit record and
-   the start of the customer's window. These commits update the small `outbox` row only.
+   per commit) and shared out over `connections` parallel SMTP connections. Before a
+   connection starts a message's SMTP transaction, the message's phase becomes 'data'
+   (committed): from then on the server may get it. As soon as the server answers 250 to the
+   DATA, the message is recorded 'sent' (with the audit record and the start of the
+   customer's window) in the very commit that moves the connection's next message to 'data'
+   (or on its own if there is none). Commits of the connections that are ready at the same
+   moment are made together (group commit), so sending does not wait for one disk sync per
+   message, and each connection has at most ONE accepted-but-unrecorded message at a time.
 3. A rerun first takes over what a dead run left 'sending': a message still in phase
-   'claimed' never reached DATA (claimed in a batch, not tried yet, or died before DATA), so
-   it is simply sent. A message in phase 'data' is *in
-   doubt*: the server may have accepted it in the instant between its 250 and our commit.
-   It is resent with the SAME Message-ID and the same text (recipients' systems can drop the
-   duplicate by Message-ID), and it is reported and audited as an in-doubt resend.
+   'claimed' never started its SMTP transaction, so it is simply sent. A message in phase
+   'data' is *in doubt*: the server may have accepted it just before the crash. It is resent
+   with the SAME Message-ID and the same bytes (recipients' systems can drop the duplicate by
+   Message-ID), and it is reported and audited as an in-doubt resend.
 
 So the guarantee is: every notice is sent at least once, and exactly once unless the process
-dies in the window between the server's 250 reply to DATA and the next database commit (a
-few milliseconds); SMTP offers no way to ask the server afterwards. Only one sender runs per
-database at a time (a PostgreSQL advisory lock or a lock file next to the SQLite database,
-both released by the operating system if the process dies).
+dies between a server's 250 and the next commit (milliseconds; at most `connections`
+messages); SMTP offers no way to ask the server afterwards. `--connections 1` makes that at
+most one message. Only one sender runs per database at a time (a PostgreSQL advisory lock or
+a lock file next to the SQLite database, both released by the operating system if the process
+dies).
 
 Failures: temporary ones (4xx replies, connection errors) are retried with exponential
 backoff and, if still failing, left 'deferred' and reported — a rerun retries them. A
@@ -34,24 +38,25 @@ from __future__ import annotations
 
 import datetime
 import fcntl
-import os
-import smtplib
-import ssl
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from sqlalchemy import case, select, text, update
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import case, insert, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..models import SubProcessor
 from ..render import DocxRenderer
 from ..storage import Database
+from ..storage.groupcommit import GroupCommit
 from ..storage.schema import (
+    AgreementRow,
     ChangeRow,
     CustomerRow,
     ListVersionRow,
@@ -59,12 +64,13 @@ from ..storage.schema import (
     OutboxRow,
     TargetRow,
 )
-from .audit import append_event
-from .changes import agreement_window, compute_plan, get_change, summary
+from .audit import Event, append_events
+from .changes import ChangeSummary, agreement_window, compute_plan, get_change, summary
 from .compose import (
+    LetterSource,
     NoticeFacts,
     compose_notice,
-    notice_document,
+    letter_document,
     notice_html,
     notice_mime,
     notice_text,
@@ -79,48 +85,9 @@ from .register import (
     now_utc,
     provider_snapshot,
 )
+from .smtp import SMTP_ENV, Configuration, Mailer, Permanent, SmtpSettings, Temporary
+from .smtp import deliver as _deliver
 from .texts import NoticeTexts
-
-EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
-
-
-class SmtpSettings(BaseModel):
-    """How to reach the SMTP server. Every field has a DPA_SMTP_* environment variable."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    host: str = "localhost"
-    port: int = Field(default=25, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "none"
-    username: str | None = None
-    password: SecretStr | None = None
-    from_address: str | None = Field(default=None, pattern=EMAIL_PATTERN)
-    timeout: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=50)
-    backoff_seconds: float = Field(default=2.0, ge=0)
-    backoff_max_seconds: float = Field(default=300.0, ge=0)
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> SmtpSettings:
-        """Environment variables, overridden by explicit (non-None) values, e.g. CLI options."""
-        values: dict[str, object] = {field: os.environ[env] for field, env in SMTP_ENV.items()
-                                     if os.environ.get(env)}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = str(first["loc"][0])
-            source = f"--smtp-{field.replace('_', '-')} / {SMTP_ENV.get(field, '')}"
-            raise NoticeError(f"invalid SMTP setting '{field}': {first['msg']}", field=source,
-                              fix="correct the option or environment variable") from None
-
-
-SMTP_ENV = {"host": "DPA_SMTP_HOST", "port": "DPA_SMTP_PORT", "security": "DPA_SMTP_SECURITY",
-           "username": "DPA_SMTP_USER", "password": "DPA_SMTP_PASSWORD",
-           "from_address": "DPA_SMTP_FROM", "timeout": "DPA_SMTP_TIMEOUT",
-           "max_attempts": "DPA_SMTP_MAX_ATTEMPTS", "backoff_seconds": "DPA_SMTP_BACKOFF",
-           "backoff_max_seconds": "DPA_SMTP_BACKOFF_MAX"}
-
 
 
 class DeferredNotice(BaseModel):
@@ -198,72 +165,76 @@ def _sender(settings: SmtpSettings, contact: str | None) -> str:
 
 @dataclass(frozen=True)
 class _Facts:
-    """What every notice of one run shares, read once per run instead of once per notice."""
+    """What every notice of one change shares, read once per run instead of once per notice."""
 
+    change_id: int
+    change: ChangeSummary
     provider: ProviderSnapshot
     sender: str
     contact: str
     installation: str
 
 
-def _facts(session: Session, settings: SmtpSettings) -> _Facts:
+def _facts(session: Session, settings: SmtpSettings, change: ChangeRow) -> _Facts:
     provider = provider_snapshot(session)
     sender = _sender(settings, provider.privacy_email)
-    return _Facts(provider=provider, sender=sender, contact=provider.privacy_email or sender,
+    return _Facts(change_id=change.id, change=summary(change), provider=provider, sender=sender,
+                  contact=provider.privacy_email or sender,
                   installation=installation_id(session))
 
 
-def _render_into(session: Session, message: OutboxRow | None, target: TargetRow, change: ChangeRow,
-                 *, dispatch_at: datetime.datetime, texts: NoticeTexts, renderer: DocxRenderer,
-                 settings: SmtpSettings, facts: _Facts | None = None) -> OutboxRow:
-    """Render one customer's notice as if dispatched at `dispatch_at` into the outbox row and
-    its payload row."""
-    if facts is None:
-        facts = _facts(session, settings)
-    provider, sender, contact = facts.provider, facts.sender, facts.contact
-    agreement = target.agreement
-    customer = target.customer
-    info = summary(change)
-    language = target.language
+def _message_id(facts: _Facts, customer_key: str) -> str:
+    domain = facts.contact.rsplit("@", 1)[-1]
+    return f"<dpa-notice.{facts.change_id}.{customer_key}.{facts.installation[:12]}@{domain}>"
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    subject: str
+    body_text: str
+    body_html: str
+    mime: bytes
+    letter_source: dict[str, Any]
+    stated_deadline: datetime.datetime | None
+    rendered_for: datetime.date
+
+
+def _render(facts: _Facts, texts: NoticeTexts, *, kind: str, language: str,
+            customer: CustomerRow, agreement: AgreementRow, services: Collection[str],
+            recipients: list[str], message_id: str,
+            dispatch_at: datetime.datetime) -> _Rendered:
+    """One customer's notice as if dispatched at `dispatch_at`: the same inputs always give
+    the same bytes (an in-doubt resend and the evidence pack rely on it)."""
+    provider, info = facts.provider, facts.change
     window = deadline = None
-    if target.kind != "informational":
+    if kind != "informational":
         window = agreement_window(agreement)
         deadline = objection_deadline(dispatch_at, window)
-    services = sorted({r["service"] for r in target.reasons})
-    notice = NoticeFacts(
-        language=language, kind=target.kind,
-        action=info.action, change_number=change.id, customer_name=customer.name,
-        provider_name=provider.name, contact_email=contact,
-        agreement_reference=agreement.reference or f"v{agreement.version}",
-        subprocessor=info.subject, replaced=info.previous if info.action == "replace" else None,
-        services=[_service_name(provider.services.get(s, s), language) for s in services],
-        effective_on=change.effective_on, deadline=deadline, window=window,
-        remedy=agreement.remedy)
+    notice = NoticeFacts.model_validate({
+        "language": language, "kind": kind, "action": info.action,
+        "change_number": facts.change_id, "customer_name": customer.name,
+        "provider_name": provider.name, "contact_email": facts.contact,
+        "agreement_reference": agreement.reference or f"v{agreement.version}",
+        "subprocessor": info.subject,
+        "replaced": info.previous if info.action == "replace" else None,
+        "services": [_service_name(provider.services.get(s, s), language)
+                     for s in sorted(services)],
+        "effective_on": info.effective_on, "deadline": deadline, "window": window,
+        "remedy": agreement.remedy})
     content = compose_notice(notice, texts)
     body_text, body_html = notice_text(content), notice_html(content)
-    if message is None:
-        domain = contact.rsplit("@", 1)[-1]
-        message_id = (f"<dpa-notice.{change.id}.{customer.key}."
-                      f"{facts.installation[:12]}@{domain}>")
-        message = OutboxRow(target=target, message_id=message_id, status="pending",
-                            attempts=0, in_doubt_resends=0, refused_recipients=[])
-        message.payload = OutboxPayloadRow()
-        session.add(message)
-    letter = notice_document(content, customer_name=customer.name, provider_name=provider.name,
-                             generated_at=dispatch_at.replace(microsecond=0),
-                             custom={"dpa.change": str(change.id), "dpa.customer": customer.key,
-                                     "dpa.message_id": message.message_id})
-    payload = message.payload
-    message.subject = content.subject
-    payload.body_text, payload.body_html = body_text, body_html
-    payload.letter = renderer.render_bytes(letter)
-    payload.mime = notice_mime(
-        content, text=body_text, html_body=body_html, message_id=message.message_id,
-        sender=sender, recipients=list(target.recipients), reply_to=contact, date=dispatch_at,
-        headers={"X-DPA-Change": str(change.id), "X-DPA-Customer": customer.key})
-    message.rendered_for = brussels_day(dispatch_at)
-    target.stated_deadline = deadline
-    return message
+    mime = notice_mime(
+        content, text=body_text, html_body=body_html, message_id=message_id,
+        sender=facts.sender, recipients=recipients, reply_to=facts.contact, date=dispatch_at,
+        headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": customer.key})
+    letter = LetterSource(content=content, customer_name=customer.name,
+                          provider_name=provider.name,
+                          generated_at=dispatch_at.replace(microsecond=0),
+                          custom={"dpa.change": str(facts.change_id),
+                                  "dpa.customer": customer.key, "dpa.message_id": message_id})
+    return _Rendered(subject=content.subject, body_text=body_text, body_html=body_html,
+                     mime=mime, letter_source=letter.model_dump(mode="json"),
+                     stated_deadline=deadline, rendered_for=brussels_day(dispatch_at))
 
 
 def _service_name(name: object, language: str) -> str:
@@ -273,141 +244,66 @@ def _service_name(name: object, language: str) -> str:
 
 
 def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, actor: str,
-             texts: NoticeTexts, renderer: DocxRenderer, settings: SmtpSettings) -> None:
+             texts: NoticeTexts, settings: SmtpSettings) -> None:
+    """Every notice of the change into the outbox, as multi-row inserts in the caller's
+    transaction (thousands of customers cost a handful of statements)."""
     plan = compute_plan(session, change, moment)
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
                           fix=f"review the plan again: dpa change plan {change.id}")
-    facts = _facts(session, settings)
+    facts = _facts(session, settings, change)
     customers = {c.key: c for c in session.execute(
         select(CustomerRow).options(selectinload(CustomerRow.agreements))).scalars()}
-    queued = []
+    targets: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    payloads: list[dict[str, Any]] = []
+    events: list[Event] = []
     for entry in plan.affected:
         customer = customers[entry.customer]
         agreement = next(a for a in customer.agreements if a.version == entry.agreement_version)
-        target = TargetRow(change_id=change.id, customer=customer, agreement=agreement,
-                           kind=entry.kind, reasons=[r.model_dump() for r in entry.reasons],
-                           language=entry.language, recipients=entry.recipients, status="queued")
-        session.add(target)
-        message = _render_into(session, None, target, change, dispatch_at=moment, texts=texts,
-                               renderer=renderer, settings=settings, facts=facts)
-        queued.append((entry, customer, agreement, message))
-    session.flush()  # every target, outbox entry and payload, in a few batched statements
-    for entry, customer, agreement, message in queued:
-        append_event(session, "queued", actor=actor, at=moment, change_id=change.id,
-                     customer_key=customer.key,
-                     data={"message_id": message.message_id, "kind": entry.kind,
-                           "recipients": entry.recipients, "agreement_version": agreement.version,
-                           "window_days": entry.window_days, "window_unit": entry.window_unit,
-                           "reasons": [r.model_dump() for r in entry.reasons]})
+        reasons = [r.model_dump() for r in entry.reasons]
+        message_id = _message_id(facts, customer.key)
+        rendered = _render(facts, texts, kind=entry.kind, language=entry.language,
+                           customer=customer, agreement=agreement,
+                           services={r.service for r in entry.reasons},
+                           recipients=list(entry.recipients), message_id=message_id,
+                           dispatch_at=moment)
+        targets.append({"change_id": change.id, "customer_id": customer.id,
+                        "agreement_id": agreement.id, "kind": entry.kind, "reasons": reasons,
+                        "language": entry.language, "recipients": list(entry.recipients),
+                        "status": "queued", "stated_deadline": rendered.stated_deadline})
+        messages.append({"message_id": message_id, "subject": rendered.subject,
+                         "rendered_for": rendered.rendered_for, "status": "pending",
+                         "attempts": 0, "in_doubt_resends": 0, "refused_recipients": []})
+        payloads.append({"body_text": rendered.body_text, "body_html": rendered.body_html,
+                         "mime": rendered.mime, "letter": None,
+                         "letter_source": rendered.letter_source})
+        events.append(Event(event="queued", actor=actor, at=moment, change_id=change.id,
+                            customer_key=customer.key, data={
+                                "message_id": message_id, "kind": entry.kind,
+                                "recipients": entry.recipients,
+                                "agreement_version": agreement.version,
+                                "window_days": entry.window_days,
+                                "window_unit": entry.window_unit, "reasons": reasons}))
+    if targets:
+        target_ids = session.scalars(
+            insert(TargetRow).returning(TargetRow.id, sort_by_parameter_order=True),
+            targets).all()
+        for message, target_id in zip(messages, target_ids, strict=True):
+            message["target_id"] = target_id
+        outbox_ids = session.scalars(
+            insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True),
+            messages).all()
+        for payload, outbox_id in zip(payloads, outbox_ids, strict=True):
+            payload["outbox_id"] = outbox_id
+        session.execute(insert(OutboxPayloadRow), payloads)
+    append_events(session, events)
     change.status = "sending"
-
-
-# --- SMTP ------------------------------------------------------------------------------------
-
-class _Permanent(Exception):
-    pass
-
-
-class _Temporary(Exception):
-    pass
-
-
-class _Configuration(Exception):
-    pass
-
-
-class _Mailer:
-    """One SMTP connection, reopened after an error."""
-
-    def __init__(self, settings: SmtpSettings) -> None:
-        self.settings = settings
-        self.smtp: smtplib.SMTP | None = None
-
-    def connection(self) -> smtplib.SMTP:
-        if self.smtp is not None:
-            return self.smtp
-        s = self.settings
-        try:
-            if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                                      context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            smtp.ehlo()
-            if s.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if s.username:
-                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
-        except smtplib.SMTPAuthenticationError as exc:
-            raise _Configuration(f"SMTP login refused ({exc.smtp_code} "
-                                 f"{_decode(exc.smtp_error)})") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise _Temporary(f"cannot connect to {s.host}:{s.port} ({exc})") from None
-        self.smtp = smtp
-        return smtp
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            try:
-                self.smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                self.smtp.close()
-            self.smtp = None
-
-    def drop(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
-
-
-def _decode(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _deliver(mailer: _Mailer, sender: str, recipients: list[str], mime: bytes,
-             before_data: Callable[[], None]) -> dict[str, str]:
-    """One SMTP transaction; returns refused recipients (others got it) or raises."""
-    try:
-        smtp = mailer.connection()
-        code, reply = smtp.mail(sender)
-        if code != 250:
-            smtp.rset()
-            if code >= 500:
-                raise _Configuration(f"the SMTP server refused the sender {sender} ({code} "
-                                     f"{_decode(reply)})")
-            raise _Temporary(f"MAIL FROM: {code} {_decode(reply)}")
-        refused: dict[str, tuple[int, str]] = {}
-        for recipient in recipients:
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                refused[recipient] = (code, _decode(reply))
-        if len(refused) == len(recipients):
-            smtp.rset()
-            detail = "; ".join(f"{r}: {c} {m}" for r, (c, m) in refused.items())
-            if all(c >= 500 for c, _ in refused.values()):
-                raise _Permanent(f"every recipient refused ({detail})")
-            raise _Temporary(f"recipients not accepted now ({detail})")
-        before_data()
-        code, reply = smtp.data(mime)  # smtplib raises only if DATA itself is refused
-        if code != 250:
-            raise smtplib.SMTPDataError(code, reply)
-        return {r: f"{c} {m}" for r, (c, m) in refused.items()}
-    except smtplib.SMTPDataError as exc:
-        mailer.drop()
-        if exc.smtp_code >= 500:
-            raise _Permanent(f"message refused ({exc.smtp_code} {_decode(exc.smtp_error)})"
-                             ) from None
-        raise _Temporary(f"DATA: {exc.smtp_code} {_decode(exc.smtp_error)}") from None
-    except (OSError, smtplib.SMTPException) as exc:
-        mailer.drop()
-        raise _Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})") from None
 
 
 # --- the send loop -----------------------------------------------------------------------------
 
-CLAIM_BATCH = 100  # messages claimed per commit; each still gets its own 'data' and 'sent' commit
+CLAIM_BATCH = 200  # messages claimed per commit
 
 
 def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list[OutboxRow]:
@@ -422,7 +318,7 @@ def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list
     return list(session.execute(query).scalars())
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Claimed:
     """A message claimed for one SMTP transaction, with everything sending and recording it
     needs (read in the claim transaction, so the per-message commits write only)."""
@@ -437,6 +333,7 @@ class _Claimed:
     window: Window | None
     stated_deadline: datetime.datetime | None
     deadline: datetime.datetime | None
+    fallback_contact: str | None
     rendered_for: datetime.date
     in_doubt: bool
     attempts: int
@@ -446,20 +343,88 @@ class _Claimed:
     mime: bytes
 
 
+# What the send loop records; a connection's records go into the next group commit.
+
+@dataclass(frozen=True)
+class _Starting:
+    """The message's SMTP transaction starts now: from here on the server may get it."""
+
+    claimed: _Claimed
+
+
+@dataclass(frozen=True)
+class _Sent:
+    claimed: _Claimed
+    refused: dict[str, str]
+    at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    claimed: _Claimed
+    error: str
+    maybe_accepted: bool
+    at: datetime.datetime
+    retry_in: float
+
+
+@dataclass(frozen=True)
+class _Failed:
+    claimed: _Claimed
+    error: str
+    at: datetime.datetime
+
+
+_Record = _Starting | _Sent | _Deferred | _Failed
+
+
+class _Feed:
+    """Hands claimed messages to the connections, claiming the next batch when one runs out."""
+
+    def __init__(self, run: _Run, ready: list[int]) -> None:
+        self.run = run
+        self.waiting = deque(ready)
+        self.claimed: deque[_Claimed] = deque()
+        self.lock = threading.Lock()
+        self.stopped = False
+
+    def next(self) -> _Claimed | None:
+        with self.lock:
+            while not self.stopped:
+                if self.claimed:
+                    return self.claimed.popleft()
+                if not self.waiting:
+                    return None
+                batch = [self.waiting.popleft()
+                         for _ in range(min(CLAIM_BATCH, len(self.waiting)))]
+                self.claimed.extend(self.run.claim(batch))
+            return None
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+
+    def untried(self) -> list[int]:
+        with self.lock:
+            ids = [c.id for c in self.claimed]
+            self.claimed.clear()
+            return ids
+
+
 class _Run:
     def __init__(self, db: Database, change_id: int, *, settings: SmtpSettings,
-                 texts: NoticeTexts, renderer: DocxRenderer, actor: str,
-                 clock: Callable[[], datetime.datetime],
+                 texts: NoticeTexts, actor: str, clock: Callable[[], datetime.datetime],
                  sleep: Callable[[float], None]) -> None:
         self.db, self.change_id, self.settings = db, change_id, settings
-        self.texts, self.renderer, self.actor = texts, renderer, actor
+        self.texts, self.actor = texts, actor
         self.clock, self.sleep = clock, sleep
-        self.mailer = _Mailer(settings)
+        self.mailers = [Mailer(settings) for _ in range(settings.connections)]
+        self.ledger: GroupCommit[_Record] = GroupCommit(self._write)
         self.sent: list[str] = []
         self.in_doubt: list[str] = []
         self.tries: dict[int, int] = {}
         self.not_before: dict[int, float] = {}
-        self.sender: str | None = None
+        self.facts: _Facts | None = None
         # the published list, parsed once per list version; its snapshot per set of services
         self.list_number: int | None = None
         self.list_entries: list[SubProcessor] = []
@@ -475,20 +440,24 @@ class _Run:
             if change.status == "proposed":
                 raise NoticeError(f"change {self.change_id} has not been planned",
                                   fix=f"review who gets it first: dpa change plan {self.change_id}")
+            self.facts = _facts(session, self.settings, change)
             moment = self.clock()
             if change.status == "planned":
                 _enqueue(session, change, moment=moment, actor=self.actor, texts=self.texts,
-                         renderer=self.renderer, settings=self.settings)
-                append_event(session, "sending", actor=self.actor, at=moment,
-                             change_id=change.id, data={})
+                         settings=self.settings)
+                append_events(session, [Event(event="sending", actor=self.actor, at=moment,
+                                              change_id=change.id, data={})])
                 return
+            taken: list[Event] = []
             for message in _outbox_of(session, self.change_id, light=True):
                 if message.status == "sending":  # left behind by a run that died
                     message.status = "pending"
-                    append_event(session, "taken-over", actor=self.actor, at=moment,
-                                 change_id=change.id, customer_key=message.target.customer.key,
-                                 data={"message_id": message.message_id,
-                                       "phase": message.phase})
+                    taken.append(Event(event="taken-over", actor=self.actor, at=moment,
+                                       change_id=change.id,
+                                       customer_key=message.target.customer.key,
+                                       data={"message_id": message.message_id,
+                                             "phase": message.phase}))
+            append_events(session, taken)
 
     def due(self) -> tuple[list[int], float | None]:
         """Messages to try now, and how long to wait for the next retry (None: nothing left)."""
@@ -511,8 +480,8 @@ class _Run:
         return ready, (min(waits) if waits else None)
 
     def claim(self, message_ids: list[int]) -> list[_Claimed]:
-        """Claim several messages in one commit (phase 'claimed': none of them has reached
-        DATA, so a crash from here on is resolved by simply sending them)."""
+        """Claim several messages in one commit (phase 'claimed': none of them has started its
+        SMTP transaction, so a crash from here on is resolved by simply sending them)."""
         moment = self.clock()
         with self.db.transaction() as session:
             messages = list(session.execute(
@@ -540,19 +509,18 @@ class _Run:
                 select(OutboxPayloadRow.outbox_id, OutboxPayloadRow.body_text,
                        OutboxPayloadRow.body_html, OutboxPayloadRow.mime)
                 .where(OutboxPayloadRow.outbox_id.in_(ids)))}
-            if self.sender is None:
-                self.sender = _sender(self.settings, provider_snapshot(session).privacy_email)
-            result = []
+            result, events = [], []
             for message in messages:
                 target, payload = message.target, payloads[message.id]
                 key = target.customer.key
-                in_doubt = message.phase == "data"  # the last attempt reached DATA
+                in_doubt = message.phase == "data"  # the last attempt may have reached DATA
                 if in_doubt:  # the server may have it
                     self.in_doubt.append(key)
-                    append_event(session, "in-doubt-resend", actor=self.actor, at=moment,
-                                 change_id=self.change_id, customer_key=key,
-                                 data={"message_id": message.message_id,
-                                       "note": "resent with the same Message-ID and text"})
+                    events.append(Event(event="in-doubt-resend", actor=self.actor, at=moment,
+                                        change_id=self.change_id, customer_key=key,
+                                        data={"message_id": message.message_id,
+                                              "note": "resent with the same Message-ID and "
+                                                      "text"}))
                 self.tries[message.id] = self.tries.get(message.id, 0) + 1
                 result.append(_Claimed(
                     id=message.id, message_id=message.message_id, key=key, target_id=target.id,
@@ -561,62 +529,178 @@ class _Run:
                     window=(None if target.kind == "informational"
                             else agreement_window(target.agreement)),
                     stated_deadline=target.stated_deadline, deadline=target.deadline,
+                    fallback_contact=target.customer.fallback_contact,
                     rendered_for=message.rendered_for, in_doubt=in_doubt,
                     attempts=message.attempts + 1, subject=message.subject,
                     body_text=payload.body_text, body_html=payload.body_html,
                     mime=payload.mime))
+            append_events(session, events)
         return result
 
     def _rerender(self, claimed: _Claimed, moment: datetime.datetime) -> _Claimed:
         """A later day than rendered: re-render so the stated deadline is still right."""
+        assert self.facts is not None
         with self.db.transaction() as session:
             message = session.get(OutboxRow, claimed.id, options=[
                 joinedload(OutboxRow.payload),
                 joinedload(OutboxRow.target).joinedload(TargetRow.customer),
                 joinedload(OutboxRow.target).joinedload(TargetRow.agreement)])
-            change = session.get(ChangeRow, self.change_id)
-            assert message is not None and change is not None
-            _render_into(session, message, message.target, change, dispatch_at=moment,
-                         texts=self.texts, renderer=self.renderer, settings=self.settings)
+            assert message is not None
+            target = message.target
+            rendered = _render(self.facts, self.texts, kind=target.kind,
+                               language=target.language, customer=target.customer,
+                               agreement=target.agreement,
+                               services={r["service"] for r in target.reasons},
+                               recipients=list(target.recipients),
+                               message_id=message.message_id, dispatch_at=moment)
+            message.subject, message.rendered_for = rendered.subject, rendered.rendered_for
+            target.stated_deadline = rendered.stated_deadline
             payload = message.payload
-            return replace(claimed, rendered_for=message.rendered_for, subject=message.subject,
-                           stated_deadline=message.target.stated_deadline,
-                           body_text=payload.body_text, body_html=payload.body_html,
-                           mime=payload.mime)
+            payload.body_text, payload.body_html = rendered.body_text, rendered.body_html
+            payload.mime, payload.letter = rendered.mime, None
+            payload.letter_source = rendered.letter_source
+        return replace(claimed, rendered_for=rendered.rendered_for, subject=rendered.subject,
+                       stated_deadline=rendered.stated_deadline, body_text=rendered.body_text,
+                       body_html=rendered.body_html, mime=rendered.mime)
 
-    def attempt(self, claimed: _Claimed) -> None:
-        if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
-            moment = self.clock()
-            if claimed.rendered_for != brussels_day(moment):
-                claimed = self._rerender(claimed, moment)
-        message_id = claimed.id
+    # -- one connection's loop
 
-        def before_data() -> None:
-            with self.db.transaction() as session:
-                session.execute(update(OutboxRow).where(OutboxRow.id == message_id)
+    def work(self, feed: _Feed, mailer: Mailer) -> None:
+        """Send messages from `feed` over one connection until it runs dry. The 'sent' record
+        of a message rides along with the commit that starts the connection's next one."""
+        assert self.facts is not None
+        sender = self.facts.sender
+        pending: _Sent | None = None
+        try:
+            while (claimed := feed.next()) is not None:
+                if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
+                    moment = self.clock()
+                    if claimed.rendered_for != brussels_day(moment):
+                        claimed = self._rerender(claimed, moment)
+                records: list[_Record] = [_Starting(claimed)]
+                self.ledger.commit([pending, *records] if pending else records)
+                pending = None
+                try:
+                    refused = _deliver(mailer, sender, claimed.recipients, claimed.mime)
+                except Temporary as exc:
+                    self.ledger.commit([self._deferred(claimed, str(exc), exc.maybe_accepted)])
+                except Permanent as exc:
+                    self.ledger.commit([_Failed(claimed, str(exc), self.clock())])
+                except Configuration as exc:
+                    feed.stop()
+                    self._release([claimed.id])
+                    raise NoticeError(str(exc), field="SMTP settings",
+                                      fix="check DPA_SMTP_FROM / DPA_SMTP_USER / "
+                                      "DPA_SMTP_PASSWORD, then rerun dpa change send "
+                                      f"{self.change_id}") from None
+                else:
+                    pending = self._delivered(claimed, refused)
+        except Exception:
+            if pending is not None:  # delivered: record it even when this run stops
+                self.ledger.commit([pending])
+            raise
+        if pending is not None:
+            self.ledger.commit([pending])
+
+    def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> _Sent:
+        return _Sent(claimed, refused, self.clock())
+
+    def _deferred(self, claimed: _Claimed, error: str, maybe_accepted: bool) -> _Deferred:
+        tries = self.tries.get(claimed.id, 1)
+        delay = min(self.settings.backoff_seconds * 2 ** (tries - 1),
+                    self.settings.backoff_max_seconds)
+        self.not_before[claimed.id] = time.monotonic() + delay
+        return _Deferred(claimed, error, maybe_accepted, self.clock(), delay)
+
+    # -- what the connections record, many messages per transaction
+
+    def _write(self, records: list[_Record]) -> None:
+        """Record the outcomes of several connections in one transaction (a group commit)."""
+        sent: list[str] = []
+        with self.db.transaction() as session:
+            starting = [r.claimed.id for r in records if isinstance(r, _Starting)]
+            if starting:
+                session.execute(update(OutboxRow).where(OutboxRow.id.in_(starting))
                                 .values(phase="data")
                                 .execution_options(synchronize_session=False))
+            events: list[Event] = []
+            outbox_rows: list[dict[str, Any]] = []
+            target_rows: list[dict[str, Any]] = []
+            for record in records:
+                if isinstance(record, _Starting):
+                    continue
+                row, target, event = self._record(session, record)
+                outbox_rows.append(row)
+                if target:
+                    target_rows.append(target)
+                events.append(event)
+                if isinstance(record, _Sent):
+                    sent.append(record.claimed.key)
+            # ORM bulk UPDATE by primary key: an executemany per set of columns, no objects
+            if outbox_rows:
+                session.execute(update(OutboxRow), outbox_rows)
+            if target_rows:
+                session.execute(update(TargetRow), target_rows)
+            append_events(session, events)
+        self.sent.extend(sent)
 
-        assert self.sender is not None
-        try:
-            refused = _deliver(self.mailer, self.sender, claimed.recipients, claimed.mime,
-                               before_data)
-        except _Temporary as exc:
-            self._deferred(message_id, str(exc))
-        except _Permanent as exc:
-            self._failed(message_id, str(exc))
-        except _Configuration as exc:
-            self._release([message_id])
-            raise NoticeError(str(exc), field="SMTP settings",
-                              fix="check DPA_SMTP_FROM / DPA_SMTP_USER / DPA_SMTP_PASSWORD, then "
-                              f"rerun dpa change send {self.change_id}") from None
-        else:
-            self._delivered(claimed, refused)
+    def _record(self, session: Session, record: _Record
+                ) -> tuple[dict[str, Any], dict[str, Any], Event]:
+        """The outbox row values, target row values and audit record of one outcome."""
+        claimed = record.claimed
+        at = record.at  # type: ignore[union-attr]
+        base = {"id": claimed.id}
+        if isinstance(record, _Sent):
+            refused = record.refused
+            deadline = claimed.deadline
+            target: dict[str, Any] = {"id": claimed.target_id, "status": "notified",
+                                      "notified_at": at}
+            if claimed.window is not None:
+                computed = objection_deadline(at, claimed.window)
+                stated = claimed.stated_deadline or computed
+                deadline = target["deadline"] = max(stated, computed)
+            if refused:
+                target["follow_up"] = (f"refused address(es) {', '.join(sorted(refused))}: "
+                                       "update the customer's notice_emails")
+            list_number, snapshot = self._list_snapshot(session, claimed.services)
+            return ({**base, "status": "sent", "phase": None, "sent_at": at,
+                     "refused_recipients": sorted(refused),
+                     "last_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None},
+                    target,
+                    Event(event="sent", actor=self.actor, at=at, change_id=self.change_id,
+                          customer_key=claimed.key, data={
+                              "message_id": claimed.message_id,
+                              "recipients": list(claimed.recipients), "refused": refused,
+                              "attempt": claimed.attempts,
+                              "deadline": deadline.isoformat() if deadline else None,
+                              "subject": claimed.subject, "text": claimed.body_text,
+                              "html": claimed.body_html, "list_version": list_number,
+                              "list_snapshot": snapshot}))
+        if isinstance(record, _Deferred):
+            return ({**base, "status": "deferred", "last_error": record.error,
+                     "phase": "data" if record.maybe_accepted else None,
+                     "next_attempt_at": at + datetime.timedelta(seconds=record.retry_in)},
+                    {},
+                    Event(event="send-failed", actor=self.actor, at=at, change_id=self.change_id,
+                          customer_key=claimed.key, data={
+                              "message_id": claimed.message_id, "error": record.error,
+                              "attempt": claimed.attempts, "retry_in_seconds": record.retry_in,
+                              "in_doubt": record.maybe_accepted}))
+        assert isinstance(record, _Failed)
+        contact = claimed.fallback_contact or "no fallback contact on file: find one"
+        follow_up = (f"NOT notified ({record.error}): reach {contact} "
+                     f"(letter: dpa change letters {self.change_id})")
+        return ({**base, "status": "failed", "phase": None, "last_error": record.error},
+                {"id": claimed.target_id, "status": "not-notified", "follow_up": follow_up},
+                Event(event="bounced", actor=self.actor, at=at, change_id=self.change_id,
+                      customer_key=claimed.key, data={
+                          "message_id": claimed.message_id, "error": record.error,
+                          "window_started": False, "follow_up": follow_up}))
 
     def _list_snapshot(self, session: Session, services: frozenset[str]
                        ) -> tuple[int, list[dict[str, Any]]]:
         """The current list's number and its entries for these services (parsed once per list
-        version; a list published during the run is picked up at the next message)."""
+        version; a list published during the run is picked up at the next commit)."""
         number = session.execute(select(ListVersionRow.number)
                                  .order_by(ListVersionRow.number.desc()).limit(1)).scalar()
         if number is None or number != self.list_number:
@@ -631,72 +715,6 @@ class _Run:
             self.snapshots[services] = snapshot
         return self.list_number, snapshot
 
-    def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> None:
-        moment = self.clock()
-        deadline = claimed.deadline
-        values: dict[str, Any] = {"status": "notified", "notified_at": moment}
-        if claimed.window is not None:
-            computed = objection_deadline(moment, claimed.window)
-            stated = claimed.stated_deadline or computed
-            deadline = values["deadline"] = max(stated, computed)
-        if refused:
-            values["follow_up"] = f"refused address(es) {', '.join(sorted(refused))}: update " \
-                                  "the customer's notice_emails"
-        with self.db.transaction() as session:
-            session.execute(
-                update(OutboxRow).where(OutboxRow.id == claimed.id)
-                .values(status="sent", phase=None, sent_at=moment,
-                        refused_recipients=sorted(refused),
-                        last_error="; ".join(f"{r}: {e}" for r, e in refused.items()) or None)
-                .execution_options(synchronize_session=False))
-            session.execute(update(TargetRow).where(TargetRow.id == claimed.target_id)
-                            .values(**values).execution_options(synchronize_session=False))
-            list_number, snapshot = self._list_snapshot(session, claimed.services)
-            append_event(session, "sent", actor=self.actor, at=moment, change_id=self.change_id,
-                         customer_key=claimed.key, data={
-                             "message_id": claimed.message_id,
-                             "recipients": list(claimed.recipients), "refused": refused,
-                             "attempt": claimed.attempts,
-                             "deadline": deadline.isoformat() if deadline else None,
-                             "subject": claimed.subject, "text": claimed.body_text,
-                             "html": claimed.body_html,
-                             "list_version": list_number,
-                             "list_snapshot": snapshot})
-        self.sent.append(claimed.key)
-
-    def _deferred(self, message_id: int, error: str) -> None:
-        moment = self.clock()
-        tries = self.tries.get(message_id, 1)
-        delay = min(self.settings.backoff_seconds * 2 ** (tries - 1),
-                    self.settings.backoff_max_seconds)
-        self.not_before[message_id] = time.monotonic() + delay
-        with self.db.transaction() as session:
-            message = session.get(OutboxRow, message_id)
-            assert message is not None
-            message.status, message.last_error = "deferred", error
-            message.next_attempt_at = moment + datetime.timedelta(seconds=delay)
-            append_event(session, "send-failed", actor=self.actor, at=moment,
-                         change_id=self.change_id, customer_key=message.target.customer.key,
-                         data={"message_id": message.message_id, "error": error,
-                               "attempt": message.attempts, "retry_in_seconds": delay,
-                               "in_doubt": message.phase == "data"})
-
-    def _failed(self, message_id: int, error: str) -> None:
-        moment = self.clock()
-        with self.db.transaction() as session:
-            message = session.get(OutboxRow, message_id)
-            assert message is not None
-            target = message.target
-            message.status, message.phase, message.last_error = "failed", None, error
-            contact = target.customer.fallback_contact or "no fallback contact on file: find one"
-            target.status = "not-notified"
-            target.follow_up = f"NOT notified ({error}): reach {contact} " \
-                               f"(letter: dpa change letters {self.change_id})"
-            append_event(session, "bounced", actor=self.actor, at=moment,
-                         change_id=self.change_id, customer_key=target.customer.key,
-                         data={"message_id": message.message_id, "error": error,
-                               "window_started": False, "follow_up": target.follow_up})
-
     def _release(self, message_ids: list[int]) -> None:
         """Give back claimed messages that were not tried (no attempt is counted)."""
         if not message_ids:
@@ -709,15 +727,38 @@ class _Run:
             self.tries[message_id] -= 1
 
     def send(self, ready: list[int]) -> None:
-        """Claim and send `ready` in batches of CLAIM_BATCH."""
-        for start in range(0, len(ready), CLAIM_BATCH):
-            claimed = self.claim(ready[start:start + CLAIM_BATCH])
-            for index, message in enumerate(claimed):
+        """Send `ready` over up to `connections` SMTP connections at once."""
+        feed = _Feed(self, ready)
+        workers = min(len(self.mailers), len(ready))
+        try:
+            if workers <= 1:
+                self.work(feed, self.mailers[0])
+                return
+            errors: list[BaseException] = []
+
+            def guarded(mailer: Mailer) -> None:
                 try:
-                    self.attempt(message)
-                except Exception:  # e.g. a configuration error: give back the untried rest
-                    self._release([m.id for m in claimed[index + 1:]])
-                    raise
+                    self.work(feed, mailer)
+                except BaseException as exc:  # handed to the caller's thread
+                    feed.stop()
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=guarded, args=(mailer,), daemon=True,
+                                        name=f"dpa-smtp-{index}")
+                       for index, mailer in enumerate(self.mailers[:workers])]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if errors:
+                raise errors[0]
+        except Exception:  # e.g. a configuration error: give back what was claimed, untried
+            self._release(feed.untried())
+            raise
+
+    def close(self) -> None:
+        for mailer in self.mailers:
+            mailer.close()
 
     def finish(self) -> SendReport:
         moment = self.clock()
@@ -727,9 +768,9 @@ class _Run:
             complete = all(m.status in ("sent", "failed", "bounced") for m in messages)
             if complete and change.status == "sending":
                 change.status = "sent"
-                append_event(session, "send-complete", actor=self.actor, at=moment,
-                             change_id=change.id,
-                             data={m.target.customer.key: m.status for m in messages})
+                append_events(session, [Event(
+                    event="send-complete", actor=self.actor, at=moment, change_id=change.id,
+                    data={m.target.customer.key: m.status for m in messages})])
             fresh = set(self.sent)
             return SendReport(
                 change=change.id, sent=sorted(fresh),
@@ -746,13 +787,12 @@ class _Run:
 
 
 def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: NoticeTexts,
-                renderer: DocxRenderer, actor: str,
-                clock: Callable[[], datetime.datetime] = now_utc,
+                actor: str, clock: Callable[[], datetime.datetime] = now_utc,
                 sleep: Callable[[float], None] = time.sleep) -> SendReport:
     """Queue (first run) and send every notice of a planned change; safe to rerun at any time."""
     with sender_lock(db):
-        run = _Run(db, change_id, settings=settings, texts=texts, renderer=renderer, actor=actor,
-                   clock=clock, sleep=sleep)
+        run = _Run(db, change_id, settings=settings, texts=texts, actor=actor, clock=clock,
+                   sleep=sleep)
         run.prepare()
         try:
             while True:
@@ -764,12 +804,24 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
                 else:
                     break
         finally:
-            run.mailer.close()
+            run.close()
         return run.finish()
 
 
-def letters(db: Database, change_id: int, folder: Path, *, only_unnotified: bool = False
-            ) -> list[Path]:
+def letter_bytes(payload: OutboxPayloadRow, renderer: DocxRenderer) -> bytes:
+    """The notice's .docx letter: rendered from what the outbox kept (or, for entries from
+    before letters were rendered on demand, the stored document)."""
+    if payload.letter_source is not None:
+        source = LetterSource.model_validate(payload.letter_source)
+        return renderer.render_bytes(letter_document(source))
+    if payload.letter is None:  # pragma: no cover - the schema always keeps one of the two
+        raise NoticeError(f"outbox entry {payload.outbox_id} has no letter",
+                          fix="report this as a bug")
+    return payload.letter
+
+
+def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRenderer,
+            only_unnotified: bool = False) -> list[Path]:
     """Write each customer's notice letter (.docx), e.g. for the fallback contacts."""
     from ..render import write_atomically
 
@@ -781,7 +833,7 @@ def letters(db: Database, change_id: int, folder: Path, *, only_unnotified: bool
             if only_unnotified and target.status == "notified":
                 continue
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
-            write_atomically(path, message.payload.letter)
+            write_atomically(path, letter_bytes(message.payload, renderer))
             written.append(path)
     if not written:
         raise NoticeError(f"change {change_id} has no letters" + (
@@ -790,4 +842,5 @@ def letters(db: Database, change_id: int, folder: Path, *, only_unnotified: bool
     return written
 
 
-__all__ = ["SendReport", "SmtpSettings", "letters", "send_change", "sender_lock"]
+__all__ = ["SMTP_ENV", "SendReport", "SmtpSettings", "letter_bytes", "letters", "send_change",
+           "sender_lock"]

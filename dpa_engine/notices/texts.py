@@ -8,7 +8,7 @@ template code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Template, TemplateError, meta
@@ -55,16 +55,36 @@ class NoticeTexts:
 
     folder: Path
     templates: dict[str, dict[Language, Template]]
+    # the placeholders each text uses (the same in every language), sorted
+    placeholders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # rendered texts by (key, language, values of the placeholders the text uses): a fan-out
+    # renders the same labels and sentences for thousands of customers
+    _memo: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False,
+                                                  repr=False)
 
     def render(self, key: str, language: Language, **values: object) -> str:
+        names = self.placeholders.get(key)
+        memo_key = None if names is None else (key, language, *(values.get(n) for n in names))
+        if memo_key is not None:
+            done = self._memo.get(memo_key)
+            if done is not None:
+                return done
         template = self.templates[key][language]
         try:
-            return template.render(values).strip()
+            text = template.render(values).strip()
         except TemplateError as exc:
             raise LibraryError(f"notice text '{key}' cannot be rendered: {exc}", path=self.folder,
                                field=f"{key}.{language}",
                                fix="use only the placeholders listed in clauses/notices/README.md"
                                ) from None
+        if memo_key is not None:
+            if len(self._memo) > MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[memo_key] = text
+        return text
+
+
+MEMO_LIMIT = 50_000
 
 
 def default_notice_folder(library: Path) -> Path:
@@ -78,6 +98,7 @@ def load_notice_texts(folder: Path) -> NoticeTexts:
                            fix="restore clauses/notices/ or point --library at the clause library")
     env = clause_environment()
     templates: dict[str, dict[Language, Template]] = {}
+    placeholders: dict[str, tuple[str, ...]] = {}
     origin: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
         doc = load_yaml(path, error=LibraryError)
@@ -91,16 +112,16 @@ def load_notice_texts(folder: Path) -> NoticeTexts:
                 raise LibraryError(f"notice text '{key}' is also defined in {origin[key].name}",
                                    path=path, line=line, field=key, fix="keep one definition")
             origin[key] = path
-            templates[key] = _compile(key, texts, env, path, line)
+            templates[key], placeholders[key] = _compile(key, texts, env, path, line)
     missing = sorted(TEXT_KEYS - set(templates))
     if missing:
         raise LibraryError(f"notice text(s) missing: {', '.join(missing)}", path=folder,
                            fix="add them, in nl, fr and en, to a file in this folder")
-    return NoticeTexts(folder=folder, templates=templates)
+    return NoticeTexts(folder=folder, templates=templates, placeholders=placeholders)
 
 
 def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnvironment,
-             path: Path, line: int | None) -> dict[Language, Template]:
+             path: Path, line: int | None) -> tuple[dict[Language, Template], tuple[str, ...]]:
     compiled: dict[Language, Template] = {}
     used: dict[Language, frozenset[str]] = {}
     for language in LANGUAGES:
@@ -129,4 +150,4 @@ def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnviro
         raise LibraryError(f"notice text '{key}' uses different placeholders per language "
                            f"({detail})", path=path, line=line, field=key,
                            fix="use the same placeholders in nl, fr and en")
-    return compiled
+    return compiled, tuple(sorted(next(iter(used.values()))))

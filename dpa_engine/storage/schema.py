@@ -177,14 +177,17 @@ class OutboxRow(Base):
 class OutboxPayloadRow(Base):
     """What an outbox entry sends, written when it is rendered (queued, or re-rendered on a
     later day) and never by the status updates of the send loop, which touch only the small
-    `outbox` row: the exact text, HTML and MIME bytes sent, and the .docx letter."""
+    `outbox` row: the exact text, HTML and MIME bytes sent, and what the .docx letter is
+    rendered from when it is asked for (`letter_source`; `letter` holds the .docx of entries
+    rendered before migration 0003)."""
 
     __tablename__ = "outbox_payloads"
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True,
                                            autoincrement=False)
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
-    letter: Mapped[bytes] = mapped_column(LargeBinary)
+    letter: Mapped[bytes | None] = mapped_column(LargeBinary)
+    letter_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     mime: Mapped[bytes] = mapped_column(LargeBinary)
     message: Mapped[OutboxRow] = relationship(back_populates="payload")
 

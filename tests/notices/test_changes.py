@@ -33,7 +33,7 @@ class DescribePlans:
         plan = proposed_and_planned(db, clock, voicebot(engagement="incidental"))
         assert {e.kind for e in plan.affected} == {"informational"}
         assert all(e.deadline_if_sent is None for e in plan.affected)
-        send_change(db, plan.change.id, settings=smtp.settings(), texts=texts, renderer=renderer,
+        send_change(db, plan.change.id, settings=smtp.settings(), texts=texts,
                     actor=ACTOR, clock=clock)
         closed = close_change(db, plan.change.id, actor=ACTOR, now=clock())  # no window to wait for
         assert set(closed.outcomes.values()) == {"informed"}
@@ -85,7 +85,7 @@ class DescribeSpecificAuthorisation:
         third = next(e for e in plan.affected if e.customer == "customer-3-bv")
         assert third.deadline_if_sent is not None
         assert third.deadline_if_sent.date() == datetime.date(2026, 4, 2)
-        send_change(db, plan.change.id, settings=smtp.settings(), texts=texts, renderer=renderer,
+        send_change(db, plan.change.id, settings=smtp.settings(), texts=texts,
                     actor=ACTOR, clock=clock)
         record_objection(db, plan.change.id, "customer-1-bv", kind="consent", text="Akkoord.",
                          received_at=clock.advance(days=1), actor=ACTOR, now=clock())
@@ -118,7 +118,7 @@ class DescribeBadInput:
         assert audit_count(db) == before
 
         plan = proposed_and_planned(db, clock)
-        send_change(db, plan.change.id, settings=smtp.settings(), texts=texts, renderer=renderer,
+        send_change(db, plan.change.id, settings=smtp.settings(), texts=texts,
                     actor=ACTOR, clock=clock)
         before = audit_count(db)
         for call, message in [
@@ -127,7 +127,7 @@ class DescribeBadInput:
             (lambda: record_objection(db, plan.change.id, "bakkerij-peeters", text=" ",
                                       actor=ACTOR, received_at=clock(), now=clock()), "empty"),
             (lambda: send_change(db, plan.change.id, settings=smtp.settings(), texts=texts,
-                                 renderer=renderer, actor=ACTOR, clock=clock), "already sent"),
+                                 actor=ACTOR, clock=clock), "already sent"),
             (lambda: propose(db, clock, voicebot(id="voicebot")), "already concerns"),
         ]:
             with pytest.raises(DpaError, match=message):

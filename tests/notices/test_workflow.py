@@ -93,7 +93,7 @@ class DescribeEndToEnd:
         assert [(r.service, r.role) for r in medcare.reasons] == [("speech-analytics", "new")]
 
         report = send_change(db, change_id, settings=smtp.settings(), texts=texts,
-                             renderer=renderer, actor=ACTOR, clock=clock)
+                             actor=ACTOR, clock=clock)
         assert report.complete and sorted(report.sent) == sorted(kinds)
 
         # Exactly one message per customer, in its language, to all its notice addresses.
@@ -117,7 +117,7 @@ class DescribeEndToEnd:
 
         # A rerun sends nothing more.
         with pytest.raises(NoticeError, match="already sent"):
-            send_change(db, change_id, settings=smtp.settings(), texts=texts, renderer=renderer,
+            send_change(db, change_id, settings=smtp.settings(), texts=texts,
                         actor=ACTOR, clock=clock)
         assert len(smtp.recorder.messages) == len(kinds)
 
@@ -166,7 +166,7 @@ class DescribeEndToEnd:
         assert len(atom.findall("{http://www.w3.org/2005/Atom}entry")) == 2
 
         # The evidence pack holds the log, the lists and every notice as sent.
-        pack = export_evidence(db, tmp_path / "evidence.zip")
+        pack = export_evidence(db, tmp_path / "evidence.zip", renderer=renderer)
         with zipfile.ZipFile(pack) as archive:
             names = set(archive.namelist())
             assert f"changes/change-{change_id}/notices/groenveld-energie.eml" in names

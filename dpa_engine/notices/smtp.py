@@ -1,0 +1,166 @@
+"""SMTP for the notice sender: settings, one connection per sending worker, and one SMTP
+transaction per notice classified into what the outbox must record."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .errors import NoticeError
+
+EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+
+
+class SmtpSettings(BaseModel):
+    """How to reach the SMTP server. Every field has a DPA_SMTP_* environment variable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str | None = Field(default=None, pattern=EMAIL_PATTERN)
+    timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=300.0, ge=0)
+    # Parallel SMTP connections. Each has at most one accepted-but-not-yet-recorded message
+    # at any moment, so this is also the most messages a crash can leave in doubt.
+    connections: int = Field(default=4, ge=1, le=32)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> SmtpSettings:
+        """Environment variables, overridden by explicit (non-None) values, e.g. CLI options."""
+        values: dict[str, object] = {field: os.environ[env] for field, env in SMTP_ENV.items()
+                                     if os.environ.get(env)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0])
+            option = "--connections" if field == "connections" else \
+                f"--smtp-{field.replace('_', '-')}"
+            source = f"{option} / {SMTP_ENV.get(field, '')}"
+            raise NoticeError(f"invalid SMTP setting '{field}': {first['msg']}", field=source,
+                              fix="correct the option or environment variable") from None
+
+
+SMTP_ENV = {"host": "DPA_SMTP_HOST", "port": "DPA_SMTP_PORT", "security": "DPA_SMTP_SECURITY",
+            "username": "DPA_SMTP_USER", "password": "DPA_SMTP_PASSWORD",
+            "from_address": "DPA_SMTP_FROM", "timeout": "DPA_SMTP_TIMEOUT",
+            "max_attempts": "DPA_SMTP_MAX_ATTEMPTS", "backoff_seconds": "DPA_SMTP_BACKOFF",
+            "backoff_max_seconds": "DPA_SMTP_BACKOFF_MAX",
+            "connections": "DPA_SMTP_CONNECTIONS"}
+
+
+class Permanent(Exception):
+    """The server refused the message for good: the customer was not notified."""
+
+
+class Temporary(Exception):
+    """Try again later. `maybe_accepted`: the connection broke after the message was handed
+    over, so the server may have it (a later attempt is an in-doubt resend)."""
+
+    def __init__(self, message: str, *, maybe_accepted: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_accepted = maybe_accepted
+
+
+class Configuration(Exception):
+    """Our settings are wrong (login, sender): no notice can go out until they are fixed."""
+
+
+class Mailer:
+    """One SMTP connection, opened on first use and reopened after an error."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.smtp: smtplib.SMTP | None = None
+
+    def connection(self) -> smtplib.SMTP:
+        if self.smtp is not None:
+            return self.smtp
+        s = self.settings
+        try:
+            if s.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                      context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp.ehlo()
+            if s.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise Configuration(f"SMTP login refused ({exc.smtp_code} "
+                                f"{decode(exc.smtp_error)})") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Temporary(f"cannot connect to {s.host}:{s.port} ({exc})") from None
+        self.smtp = smtp
+        return smtp
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+    def drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+
+def decode(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
+    """One SMTP transaction; returns the refused recipients (the others got it) or raises
+    Permanent, Temporary or Configuration."""
+    handed_over = False
+    try:
+        smtp = mailer.connection()
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            smtp.rset()
+            if code >= 500:
+                raise Configuration(f"the SMTP server refused the sender {sender} ({code} "
+                                    f"{decode(reply)})")
+            raise Temporary(f"MAIL FROM: {code} {decode(reply)}")
+        refused: dict[str, tuple[int, str]] = {}
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, decode(reply))
+        if len(refused) == len(recipients):
+            smtp.rset()
+            detail = "; ".join(f"{r}: {c} {m}" for r, (c, m) in refused.items())
+            if all(c >= 500 for c, _ in refused.values()):
+                raise Permanent(f"every recipient refused ({detail})")
+            raise Temporary(f"recipients not accepted now ({detail})")
+        handed_over = True  # from here until the server's reply, it may take the message
+        code, reply = smtp.data(mime)  # smtplib raises only if DATA itself is refused
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        return {r: f"{c} {m}" for r, (c, m) in refused.items()}
+    except smtplib.SMTPDataError as exc:  # the server answered: it did not take the message
+        mailer.drop()
+        if exc.smtp_code >= 500:
+            raise Permanent(f"message refused ({exc.smtp_code} {decode(exc.smtp_error)})"
+                            ) from None
+        raise Temporary(f"DATA: {exc.smtp_code} {decode(exc.smtp_error)}") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        mailer.drop()
+        raise Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})",
+                        maybe_accepted=handed_over) from None
