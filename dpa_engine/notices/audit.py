@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import insert, select, update
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from ..storage.driversql import DriverStatement
 from ..storage.schema import AuditEventRow, AuditHeadRow
 
 GENESIS = "0" * 64
@@ -59,15 +60,25 @@ def append_event(session: Session, event: str, *, actor: str, at: datetime.datet
                                   customer_key=customer_key, data=data)])
 
 
+_HEAD = "SELECT last_seq, last_hash FROM audit_head WHERE id = 1"
+_INSERT = DriverStatement(
+    "INSERT INTO audit_events (seq, recorded_at, actor, event, change_id, customer_key, data, "
+    "prev_hash, hash) VALUES (:seq, :recorded_at, :actor, :event, :change_id, :customer_key, "
+    ":data, :prev_hash, :hash)",
+    {"recorded_at": inspect(AuditEventRow).columns["recorded_at"]})
+_MOVE_HEAD = DriverStatement(
+    "UPDATE audit_head SET last_seq = :seq, last_hash = :hash WHERE id = 1", {})
+
+
 def append_events(session: Session, events: Sequence[Event]) -> None:
     """Append records in order inside the caller's transaction: the head is read (and locked)
-    once and the records go in as one multi-row insert, so a fan-out to thousands of customers
-    costs a few statements, not three per record."""
+    once and the records go in with one executemany, straight on the driver, so a fan-out to
+    thousands of customers costs a few statements, not three per record."""
     if not events:
         return
-    head = session.execute(select(AuditHeadRow.last_seq, AuditHeadRow.last_hash)
-                           .where(AuditHeadRow.id == 1).with_for_update()).one()
-    seq, prev = head.last_seq, head.last_hash
+    connection = session.connection()
+    lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
+    [(seq, prev)] = DriverStatement(_HEAD + lock, {}).run(connection, [{}])
     rows = []
     for item in events:
         seq += 1
@@ -79,10 +90,8 @@ def append_events(session: Session, events: Sequence[Event]) -> None:
                      "change_id": item.change_id, "customer_key": item.customer_key,
                      "data": text, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(AuditEventRow), rows)  # ORM bulk insert: an executemany, no objects
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
-                    .values(last_seq=seq, last_hash=prev)
-                    .execution_options(synchronize_session=False))  # not loaded as an object
+    _INSERT.run(connection, rows)
+    _MOVE_HEAD.run(connection, [{"seq": seq, "hash": prev}])
 
 
 class AuditRecord(BaseModel):

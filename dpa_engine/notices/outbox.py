@@ -48,18 +48,18 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import case, insert, select, text, update
+from sqlalchemy import Column, case, insert, inspect, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..models import SubProcessor
 from ..render import DocxRenderer
 from ..storage import Database
+from ..storage.driversql import DriverStatement
 from ..storage.groupcommit import GroupCommit
 from ..storage.schema import (
     AgreementRow,
     ChangeRow,
     CustomerRow,
-    ListVersionRow,
     OutboxPayloadRow,
     OutboxRow,
     TargetRow,
@@ -378,6 +378,24 @@ class _Failed:
 _Record = _Starting | _Sent | _Deferred | _Failed
 
 
+def _columns(entity: type[Any], *names: str) -> dict[str, Column[Any]]:
+    mapper = inspect(entity)
+    return {name: mapper.columns[name] for name in names}
+
+
+# The send loop's statements for every message, run on the driver (see storage.driversql).
+_START = DriverStatement("UPDATE outbox SET phase = 'data' WHERE id = :id", {})
+_SENT = DriverStatement(
+    "UPDATE outbox SET status = 'sent', phase = NULL, sent_at = :sent_at, "
+    "refused_recipients = :refused_recipients, last_error = :last_error WHERE id = :id",
+    _columns(OutboxRow, "sent_at", "refused_recipients"))
+_NOTIFIED = DriverStatement(
+    "UPDATE change_targets SET status = 'notified', notified_at = :notified_at, "
+    "deadline = :deadline, follow_up = COALESCE(:follow_up, follow_up) WHERE id = :id",
+    _columns(TargetRow, "notified_at", "deadline"))
+_LIST_NUMBER = DriverStatement("SELECT MAX(number) FROM list_versions", {})
+
+
 class _Feed:
     """Hands claimed messages to the connections, claiming the next batch when one runs out."""
 
@@ -618,29 +636,33 @@ class _Run:
         """Record the outcomes of several connections in one transaction (a group commit)."""
         sent: list[str] = []
         with self.db.transaction() as session:
-            starting = [r.claimed.id for r in records if isinstance(r, _Starting)]
-            if starting:
-                session.execute(update(OutboxRow).where(OutboxRow.id.in_(starting))
-                                .values(phase="data")
-                                .execution_options(synchronize_session=False))
+            connection = session.connection()
+            _START.run(connection, [{"id": r.claimed.id} for r in records
+                                    if isinstance(r, _Starting)])
             events: list[Event] = []
             outbox_rows: list[dict[str, Any]] = []
             target_rows: list[dict[str, Any]] = []
+            sent_rows: list[dict[str, Any]] = []
+            notified_rows: list[dict[str, Any]] = []
             for record in records:
                 if isinstance(record, _Starting):
                     continue
                 row, target, event = self._record(session, record)
-                outbox_rows.append(row)
-                if target:
+                if isinstance(record, _Sent):  # the common case, straight on the driver
+                    sent_rows.append(row)
+                    notified_rows.append(target)
+                    sent.append(record.claimed.key)
+                else:
+                    outbox_rows.append(row)
                     target_rows.append(target)
                 events.append(event)
-                if isinstance(record, _Sent):
-                    sent.append(record.claimed.key)
-            # ORM bulk UPDATE by primary key: an executemany per set of columns, no objects
+            _SENT.run(connection, sent_rows)
+            _NOTIFIED.run(connection, notified_rows)
+            # failures: ORM bulk UPDATE by primary key
             if outbox_rows:
                 session.execute(update(OutboxRow), outbox_rows)
-            if target_rows:
-                session.execute(update(TargetRow), target_rows)
+            if any(target_rows):
+                session.execute(update(TargetRow), [t for t in target_rows if t])
             append_events(session, events)
         self.sent.extend(sent)
 
@@ -653,20 +675,16 @@ class _Run:
         if isinstance(record, _Sent):
             refused = record.refused
             deadline = claimed.deadline
-            target: dict[str, Any] = {"id": claimed.target_id, "status": "notified",
-                                      "notified_at": at}
             if claimed.window is not None:
                 computed = objection_deadline(at, claimed.window)
-                stated = claimed.stated_deadline or computed
-                deadline = target["deadline"] = max(stated, computed)
-            if refused:
-                target["follow_up"] = (f"refused address(es) {', '.join(sorted(refused))}: "
-                                       "update the customer's notice_emails")
+                deadline = max(claimed.stated_deadline or computed, computed)
+            follow_up = (f"refused address(es) {', '.join(sorted(refused))}: update the "
+                         "customer's notice_emails") if refused else None
             list_number, snapshot = self._list_snapshot(session, claimed.services)
-            return ({**base, "status": "sent", "phase": None, "sent_at": at,
-                     "refused_recipients": sorted(refused),
+            return ({**base, "sent_at": at, "refused_recipients": sorted(refused),
                      "last_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None},
-                    target,
+                    {"id": claimed.target_id, "notified_at": at, "deadline": deadline,
+                     "follow_up": follow_up},
                     Event(event="sent", actor=self.actor, at=at, change_id=self.change_id,
                           customer_key=claimed.key, data={
                               "message_id": claimed.message_id,
@@ -701,8 +719,7 @@ class _Run:
                        ) -> tuple[int, list[dict[str, Any]]]:
         """The current list's number and its entries for these services (parsed once per list
         version; a list published during the run is picked up at the next commit)."""
-        number = session.execute(select(ListVersionRow.number)
-                                 .order_by(ListVersionRow.number.desc()).limit(1)).scalar()
+        [(number,)] = _LIST_NUMBER.run(session.connection(), [{}])
         if number is None or number != self.list_number:
             listed = current_list(session)
             self.list_number, self.list_entries = listed.number, list_entries(listed)

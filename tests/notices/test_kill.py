@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -62,13 +63,21 @@ class DescribeKillDuringSend:
         assert second.returncode == 0, stdout + stderr
 
         messages = smtp.recorder.messages
-        recipients = [r for m in messages for r in m.recipients]
+        copies = Counter(m.message_id for m in messages)
+        recipients = {r for m in messages for r in m.recipients}
         expected = {f"privacy@customer{i}.example" for i in range(1, CUSTOMERS + 1)}
-        assert len(messages) == CUSTOMERS
-        assert len({m.message_id for m in messages}) == CUSTOMERS
-        assert sorted(recipients) == sorted(expected)
+        assert len(copies) == CUSTOMERS and recipients == expected  # nobody was missed
         assert all(t.status == "notified" for t in change_status(db, change_id).targets)
         assert "already sent" in stdout and "in doubt" in stdout
-        doubts = [line for line in stdout.splitlines() if line.startswith("in doubt")]
-        assert len(doubts) <= connections  # at most one unrecorded message per connection
+        # A duplicate only where the kill fell between a server's 250 and our commit: at most
+        # one per connection, resent with the same Message-ID and reported in doubt.
+        doubted = {line.split()[2].rstrip(":") for line in stdout.splitlines()
+                   if line.startswith("in doubt")}
+        duplicated = {message_id for message_id, n in copies.items() if n > 1}
+        assert all(n <= 2 for n in copies.values())
+        assert len(doubted) <= connections
+        assert all(any(f".{key}." in message_id for key in doubted)
+                   for message_id in duplicated)
+        if connections == 1:  # the kill fell while the server held the DATA: never accepted
+            assert not duplicated
         assert verify_audit(db).ok
