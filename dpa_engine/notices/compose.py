@@ -258,7 +258,7 @@ def notice_mime(content: NoticeContent, *, text: str, html_body: str, message_id
         "Auto-Submitted: auto-generated",
         *(f"{name}: {value}" for name, value in headers.items()),
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
         f"Content-Language: {content.language}",
         "",
     ]
@@ -305,6 +305,7 @@ def _qp_part(subtype: str, body: str) -> bytes:
                               header=False)
     if not encoded.endswith(b"\r\n"):
         encoded += b"\r\n"
+    encoded += b"\r\n"  # the line break before a boundary belongs to the boundary (RFC 2046)
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded
 

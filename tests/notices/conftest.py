@@ -190,6 +190,7 @@ class Recorder:
         self.data_started = 0
         self.signal_at: int | None = None
         self.signal = threading.Event()
+        self.peers: set[object] = set()  # the client connections that sent a message
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -202,6 +203,7 @@ class Recorder:
         with self.lock:
             self.data_started += 1
             number = self.data_started
+            self.peers.add(session.peer)
         if self.signal_at == number:
             self.signal.set()
         if self.tempfail_data > 0:

@@ -84,3 +84,9 @@ def it_refuses_a_deal_with_a_zero_day_window_and_imports_nothing(dpa, tmp_path: 
     write_deal(tmp_path, 2, deviations={"objection_window_days": 0})
     assert "objection_window_days" in dpa("customers", "import", str(tmp_path), code=2)
     assert "register is empty" in dpa("subprocessors", "list", code=2)
+
+
+def it_refuses_an_impossible_number_of_connections(dpa) -> None:  # type: ignore[no-untyped-def]
+    out = dpa("change", "send", "1", "--connections", "0", code=2)
+    assert "connections" in out and "--connections / DPA_SMTP_CONNECTIONS" in out
+    assert "Traceback" not in out

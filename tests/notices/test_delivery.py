@@ -13,10 +13,12 @@ from dpa_engine.notices import (
     record_bounce,
     send_change,
     subprocessor_list,
+    verify_audit,
 )
 from dpa_engine.notices import outbox as outbox_module
 from dpa_engine.notices.audit import records
 from dpa_engine.notices.deadlines import BRUSSELS
+from dpa_engine.notices.errors import NoticeError
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import OutboxRow
 
@@ -181,3 +183,41 @@ class DescribeCrashes:
         with db.transaction() as session:
             session.execute(update(OutboxRow).values(status="pending"))  # nothing was queued
         assert smtp.recorder.messages == []
+
+
+class DescribeParallelConnections:
+    def it_sends_each_notice_once_over_several_connections(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock) -> None:
+        smtp.recorder.delay = 0.05  # a connection busy in DATA leaves the next to the others
+        report = send(db, smtp, texts, clock, planned, connections=3)
+        customers = sorted(t.customer for t in change_status(db, planned).targets)
+        assert report.complete and report.sent == customers and not report.in_doubt_resent
+        assert len(smtp.recorder.messages) == len(customers)
+        assert len({m.message_id for m in smtp.recorder.messages}) == len(customers)
+        assert 1 < len(smtp.recorder.peers) <= 3
+        with db.transaction() as session:
+            log = records(session, planned)
+        assert sorted(r.customer_key for r in log if r.event == "sent") == customers
+        assert verify_audit(db).ok
+
+    def it_records_what_was_delivered_when_the_settings_turn_out_wrong(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls = {"n": 0}
+        real = outbox_module._deliver
+
+        def refused_after_two(*args: object, **kwargs: object) -> dict[str, str]:
+            calls["n"] += 1
+            if calls["n"] > 2:
+                raise outbox_module.Configuration("SMTP login refused (535 bad credentials)")
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(outbox_module, "_deliver", refused_after_two)
+        with pytest.raises(NoticeError, match="535"):
+            send(db, smtp, texts, clock, planned, connections=1)
+        monkeypatch.undo()
+        assert len(smtp.recorder.messages) == 2
+        report = send(db, smtp, texts, clock, planned, connections=2)
+        assert report.complete and len(report.already_sent) == 2 and not report.in_doubt_resent
+        assert len(smtp.recorder.messages) == len(change_status(db, planned).targets)

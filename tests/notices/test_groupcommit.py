@@ -1,0 +1,69 @@
+"""Group commit: every thread's items are written, together when threads arrive together,
+and a failed write reaches every thread whose items were in it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from dpa_engine.storage.groupcommit import GroupCommit
+
+
+class DescribeGroupCommit:
+    def it_writes_every_item_once_and_groups_concurrent_callers(self) -> None:
+        written: list[list[int]] = []
+
+        def write(items: list[int]) -> None:
+            time.sleep(0.01)  # a disk sync: others arrive meanwhile
+            written.append(list(items))
+
+        ledger: GroupCommit[int] = GroupCommit(write)
+
+        def worker(offset: int) -> None:
+            for index in range(20):
+                ledger.commit([offset + index])
+
+        threads = [threading.Thread(target=worker, args=(1000 * n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        flat = [item for batch in written for item in batch]
+        assert sorted(flat) == sorted(1000 * n + i for n in range(4) for i in range(20))
+        assert ledger.items == 80 and ledger.commits == len(written) < 80  # grouped
+        for n in range(4):  # each thread's items stay in its order
+            mine = [item for item in flat if item // 1000 == n]
+            assert mine == sorted(mine)
+
+    def it_hands_a_failed_write_to_each_caller_in_it(self) -> None:
+        gate = threading.Event()
+
+        def write(items: list[str]) -> None:
+            gate.wait(5)
+            if "bad" in items:
+                raise OSError("disk full")
+
+        ledger: GroupCommit[str] = GroupCommit(write)
+        errors: list[BaseException] = []
+
+        def call(item: str) -> None:
+            try:
+                ledger.commit([item])
+            except OSError as exc:
+                errors.append(exc)
+
+        first = threading.Thread(target=call, args=("good",))
+        first.start()
+        time.sleep(0.05)  # the first write is in progress: the next two are grouped
+        later = [threading.Thread(target=call, args=(item,)) for item in ("bad", "other")]
+        for thread in later:
+            thread.start()
+        time.sleep(0.05)
+        gate.set()
+        for thread in [first, *later]:
+            thread.join()
+        assert len(errors) == 2 and all("disk full" in str(e) for e in errors)
+        with pytest.raises(OSError):
+            ledger.commit(["bad"])
