@@ -61,6 +61,8 @@ def append_event(session: Session, event: str, *, actor: str, at: datetime.datet
 
 
 _HEAD = "SELECT last_seq, last_hash FROM audit_head WHERE id = 1"
+_READ_HEAD = {"sqlite": DriverStatement(_HEAD, {}),
+              "postgresql": DriverStatement(_HEAD + " FOR UPDATE", {})}  # serialises writers
 _INSERT = DriverStatement(
     "INSERT INTO audit_events (seq, recorded_at, actor, event, change_id, customer_key, data, "
     "prev_hash, hash) VALUES (:seq, :recorded_at, :actor, :event, :change_id, :customer_key, "
@@ -77,8 +79,7 @@ def append_events(session: Session, events: Sequence[Event]) -> None:
     if not events:
         return
     connection = session.connection()
-    lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
-    [(seq, prev)] = DriverStatement(_HEAD + lock, {}).run(connection, [{}])
+    [(seq, prev)] = _READ_HEAD[connection.dialect.name].run(connection, [{}])
     rows = []
     for item in events:
         seq += 1
