@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.orm import Session
 
 from ..storage.driversql import DriverStatement
@@ -72,13 +72,14 @@ _MOVE_HEAD = DriverStatement(
     "UPDATE audit_head SET last_seq = :seq, last_hash = :hash WHERE id = 1", {})
 
 
-def append_events(session: Session, events: Sequence[Event]) -> None:
-    """Append records in order inside the caller's transaction: the head is read (and locked)
-    once and the records go in with one executemany, straight on the driver, so a fan-out to
-    thousands of customers costs a few statements, not three per record."""
+def append_events(session: Session | Connection, events: Sequence[Event]) -> None:
+    """Append records in order inside the caller's transaction (a session's, or a connection's
+    own): the head is read (and locked) once and the records go in with one executemany,
+    straight on the driver, so a fan-out to thousands of customers costs a few statements, not
+    three per record."""
     if not events:
         return
-    connection = session.connection()
+    connection = session.connection() if isinstance(session, Session) else session
     [(seq, prev)] = _READ_HEAD[connection.dialect.name].run(connection, [{}])
     rows = []
     for item in events:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import hashlib
 import threading
 import time
 from collections import deque
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, case, insert, inspect, select, text, update
+from sqlalchemy import Column, Connection, bindparam, case, insert, inspect, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..models import SubProcessor
@@ -75,7 +76,7 @@ from .compose import (
     notice_mime,
     notice_text,
 )
-from .deadlines import Window, brussels_day, objection_deadline
+from .deadlines import BRUSSELS, Window, brussels_day, make_window, objection_deadline
 from .errors import NoticeError
 from .register import (
     ProviderSnapshot,
@@ -338,8 +339,6 @@ class _Claimed:
     in_doubt: bool
     attempts: int
     subject: str
-    body_text: str
-    body_html: str
     mime: bytes
 
 
@@ -396,6 +395,23 @@ _NOTIFIED = DriverStatement(
 _LIST_NUMBER = DriverStatement("SELECT MAX(number) FROM list_versions", {})
 
 
+# What a claim reads for each message: one Core query, no ORM objects.
+_CLAIMABLE = (
+    select(OutboxRow.id, OutboxRow.message_id, OutboxRow.phase, OutboxRow.attempts,
+           OutboxRow.rendered_for, OutboxRow.subject, TargetRow.id.label("target_id"),
+           TargetRow.kind, TargetRow.recipients, TargetRow.stated_deadline, TargetRow.deadline,
+           CustomerRow.key, CustomerRow.fallback_contact, AgreementRow.services,
+           AgreementRow.window_days, AgreementRow.window_unit, AgreementRow.holiday_country,
+           OutboxPayloadRow.mime)
+    .join(TargetRow, OutboxRow.target_id == TargetRow.id)
+    .join(CustomerRow, TargetRow.customer_id == CustomerRow.id)
+    .join(AgreementRow, TargetRow.agreement_id == AgreementRow.id)
+    .join(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id)
+    .where(OutboxRow.id.in_(bindparam("ids", expanding=True)),
+           OutboxRow.status.in_(("pending", "deferred")))
+    .order_by(OutboxRow.id))
+
+
 class _Feed:
     """Hands claimed messages to the connections, claiming the next batch when one runs out."""
 
@@ -430,10 +446,14 @@ class _Feed:
 
 
 class _Run:
-    def __init__(self, db: Database, change_id: int, *, settings: SmtpSettings,
-                 texts: NoticeTexts, actor: str, clock: Callable[[], datetime.datetime],
-                 sleep: Callable[[float], None]) -> None:
+    def __init__(self, db: Database, change_id: int, *, writer: Connection, claimer: Connection,
+                 settings: SmtpSettings, texts: NoticeTexts, actor: str,
+                 clock: Callable[[], datetime.datetime], sleep: Callable[[float], None]) -> None:
         self.db, self.change_id, self.settings = db, change_id, settings
+        # two connections held for the run: the group commits' and the claims'
+        self.writer, self.claimer = writer, claimer
+        self.windows: dict[tuple[int, str, str], Window] = {}
+        self.days: dict[datetime.date, tuple[datetime.datetime, datetime.datetime]] = {}
         self.texts, self.actor = texts, actor
         self.clock, self.sleep = clock, sleep
         self.mailers = [Mailer(settings) for _ in range(settings.connections)]
@@ -499,61 +519,52 @@ class _Run:
 
     def claim(self, message_ids: list[int]) -> list[_Claimed]:
         """Claim several messages in one commit (phase 'claimed': none of them has started its
-        SMTP transaction, so a crash from here on is resolved by simply sending them)."""
+        SMTP transaction, so a crash from here on is resolved by simply sending them). Runs on
+        the claim connection; the feed's lock keeps claims one at a time."""
         moment = self.clock()
-        with self.db.transaction() as session:
-            messages = list(session.execute(
-                select(OutboxRow).where(OutboxRow.id.in_(message_ids),
-                                        OutboxRow.status.in_(("pending", "deferred")))
-                .order_by(OutboxRow.id)
-                .options(joinedload(OutboxRow.target).joinedload(TargetRow.customer),
-                         joinedload(OutboxRow.target).joinedload(TargetRow.agreement))
-            ).unique().scalars())
-            if not messages:
+        with self.db.committed(self.claimer) as connection:
+            rows = connection.execute(_CLAIMABLE, {"ids": message_ids}).all()
+            if not rows:
                 return []
-            ids = [m.id for m in messages]
-            claimed = session.execute(
+            ids = [row.id for row in rows]
+            claimed = connection.execute(
                 update(OutboxRow).where(OutboxRow.id.in_(ids),
                                         OutboxRow.status.in_(("pending", "deferred")))
                 .values(status="sending", phase="claimed", attempts=OutboxRow.attempts + 1,
                         in_doubt_resends=OutboxRow.in_doubt_resends + case(
-                            (OutboxRow.phase == "data", 1), else_=0))
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
+                            (OutboxRow.phase == "data", 1), else_=0))).rowcount
             if claimed != len(ids):  # only one sender runs: nobody else changes these rows
                 raise NoticeError("the outbox changed while claiming notices",
                                   fix=f"rerun dpa change send {self.change_id}")
-            payloads = {row.outbox_id: row for row in session.execute(
-                select(OutboxPayloadRow.outbox_id, OutboxPayloadRow.body_text,
-                       OutboxPayloadRow.body_html, OutboxPayloadRow.mime)
-                .where(OutboxPayloadRow.outbox_id.in_(ids)))}
             result, events = [], []
-            for message in messages:
-                target, payload = message.target, payloads[message.id]
-                key = target.customer.key
-                in_doubt = message.phase == "data"  # the last attempt may have reached DATA
+            for row in rows:
+                in_doubt = row.phase == "data"  # the last attempt may have reached DATA
                 if in_doubt:  # the server may have it
-                    self.in_doubt.append(key)
+                    self.in_doubt.append(row.key)
                     events.append(Event(event="in-doubt-resend", actor=self.actor, at=moment,
-                                        change_id=self.change_id, customer_key=key,
-                                        data={"message_id": message.message_id,
+                                        change_id=self.change_id, customer_key=row.key,
+                                        data={"message_id": row.message_id,
                                               "note": "resent with the same Message-ID and "
                                                       "text"}))
-                self.tries[message.id] = self.tries.get(message.id, 0) + 1
+                self.tries[row.id] = self.tries.get(row.id, 0) + 1
                 result.append(_Claimed(
-                    id=message.id, message_id=message.message_id, key=key, target_id=target.id,
-                    kind=target.kind, recipients=list(target.recipients),
-                    services=frozenset(target.agreement.services),
-                    window=(None if target.kind == "informational"
-                            else agreement_window(target.agreement)),
-                    stated_deadline=target.stated_deadline, deadline=target.deadline,
-                    fallback_contact=target.customer.fallback_contact,
-                    rendered_for=message.rendered_for, in_doubt=in_doubt,
-                    attempts=message.attempts + 1, subject=message.subject,
-                    body_text=payload.body_text, body_html=payload.body_html,
-                    mime=payload.mime))
-            append_events(session, events)
+                    id=row.id, message_id=row.message_id, key=row.key, target_id=row.target_id,
+                    kind=row.kind, recipients=list(row.recipients),
+                    services=frozenset(row.services),
+                    window=(None if row.kind == "informational" else self._window(row)),
+                    stated_deadline=row.stated_deadline, deadline=row.deadline,
+                    fallback_contact=row.fallback_contact, rendered_for=row.rendered_for,
+                    in_doubt=in_doubt, attempts=row.attempts + 1, subject=row.subject,
+                    mime=row.mime))
+            append_events(connection, events)
         return result
+
+    def _window(self, row: Any) -> Window:
+        key = (row.window_days, row.window_unit, row.holiday_country)
+        window = self.windows.get(key)
+        if window is None:
+            window = self.windows[key] = make_window(*key)
+        return window
 
     def _rerender(self, claimed: _Claimed, moment: datetime.datetime) -> _Claimed:
         """A later day than rendered: re-render so the stated deadline is still right."""
@@ -578,8 +589,7 @@ class _Run:
             payload.mime, payload.letter = rendered.mime, None
             payload.letter_source = rendered.letter_source
         return replace(claimed, rendered_for=rendered.rendered_for, subject=rendered.subject,
-                       stated_deadline=rendered.stated_deadline, body_text=rendered.body_text,
-                       body_html=rendered.body_html, mime=rendered.mime)
+                       stated_deadline=rendered.stated_deadline, mime=rendered.mime)
 
     # -- one connection's loop
 
@@ -593,7 +603,7 @@ class _Run:
             while (claimed := feed.next()) is not None:
                 if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
                     moment = self.clock()
-                    if claimed.rendered_for != brussels_day(moment):
+                    if not self._on_day(claimed.rendered_for, moment):
                         claimed = self._rerender(claimed, moment)
                 records: list[_Record] = [_Starting(claimed)]
                 self.ledger.commit([pending, *records] if pending else records)
@@ -620,6 +630,18 @@ class _Run:
         if pending is not None:
             self.ledger.commit([pending])
 
+    def _on_day(self, day: datetime.date, moment: datetime.datetime) -> bool:
+        """Whether `moment` falls on `day` in Brussels (the day's bounds computed once)."""
+        bounds = self.days.get(day)
+        if bounds is None:
+            start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
+            end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(),
+                                            BRUSSELS)
+            bounds = self.days[day] = (start, end)
+        if moment.tzinfo is None:
+            return brussels_day(moment) == day  # raises the clear error
+        return bounds[0] <= moment < bounds[1]
+
     def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> _Sent:
         return _Sent(claimed, refused, self.clock())
 
@@ -633,10 +655,10 @@ class _Run:
     # -- what the connections record, many messages per transaction
 
     def _write(self, records: list[_Record]) -> None:
-        """Record the outcomes of several connections in one transaction (a group commit)."""
+        """Record the outcomes of several connections in one transaction (a group commit),
+        on the writer connection; only the group commit's leader runs this, one at a time."""
         sent: list[str] = []
-        with self.db.transaction() as session:
-            connection = session.connection()
+        with self.db.committed(self.writer) as connection:
             _START.run(connection, [{"id": r.claimed.id} for r in records
                                     if isinstance(r, _Starting)])
             events: list[Event] = []
@@ -647,7 +669,7 @@ class _Run:
             for record in records:
                 if isinstance(record, _Starting):
                     continue
-                row, target, event = self._record(session, record)
+                row, target, event = self._record(connection, record)
                 if isinstance(record, _Sent):  # the common case, straight on the driver
                     sent_rows.append(row)
                     notified_rows.append(target)
@@ -658,15 +680,15 @@ class _Run:
                 events.append(event)
             _SENT.run(connection, sent_rows)
             _NOTIFIED.run(connection, notified_rows)
-            # failures: ORM bulk UPDATE by primary key
-            if outbox_rows:
-                session.execute(update(OutboxRow), outbox_rows)
-            if any(target_rows):
-                session.execute(update(TargetRow), [t for t in target_rows if t])
-            append_events(session, events)
+            if outbox_rows:  # failures (rare): ORM bulk UPDATE by primary key
+                with Session(bind=connection) as session:
+                    session.execute(update(OutboxRow), outbox_rows)
+                    if any(target_rows):
+                        session.execute(update(TargetRow), [t for t in target_rows if t])
+            append_events(connection, events)
         self.sent.extend(sent)
 
-    def _record(self, session: Session, record: _Record
+    def _record(self, connection: Connection, record: _Record
                 ) -> tuple[dict[str, Any], dict[str, Any], Event]:
         """The outbox row values, target row values and audit record of one outcome."""
         claimed = record.claimed
@@ -680,7 +702,7 @@ class _Run:
                 deadline = max(claimed.stated_deadline or computed, computed)
             follow_up = (f"refused address(es) {', '.join(sorted(refused))}: update the "
                          "customer's notice_emails") if refused else None
-            list_number, snapshot = self._list_snapshot(session, claimed.services)
+            list_number, snapshot = self._list_snapshot(connection, claimed.services)
             return ({**base, "sent_at": at, "refused_recipients": sorted(refused),
                      "last_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None},
                     {"id": claimed.target_id, "notified_at": at, "deadline": deadline,
@@ -691,8 +713,11 @@ class _Run:
                               "recipients": list(claimed.recipients), "refused": refused,
                               "attempt": claimed.attempts,
                               "deadline": deadline.isoformat() if deadline else None,
-                              "subject": claimed.subject, "text": claimed.body_text,
-                              "html": claimed.body_html, "list_version": list_number,
+                              "subject": claimed.subject,
+                              # the exact bytes sent are in outbox_payloads; this digest in the
+                              # hash chain makes them tamper-evident (`dpa audit verify`)
+                              "mime_sha256": hashlib.sha256(claimed.mime).hexdigest(),
+                              "list_version": list_number,
                               "list_snapshot": snapshot}))
         if isinstance(record, _Deferred):
             return ({**base, "status": "deferred", "last_error": record.error,
@@ -715,13 +740,14 @@ class _Run:
                           "message_id": claimed.message_id, "error": record.error,
                           "window_started": False, "follow_up": follow_up}))
 
-    def _list_snapshot(self, session: Session, services: frozenset[str]
+    def _list_snapshot(self, connection: Connection, services: frozenset[str]
                        ) -> tuple[int, list[dict[str, Any]]]:
         """The current list's number and its entries for these services (parsed once per list
         version; a list published during the run is picked up at the next commit)."""
-        [(number,)] = _LIST_NUMBER.run(session.connection(), [{}])
+        [(number,)] = _LIST_NUMBER.run(connection, [{}])
         if number is None or number != self.list_number:
-            listed = current_list(session)
+            with Session(bind=connection) as session:
+                listed = current_list(session)
             self.list_number, self.list_entries = listed.number, list_entries(listed)
             self.snapshots = {}
         assert self.list_number is not None
@@ -781,23 +807,28 @@ class _Run:
         moment = self.clock()
         with self.db.transaction() as session:
             change = get_change(session, self.change_id)
-            messages = _outbox_of(session, self.change_id, light=True)
+            messages = session.execute(
+                select(CustomerRow.key, OutboxRow.status, OutboxRow.attempts,
+                       OutboxRow.last_error, TargetRow.follow_up)
+                .join(TargetRow, OutboxRow.target_id == TargetRow.id)
+                .join(CustomerRow, TargetRow.customer_id == CustomerRow.id)
+                .where(TargetRow.change_id == self.change_id).order_by(OutboxRow.id)).all()
             complete = all(m.status in ("sent", "failed", "bounced") for m in messages)
             if complete and change.status == "sending":
                 change.status = "sent"
                 append_events(session, [Event(
                     event="send-complete", actor=self.actor, at=moment, change_id=change.id,
-                    data={m.target.customer.key: m.status for m in messages})])
+                    data={m.key: m.status for m in messages})])
             fresh = set(self.sent)
             return SendReport(
                 change=change.id, sent=sorted(fresh),
-                already_sent=sorted(m.target.customer.key for m in messages
-                                    if m.status == "sent" and m.target.customer.key not in fresh),
+                already_sent=sorted(m.key for m in messages
+                                    if m.status == "sent" and m.key not in fresh),
                 in_doubt_resent=sorted(set(self.in_doubt)),
-                failed=[FailedNotice(customer=m.target.customer.key, error=m.last_error or "",
-                                     follow_up=m.target.follow_up or "")
+                failed=[FailedNotice(customer=m.key, error=m.last_error or "",
+                                     follow_up=m.follow_up or "")
                         for m in messages if m.status in ("failed", "bounced")],
-                deferred=[DeferredNotice(customer=m.target.customer.key, attempts=m.attempts,
+                deferred=[DeferredNotice(customer=m.key, attempts=m.attempts,
                                          error=m.last_error or "")
                           for m in messages if m.status in ("pending", "deferred")],
                 complete=complete)
@@ -807,9 +838,9 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
                 actor: str, clock: Callable[[], datetime.datetime] = now_utc,
                 sleep: Callable[[float], None] = time.sleep) -> SendReport:
     """Queue (first run) and send every notice of a planned change; safe to rerun at any time."""
-    with sender_lock(db):
-        run = _Run(db, change_id, settings=settings, texts=texts, actor=actor, clock=clock,
-                   sleep=sleep)
+    with sender_lock(db), db.dedicated() as writer, db.dedicated() as claimer:
+        run = _Run(db, change_id, writer=writer, claimer=claimer, settings=settings,
+                   texts=texts, actor=actor, clock=clock, sleep=sleep)
         run.prepare()
         try:
             while True:

@@ -4,6 +4,7 @@ transaction per notice classified into what the outbox must record."""
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 from typing import Literal
@@ -125,13 +126,49 @@ def decode(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def _envelope_address(address: str) -> str:
+    """`<address>` for MAIL FROM / RCPT TO. A plain address (the usual case: imports and
+    settings check them) is wrapped as smtplib's quoteaddr would, without parsing it again
+    with the email package for every message; anything else goes through quoteaddr."""
+    if _PLAIN_ADDRESS.match(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
+
+
+def _dot_stuffed(mime: bytes) -> bytes:
+    """The message as the DATA phase carries it: lines starting with '.' get another '.'
+    (RFC 5321 4.5.2) and it ends with CRLF '.' CRLF. Our MIME rarely has such a line, so the
+    scan is a byte search, not a regular expression over every message."""
+    if mime.startswith(b".") or b"\n." in mime:
+        mime = _LEADING_DOT.sub(b"..", mime)
+    if not mime.endswith(b"\r\n"):
+        mime += b"\r\n"
+    return mime + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data(smtp: smtplib.SMTP, mime: bytes) -> tuple[int, bytes]:
+    """smtplib's DATA, with the cheaper dot-stuffing above."""
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    smtp.send(_dot_stuffed(mime))
+    return smtp.getreply()
+
+
 def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
     """One SMTP transaction; returns the refused recipients (the others got it) or raises
     Permanent, Temporary or Configuration."""
     handed_over = False
     try:
         smtp = mailer.connection()
-        code, reply = smtp.mail(sender)
+        code, reply = smtp.docmd("mail", f"FROM:{_envelope_address(sender)}")
         if code != 250:
             smtp.rset()
             if code >= 500:
@@ -140,7 +177,7 @@ def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> 
             raise Temporary(f"MAIL FROM: {code} {decode(reply)}")
         refused: dict[str, tuple[int, str]] = {}
         for recipient in recipients:
-            code, reply = smtp.rcpt(recipient)
+            code, reply = smtp.docmd("rcpt", f"TO:{_envelope_address(recipient)}")
             if code not in (250, 251):
                 refused[recipient] = (code, decode(reply))
         if len(refused) == len(recipients):
@@ -150,7 +187,7 @@ def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> 
                 raise Permanent(f"every recipient refused ({detail})")
             raise Temporary(f"recipients not accepted now ({detail})")
         handed_over = True  # from here until the server's reply, it may take the message
-        code, reply = smtp.data(mime)  # smtplib raises only if DATA itself is refused
+        code, reply = _data(smtp, mime)  # raises only if DATA itself is refused
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
         return {r: f"{c} {m}" for r, (c, m) in refused.items()}

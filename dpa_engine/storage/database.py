@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,6 +92,28 @@ class Database:
             raise self._unreachable(exc) from None
         finally:
             session.close()
+
+    @contextmanager
+    def dedicated(self) -> Iterator[Connection]:
+        """A connection kept for a long loop of short transactions (`committed(connection)`),
+        e.g. the notice sender's commits: no session or pool checkout per transaction."""
+        try:
+            connection = self.engine.connect()
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def committed(self, connection: Connection) -> Iterator[Connection]:
+        """One atomic unit of work on a `dedicated` connection (Core statements only)."""
+        try:
+            with connection.begin():
+                yield connection
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: SQLAlchemyError) -> StorageError:
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
