@@ -29,7 +29,7 @@ def _money(context: Context, value: Decimal | int | float) -> str:
     return locale.money(value, context["language"])
 
 
-def _flatten(value: Any) -> Any:
+def flatten(value: Any) -> Any:
     """Finalize hook: a value printed into a clause is one line of plain text."""
     if isinstance(value, str):
         return " ".join(value.split()) if "\n" in value or "\r" in value else value
@@ -40,7 +40,7 @@ def clause_environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined,
         autoescape=False,
-        finalize=_flatten,
+        finalize=flatten,
         trim_blocks=True,
         lstrip_blocks=True,
     )

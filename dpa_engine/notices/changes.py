@@ -286,10 +286,18 @@ def _still_applicable(session: Session, change: ChangeSummary) -> None:
 
 
 def compute_plan(session: Session, row: ChangeRow, dispatch_at: datetime.datetime) -> Plan:
+    return plan_with_rows(session, row, dispatch_at)[0]
+
+
+def plan_with_rows(session: Session, row: ChangeRow, dispatch_at: datetime.datetime
+                   ) -> tuple[Plan, dict[str, tuple[CustomerRow, AgreementRow]]]:
+    """The plan, and each affected customer's row with the agreement it was planned on (so
+    queueing does not load the register a second time)."""
     change = summary(row)
     _still_applicable(session, change)
     affected: list[PlanEntry] = []
     unaffected: list[Unaffected] = []
+    rows: dict[str, tuple[CustomerRow, AgreementRow]] = {}
     deadlines: dict[tuple[int, str, str], datetime.datetime] = {}
     for customer in all_customers(session, with_agreements=True):
         agreement = current_agreement(customer)
@@ -299,8 +307,10 @@ def compute_plan(session: Session, row: ChangeRow, dispatch_at: datetime.datetim
                                          services=list(agreement.services)))
         else:
             affected.append(entry)
-    return Plan(change=change, dispatch_at=dispatch_at, affected=affected, unaffected=unaffected,
-                plan_hash=_plan_hash(change, affected))
+            rows[customer.key] = (customer, agreement)
+    plan = Plan(change=change, dispatch_at=dispatch_at, affected=affected,
+                unaffected=unaffected, plan_hash=_plan_hash(change, affected))
+    return plan, rows
 
 
 def plan_change(db: Database, change_id: int, *, actor: str,

@@ -46,10 +46,21 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, Connection, bindparam, case, insert, inspect, select, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Table,
+    bindparam,
+    case,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..models import SubProcessor
@@ -66,7 +77,7 @@ from ..storage.schema import (
     TargetRow,
 )
 from .audit import Event, append_events
-from .changes import ChangeSummary, agreement_window, compute_plan, get_change, summary
+from .changes import ChangeSummary, agreement_window, get_change, plan_with_rows, summary
 from .compose import (
     LetterSource,
     NoticeFacts,
@@ -244,24 +255,25 @@ def _service_name(name: object, language: str) -> str:
     return str(name)
 
 
+def _table(entity: type[Any]) -> Table:
+    return cast(Table, entity.__table__)
+
+
 def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, actor: str,
              texts: NoticeTexts, settings: SmtpSettings) -> None:
     """Every notice of the change into the outbox, as multi-row inserts in the caller's
     transaction (thousands of customers cost a handful of statements)."""
-    plan = compute_plan(session, change, moment)
+    plan, rows = plan_with_rows(session, change, moment)
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
                           fix=f"review the plan again: dpa change plan {change.id}")
     facts = _facts(session, settings, change)
-    customers = {c.key: c for c in session.execute(
-        select(CustomerRow).options(selectinload(CustomerRow.agreements))).scalars()}
     targets: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     payloads: list[dict[str, Any]] = []
     events: list[Event] = []
     for entry in plan.affected:
-        customer = customers[entry.customer]
-        agreement = next(a for a in customer.agreements if a.version == entry.agreement_version)
+        customer, agreement = rows[entry.customer]
         reasons = [r.model_dump() for r in entry.reasons]
         message_id = _message_id(facts, customer.key)
         rendered = _render(facts, texts, kind=entry.kind, language=entry.language,
@@ -286,18 +298,20 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
                                 "agreement_version": agreement.version,
                                 "window_days": entry.window_days,
                                 "window_unit": entry.window_unit, "reasons": reasons}))
-    if targets:
-        target_ids = session.scalars(
-            insert(TargetRow).returning(TargetRow.id, sort_by_parameter_order=True),
-            targets).all()
+    if targets:  # Core multi-row inserts on the tables (no ORM state per row)
+        connection = session.connection()
+        target_table, outbox_table = _table(TargetRow), _table(OutboxRow)
+        target_ids = connection.execute(
+            insert(target_table).returning(target_table.c.id, sort_by_parameter_order=True),
+            targets).scalars().all()
         for message, target_id in zip(messages, target_ids, strict=True):
             message["target_id"] = target_id
-        outbox_ids = session.scalars(
-            insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True),
-            messages).all()
+        outbox_ids = connection.execute(
+            insert(outbox_table).returning(outbox_table.c.id, sort_by_parameter_order=True),
+            messages).scalars().all()
         for payload, outbox_id in zip(payloads, outbox_ids, strict=True):
             payload["outbox_id"] = outbox_id
-        session.execute(insert(OutboxPayloadRow), payloads)
+        connection.execute(insert(_table(OutboxPayloadRow)), payloads)
     append_events(session, events)
     change.status = "sending"
 
