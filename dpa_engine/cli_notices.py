@@ -540,7 +540,8 @@ def audit_verify(db: DbOption = None) -> None:
             f" at record {result.first_bad_seq}: {result.problem}"))
         raise typer.Exit(1)
     out.print("[green]ok[/]" + escape(
-        f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…)"))
+        f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…); "
+        f"{result.notices_checked} sent notice(s) match the digest recorded when sent"))
 
 
 @audit_app.command("export")

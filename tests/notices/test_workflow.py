@@ -202,6 +202,28 @@ class DescribeAuditLog:
         assert not result.ok and result.first_bad_seq == 3
         assert "altered" in (result.problem or "")
 
+    def it_detects_a_notice_altered_after_sending(self, db: Database, library: Library,
+                                                  clock: Clock, smtp: SmtpServer,
+                                                  texts: NoticeTexts) -> None:
+        register(db, library, clock)
+        change_id = proposed_and_planned(db, clock).change.id
+        report = send_change(db, change_id, settings=smtp.settings(), texts=texts,
+                             actor=ACTOR, clock=clock)
+        result = verify_audit(db)
+        assert result.ok and result.notices_checked == len(report.sent) > 1
+        with db.transaction() as session:  # the stored bytes are edited, the log is not
+            session.execute(text(
+                "UPDATE outbox_payloads SET mime = :forged WHERE outbox_id = "
+                "(SELECT MIN(outbox_id) FROM outbox_payloads)"), {"forged": b"forged"})
+            message_id = session.execute(text(
+                "SELECT message_id FROM outbox WHERE id = "
+                "(SELECT MIN(outbox_id) FROM outbox_payloads)")).scalar_one()
+            sent_seq = [r.seq for r in records(session)
+                        if r.event == "sent" and r.data["message_id"] == message_id]
+        result = verify_audit(db)
+        assert not result.ok and result.first_bad_seq == sent_seq[0]
+        assert message_id in (result.problem or "") and "altered" in (result.problem or "")
+
     def it_is_append_only_in_the_database(self, db: Database, library: Library,
                                           clock: Clock) -> None:
         register(db, library, clock)
