@@ -20,10 +20,11 @@ import datetime
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..bulk import paused_gc
 from ..models import EEA_COUNTRIES, LANGUAGES, SubProcessor, text_in
 from ..storage import Database
 from ..storage.schema import AgreementRow, ChangeRow, CustomerRow, ObjectionRow, TargetRow
@@ -269,8 +270,13 @@ def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: Agreeme
         warnings=warnings)
 
 
+# one call into pydantic-core for all entries of a plan, not one per customer
+_ENTRIES: TypeAdapter[list[PlanEntry]] = TypeAdapter(list[PlanEntry])
+
+
 def _plan_hash(change: ChangeSummary, affected: list[PlanEntry]) -> str:
-    stable = [e.model_dump(mode="json", exclude={"deadline_if_sent", "warnings"}) for e in affected]
+    stable = _ENTRIES.dump_python(affected, mode="json",
+                                  exclude={"__all__": {"deadline_if_sent", "warnings"}})
     data = {"change": change.model_dump(mode="json", exclude={"status"}), "affected": stable}
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
@@ -293,6 +299,12 @@ def plan_with_rows(session: Session, row: ChangeRow, dispatch_at: datetime.datet
                    ) -> tuple[Plan, dict[str, tuple[CustomerRow, AgreementRow]]]:
     """The plan, and each affected customer's row with the agreement it was planned on (so
     queueing does not load the register a second time)."""
+    with paused_gc():
+        return _plan_with_rows(session, row, dispatch_at)
+
+
+def _plan_with_rows(session: Session, row: ChangeRow, dispatch_at: datetime.datetime
+                    ) -> tuple[Plan, dict[str, tuple[CustomerRow, AgreementRow]]]:
     change = summary(row)
     _still_applicable(session, change)
     affected: list[PlanEntry] = []
@@ -322,7 +334,7 @@ def plan_change(db: Database, change_id: int, *, actor: str,
     changed since (so what was reviewed is what is sent).
     """
     moment = now or now_utc()
-    with db.transaction() as session:
+    with paused_gc(), db.transaction() as session:
         row = get_change(session, change_id)
         if row.status not in ("proposed", "planned"):
             raise NoticeError(f"change {change_id} is already {row.status}",
@@ -335,7 +347,7 @@ def plan_change(db: Database, change_id: int, *, actor: str,
         row.status, row.plan_hash, row.planned_at = "planned", plan.plan_hash, moment
         append_event(session, "planned", actor=actor, at=moment, change_id=row.id,
                      data={"plan_hash": plan.plan_hash,
-                           "affected": [e.model_dump(mode="json") for e in plan.affected],
+                           "affected": _ENTRIES.dump_python(plan.affected, mode="json"),
                            "unaffected": [u.customer for u in plan.unaffected]})
         return plan.model_copy(update={"change": summary(row)})
 

@@ -63,6 +63,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ..bulk import paused_gc
 from ..models import SubProcessor
 from ..render import DocxRenderer
 from ..storage import Database
@@ -495,8 +496,9 @@ class _Run:
             self.facts = _facts(session, self.settings, change)
             moment = self.clock()
             if change.status == "planned":
-                _enqueue(session, change, moment=moment, actor=self.actor, texts=self.texts,
-                         settings=self.settings)
+                with paused_gc():
+                    _enqueue(session, change, moment=moment, actor=self.actor,
+                             texts=self.texts, settings=self.settings)
                 append_events(session, [Event(event="sending", actor=self.actor, at=moment,
                                               change_id=change.id, data={})])
                 return

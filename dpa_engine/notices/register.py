@@ -144,8 +144,7 @@ def all_customers(session: Session, *, with_agreements: bool = False) -> list[Cu
     (instead of one query per customer when `current_agreement` is asked for each)."""
     query = select(CustomerRow).order_by(CustomerRow.key)
     if with_agreements:
-        query = query.options(selectinload(CustomerRow.agreements)
-                              .defer(AgreementRow.clause_versions))
+        query = query.options(selectinload(CustomerRow.agreements))
     return list(session.execute(query).scalars())
 
 
