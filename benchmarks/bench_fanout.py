@@ -26,6 +26,7 @@ if exactly-once does not hold it says `NOT exactly once (...)` and the script ex
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import multiprocessing
 import re
@@ -136,10 +137,13 @@ def voicebot() -> SubProcessor:
 # --- the loopback SMTP server -------------------------------------------------------------------
 
 class Counting:
-    """aiosmtpd handler: counts accepted messages, their Message-IDs and recipients."""
+    """aiosmtpd handler: counts accepted messages, their Message-IDs and recipients. `delay`:
+    seconds each message takes to be accepted (a real mail server writes it to its queue and
+    syncs it to disk before answering 250); the wait does not use the server's CPU."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.lock = threading.Lock()
+        self.delay = delay
         self.reset()
 
     def reset(self) -> None:
@@ -151,6 +155,8 @@ class Counting:
             self.last: float | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         content: bytes = envelope.original_content or envelope.content
         header = FOLDED.sub(b" ", content.split(b"\r\n\r\n", 1)[0])
         found = MESSAGE_ID.search(header)
@@ -170,9 +176,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(port: int, commands: Any) -> None:
+def serve(port: int, commands: Any, delay: float) -> None:
     """The server process: aiosmtpd with the counting handler; answers 'stats' and 'reset'."""
-    handler = Counting()
+    handler = Counting(delay)
     controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()
     commands.send("ready")
@@ -196,11 +202,12 @@ def serve(port: int, commands: Any) -> None:
 class Server:
     """A loopback SMTP server in its own process (it does not share our interpreter)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.port = free_port()
         context = multiprocessing.get_context("spawn")
         self.commands, theirs = context.Pipe()
-        self.process = context.Process(target=serve, args=(self.port, theirs), daemon=True)
+        self.process = context.Process(target=serve, args=(self.port, theirs, delay),
+                                       daemon=True)
         self.process.start()
         if not self.commands.poll(60) or self.commands.recv() != "ready":
             raise SystemExit("the SMTP server process did not start")
@@ -239,7 +246,7 @@ def replay(port: int, messages: list[tuple[list[str], bytes]], connections: int)
 
 # --- the run -----------------------------------------------------------------------------------
 
-def main(count: int, connections: int) -> int:
+def main(count: int, connections: int, delay_ms: float) -> int:
     library = load_library(ROOT / "clauses")
     texts = load_notice_texts(ROOT / "clauses" / "notices")
     with tempfile.TemporaryDirectory(prefix="dpa-fanout-") as work:
@@ -264,7 +271,7 @@ def main(count: int, connections: int) -> int:
               + f"), {len(plan.unaffected)} unaffected in {plan_seconds:.3f} s "
               f"({len(plan.affected) / plan_seconds:,.0f} customers/s)")
 
-        server = Server()
+        server = Server(delay_ms / 1000)
         try:
             settings = SmtpSettings(host="127.0.0.1", port=server.port, timeout=60,
                                     from_address="notices@voxalis.example",
@@ -284,8 +291,9 @@ def main(count: int, connections: int) -> int:
             print(f"fan-out: the replay delivered {replayed} of {count}")
             return 1
         size = sum(len(mime) for _, mime in messages) / len(messages)
+        accepting = f", each accepted after {delay_ms:g} ms" if delay_ms else ""
         print(f"server limit: plain smtplib, the same {count} messages ({size / 1024:.1f} KB "
-              f"each) over {connections} connection(s), {limit:,.0f} msg/s")
+              f"each{accepting}) over {connections} connection(s), {limit:,.0f} msg/s")
         rate = count / send_seconds
         share = 100 * rate / limit
         first, last = received["first"], received["last"]
@@ -368,5 +376,11 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="1,000 customers instead of 10,000")
     parser.add_argument("--connections", type=int, default=SmtpSettings().connections,
                         help="parallel SMTP connections (default: the product's default)")
+    parser.add_argument("--server-delay-ms", type=float, default=0.0,
+                        help="milliseconds the server takes to accept each message, as a mail "
+                        "server syncing its queue to disk does (default 0: accept at once)")
     options = parser.parse_args()
-    sys.exit(main(1_000 if options.quick else 10_000, options.connections))
+    if options.connections < 1 or options.server_delay_ms < 0:
+        parser.error("--connections must be at least 1 and --server-delay-ms not negative")
+    sys.exit(main(1_000 if options.quick else 10_000, options.connections,
+                  options.server_delay_ms))

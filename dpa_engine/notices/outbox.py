@@ -482,6 +482,7 @@ class _Run:
         self.list_number: int | None = None
         self.list_entries: list[SubProcessor] = []
         self.snapshots: dict[frozenset[str], list[dict[str, Any]]] = {}
+        self.list_checked = False  # the list's number was read in this transaction
 
     def prepare(self) -> None:
         """Queue the notices (first run) or take over what a dead run left 'sending'."""
@@ -674,6 +675,7 @@ class _Run:
         """Record the outcomes of several connections in one transaction (a group commit),
         on the writer connection; only the group commit's leader runs this, one at a time."""
         sent: list[str] = []
+        self.list_checked = False
         with self.db.committed(self.writer) as connection:
             _START.run(connection, [{"id": r.claimed.id} for r in records
                                     if isinstance(r, _Starting)])
@@ -760,12 +762,14 @@ class _Run:
                        ) -> tuple[int, list[dict[str, Any]]]:
         """The current list's number and its entries for these services (parsed once per list
         version; a list published during the run is picked up at the next commit)."""
-        [(number,)] = _LIST_NUMBER.run(connection, [{}])
-        if number is None or number != self.list_number:
+        if not self.list_checked:  # once per transaction
+            [(number,)] = _LIST_NUMBER.run(connection, [{}])
+            self.list_checked = number is not None and number == self.list_number
+        if not self.list_checked:
             with Session(bind=connection) as session:
                 listed = current_list(session)
             self.list_number, self.list_entries = listed.number, list_entries(listed)
-            self.snapshots = {}
+            self.snapshots, self.list_checked = {}, True
         assert self.list_number is not None
         snapshot = self.snapshots.get(services)
         if snapshot is None:
