@@ -176,16 +176,21 @@ def _check_sent_notices(session: Session) -> tuple[int, tuple[int, str] | None]:
         values = json.loads(data)
         if "mime_sha256" in values:
             digests[values["message_id"]] = (seq, values["mime_sha256"])
-    stored: dict[str, bytes] = {message_id: mime for message_id, mime in session.execute(
-        select(OutboxRow.message_id, OutboxPayloadRow.mime)
-        .join(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id))}
     altered: list[tuple[int, str]] = []
-    for message_id, (seq, digest) in digests.items():
-        mime = stored.get(message_id)
-        if mime is None:
-            altered.append((seq, f"notice {message_id} that record {seq} says was sent is no "
-                                 "longer in the outbox"))
-        elif hashlib.sha256(mime).hexdigest() != digest:
-            altered.append((seq, f"the stored notice {message_id} is not what record {seq} "
-                                 "says was sent: it was altered after sending"))
+    found: set[str] = set()
+    for message_id, mime in session.execute(  # streamed: the payloads are not all held at once
+            select(OutboxRow.message_id, OutboxPayloadRow.mime)
+            .join(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id)
+            .execution_options(yield_per=500)):
+        recorded = digests.get(message_id)
+        if recorded is None:
+            continue
+        found.add(message_id)
+        if hashlib.sha256(mime).hexdigest() != recorded[1]:
+            altered.append((recorded[0], f"the stored notice {message_id} is not what record "
+                                         f"{recorded[0]} says was sent: it was altered after "
+                                         "sending"))
+    altered += [(seq, f"notice {message_id} that record {seq} says was sent is no longer in "
+                      "the outbox")
+                for message_id, (seq, _) in digests.items() if message_id not in found]
     return len(digests), min(altered) if altered else None

@@ -54,6 +54,22 @@ def brussels_day(moment: datetime.datetime) -> datetime.date:
     return moment.astimezone(BRUSSELS).date()
 
 
+def on_brussels_day(moment: datetime.datetime, day: datetime.date) -> bool:
+    """Whether `moment` falls on `day` in Brussels: two comparisons against the day's bounds
+    (computed once per day), not a time-zone conversion per call."""
+    if moment.tzinfo is None:
+        brussels_day(moment)  # raises the clear error
+    start, end = _brussels_bounds(day)
+    return start <= moment < end
+
+
+@lru_cache(maxsize=64)
+def _brussels_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
+    return start, datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(),
+                                            BRUSSELS)
+
+
 def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.date:
     if window.days < 1:  # pragma: no cover - the model refuses it; kept for model_construct
         raise NoticeError("a window of 0 days gives the customer no time to object",
@@ -80,8 +96,10 @@ def last_day(deadline: datetime.datetime) -> datetime.date:
     return deadline.astimezone(BRUSSELS).date() - datetime.timedelta(days=1)
 
 
+@lru_cache(maxsize=256)
 def make_window(days: int, unit: str, holiday_country: str) -> Window:
-    """A Window from stored values; 0 days or an unknown unit is a clear error."""
+    """A Window from stored values; 0 days or an unknown unit is a clear error. (Windows are
+    immutable; a fan-out asks for the same few thousands of times.)"""
     if days < 1:
         raise NoticeError(f"a window of {days} days gives the customer no time to object",
                           field="objection_window_days",

@@ -88,7 +88,13 @@ from .compose import (
     notice_mime,
     notice_text,
 )
-from .deadlines import BRUSSELS, Window, brussels_day, make_window, objection_deadline
+from .deadlines import (
+    Window,
+    brussels_day,
+    make_window,
+    objection_deadline,
+    on_brussels_day,
+)
 from .errors import NoticeError
 from .register import (
     ProviderSnapshot,
@@ -467,8 +473,6 @@ class _Run:
         self.db, self.change_id, self.settings = db, change_id, settings
         # two connections held for the run: the group commits' and the claims'
         self.writer, self.claimer = writer, claimer
-        self.windows: dict[tuple[int, str, str], Window] = {}
-        self.days: dict[datetime.date, tuple[datetime.datetime, datetime.datetime]] = {}
         self.texts, self.actor = texts, actor
         self.clock, self.sleep = clock, sleep
         self.mailers = [Mailer(settings) for _ in range(settings.connections)]
@@ -482,7 +486,6 @@ class _Run:
         self.list_number: int | None = None
         self.list_entries: list[SubProcessor] = []
         self.snapshots: dict[frozenset[str], list[dict[str, Any]]] = {}
-        self.list_checked = False  # the list's number was read in this transaction
 
     def prepare(self) -> None:
         """Queue the notices (first run) or take over what a dead run left 'sending'."""
@@ -568,20 +571,14 @@ class _Run:
                     id=row.id, message_id=row.message_id, key=row.key, target_id=row.target_id,
                     kind=row.kind, recipients=list(row.recipients),
                     services=frozenset(row.services),
-                    window=(None if row.kind == "informational" else self._window(row)),
+                    window=(None if row.kind == "informational" else make_window(
+                        row.window_days, row.window_unit, row.holiday_country)),
                     stated_deadline=row.stated_deadline, deadline=row.deadline,
                     fallback_contact=row.fallback_contact, rendered_for=row.rendered_for,
                     in_doubt=in_doubt, attempts=row.attempts + 1, subject=row.subject,
                     mime=row.mime))
             append_events(connection, events)
         return result
-
-    def _window(self, row: Any) -> Window:
-        key = (row.window_days, row.window_unit, row.holiday_country)
-        window = self.windows.get(key)
-        if window is None:
-            window = self.windows[key] = make_window(*key)
-        return window
 
     def _rerender(self, claimed: _Claimed, moment: datetime.datetime) -> _Claimed:
         """A later day than rendered: re-render so the stated deadline is still right."""
@@ -620,7 +617,7 @@ class _Run:
             while (claimed := feed.next()) is not None:
                 if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
                     moment = self.clock()
-                    if not self._on_day(claimed.rendered_for, moment):
+                    if not on_brussels_day(moment, claimed.rendered_for):
                         claimed = self._rerender(claimed, moment)
                 records: list[_Record] = [_Starting(claimed)]
                 self.ledger.commit([pending, *records] if pending else records)
@@ -647,18 +644,6 @@ class _Run:
         if pending is not None:
             self.ledger.commit([pending])
 
-    def _on_day(self, day: datetime.date, moment: datetime.datetime) -> bool:
-        """Whether `moment` falls on `day` in Brussels (the day's bounds computed once)."""
-        bounds = self.days.get(day)
-        if bounds is None:
-            start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
-            end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(),
-                                            BRUSSELS)
-            bounds = self.days[day] = (start, end)
-        if moment.tzinfo is None:
-            return brussels_day(moment) == day  # raises the clear error
-        return bounds[0] <= moment < bounds[1]
-
     def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> _Sent:
         return _Sent(claimed, refused, self.clock())
 
@@ -675,8 +660,8 @@ class _Run:
         """Record the outcomes of several connections in one transaction (a group commit),
         on the writer connection; only the group commit's leader runs this, one at a time."""
         sent: list[str] = []
-        self.list_checked = False
         with self.db.committed(self.writer) as connection:
+            list_number = self._list_number(connection, records)
             _START.run(connection, [{"id": r.claimed.id} for r in records
                                     if isinstance(r, _Starting)])
             events: list[Event] = []
@@ -687,7 +672,7 @@ class _Run:
             for record in records:
                 if isinstance(record, _Starting):
                     continue
-                row, target, event = self._record(connection, record)
+                row, target, event = self._record(connection, record, list_number)
                 if isinstance(record, _Sent):  # the common case, straight on the driver
                     sent_rows.append(row)
                     notified_rows.append(target)
@@ -706,7 +691,7 @@ class _Run:
             append_events(connection, events)
         self.sent.extend(sent)
 
-    def _record(self, connection: Connection, record: _Record
+    def _record(self, connection: Connection, record: _Record, list_number: int | None
                 ) -> tuple[dict[str, Any], dict[str, Any], Event]:
         """The outbox row values, target row values and audit record of one outcome."""
         claimed = record.claimed
@@ -720,7 +705,7 @@ class _Run:
                 deadline = max(claimed.stated_deadline or computed, computed)
             follow_up = (f"refused address(es) {', '.join(sorted(refused))}: update the "
                          "customer's notice_emails") if refused else None
-            list_number, snapshot = self._list_snapshot(connection, claimed.services)
+            snapshot = self._list_snapshot(connection, list_number, claimed.services)
             return ({**base, "sent_at": at, "refused_recipients": sorted(refused),
                      "last_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None},
                     {"id": claimed.target_id, "notified_at": at, "deadline": deadline,
@@ -735,7 +720,7 @@ class _Run:
                               # the exact bytes sent are in outbox_payloads; this digest in the
                               # hash chain makes them tamper-evident (`dpa audit verify`)
                               "mime_sha256": hashlib.sha256(claimed.mime).hexdigest(),
-                              "list_version": list_number,
+                              "list_version": self.list_number,
                               "list_snapshot": snapshot}))
         if isinstance(record, _Deferred):
             return ({**base, "status": "deferred", "last_error": record.error,
@@ -758,25 +743,29 @@ class _Run:
                           "message_id": claimed.message_id, "error": record.error,
                           "window_started": False, "follow_up": follow_up}))
 
-    def _list_snapshot(self, connection: Connection, services: frozenset[str]
-                       ) -> tuple[int, list[dict[str, Any]]]:
-        """The current list's number and its entries for these services (parsed once per list
-        version; a list published during the run is picked up at the next commit)."""
-        if not self.list_checked:  # once per transaction
-            [(number,)] = _LIST_NUMBER.run(connection, [{}])
-            self.list_checked = number is not None and number == self.list_number
-        if not self.list_checked:
+    @staticmethod
+    def _list_number(connection: Connection, records: list[_Record]) -> int | None:
+        """The current list's number, read once per transaction that records a sent notice."""
+        if not any(isinstance(r, _Sent) for r in records):
+            return None
+        [(number,)] = _LIST_NUMBER.run(connection, [{}])
+        return int(number) if number is not None else None
+
+    def _list_snapshot(self, connection: Connection, number: int | None,
+                       services: frozenset[str]) -> list[dict[str, Any]]:
+        """The list's entries for these services (parsed once per list version; a list
+        published during the run is picked up at the next commit)."""
+        if number is None or number != self.list_number:
             with Session(bind=connection) as session:
                 listed = current_list(session)
             self.list_number, self.list_entries = listed.number, list_entries(listed)
-            self.snapshots, self.list_checked = {}, True
-        assert self.list_number is not None
+            self.snapshots = {}
         snapshot = self.snapshots.get(services)
         if snapshot is None:
             snapshot = [s.model_dump(mode="json", exclude_none=True) for s in self.list_entries
                         if services & set(s.services)]
             self.snapshots[services] = snapshot
-        return self.list_number, snapshot
+        return snapshot
 
     def _release(self, message_ids: list[int]) -> None:
         """Give back claimed messages that were not tried (no attempt is counted)."""
