@@ -7,14 +7,16 @@ How a notice travels, and why a crash (even kill -9) at any point does not lose 
    `outbox_payloads`) in ONE transaction, with the change marked 'sending'. A crash before
    that commit leaves nothing; after it, everything is recorded.
 2. Messages are claimed (`status='sending', phase='claimed'`, committed; up to CLAIM_BATCH
-   per commit) and shared out over `connections` parallel SMTP connections. Before a
-   connection starts a message's SMTP transaction, the message's phase becomes 'data'
-   (committed): from then on the server may get it. As soon as the server answers 250 to the
-   DATA, the message is recorded 'sent' (with the audit record and the start of the
-   customer's window) in the very commit that moves the connection's next message to 'data'
-   (or on its own if there is none). Commits of the connections that are ready at the same
-   moment are made together (group commit), so sending does not wait for one disk sync per
-   message, and each connection has at most ONE accepted-but-unrecorded message at a time.
+   per commit) and shared out over `connections` parallel SMTP connections. Before the
+   server can accept a message, its phase becomes 'data' (committed): from then on the server
+   may have it. As soon as the server answers 250 to the DATA, the message is recorded 'sent'
+   (with the audit record and the start of the customer's window) in the very commit that
+   moves the connection's next message to 'data' (or on its own if there is none). That
+   commit is made while the next message's envelope and text are already travelling: only
+   the end-of-data mark (CRLF . CRLF), without which no server accepts a message, waits for
+   it. Commits of all connections are made together by one writer (group commit), so sending
+   does not wait for one disk sync per message, and each connection has at most ONE
+   accepted-but-unrecorded message at a time.
 3. A rerun first takes over what a dead run left 'sending': a message still in phase
    'claimed' never started its SMTP transaction, so it is simply sent. A message in phase
    'data' is *in doubt*: the server may have accepted it just before the crash. It is resent
@@ -105,7 +107,8 @@ from .register import (
     provider_snapshot,
 )
 from .smtp import SMTP_ENV, Configuration, Mailer, Permanent, SmtpSettings, Temporary
-from .smtp import deliver as _deliver
+from .smtp import complete as _complete
+from .smtp import start as _start
 from .texts import NoticeTexts
 
 
@@ -476,7 +479,7 @@ class _Run:
         self.texts, self.actor = texts, actor
         self.clock, self.sleep = clock, sleep
         self.mailers = [Mailer(settings) for _ in range(settings.connections)]
-        self.ledger: GroupCommit[_Record] = GroupCommit(self._write)
+        self.ledger: GroupCommit[_Record] = GroupCommit(self._write, name="dpa-outbox-commit")
         self.sent: list[str] = []
         self.in_doubt: list[str] = []
         self.tries: dict[int, int] = {}
@@ -608,8 +611,13 @@ class _Run:
     # -- one connection's loop
 
     def work(self, feed: _Feed, mailer: Mailer) -> None:
-        """Send messages from `feed` over one connection until it runs dry. The 'sent' record
-        of a message rides along with the commit that starts the connection's next one."""
+        """Send messages from `feed` over one connection until it runs dry.
+
+        The commit that lets a message go out (phase 'data') also records the connection's
+        previous message 'sent'. It is made while this message's envelope and text travel to
+        the server; only the end-of-data mark, which lets the server accept the message, waits
+        for it. So the connection does not idle for the disk, and still never has more than
+        one accepted-but-unrecorded message."""
         assert self.facts is not None
         sender = self.facts.sender
         pending: _Sent | None = None
@@ -619,22 +627,24 @@ class _Run:
                     moment = self.clock()
                     if not on_brussels_day(moment, claimed.rendered_for):
                         claimed = self._rerender(claimed, moment)
-                records: list[_Record] = [_Starting(claimed)]
-                self.ledger.commit([pending, *records] if pending else records)
+                starting: list[_Record] = [_Starting(claimed)]
+                ticket = self.ledger.submit([pending, *starting] if pending else starting)
                 pending = None
                 try:
-                    refused = _deliver(mailer, sender, claimed.recipients, claimed.mime)
-                except Temporary as exc:
-                    self.ledger.commit([self._deferred(claimed, str(exc), exc.maybe_accepted)])
-                except Permanent as exc:
-                    self.ledger.commit([_Failed(claimed, str(exc), self.clock())])
-                except Configuration as exc:
-                    feed.stop()
-                    self._release([claimed.id])
-                    raise NoticeError(str(exc), field="SMTP settings",
-                                      fix="check DPA_SMTP_FROM / DPA_SMTP_USER / "
-                                      "DPA_SMTP_PASSWORD, then rerun dpa change send "
-                                      f"{self.change_id}") from None
+                    refused = _start(mailer, sender, claimed.recipients, claimed.mime)
+                except (Temporary, Permanent, Configuration) as exc:
+                    self.ledger.wait(ticket)
+                    self._not_sent(feed, claimed, exc)
+                    continue
+                try:
+                    self.ledger.wait(ticket)
+                except BaseException:
+                    mailer.drop()  # its start is not on record: the server must not accept it
+                    raise
+                try:
+                    _complete(mailer)
+                except (Temporary, Permanent) as exc:
+                    self._not_sent(feed, claimed, exc)
                 else:
                     pending = self._delivered(claimed, refused)
         except Exception:
@@ -643,6 +653,20 @@ class _Run:
             raise
         if pending is not None:
             self.ledger.commit([pending])
+
+    def _not_sent(self, feed: _Feed, claimed: _Claimed,
+                  error: Temporary | Permanent | Configuration) -> None:
+        """Record why a message did not go out (or stop the run if our settings are wrong)."""
+        if isinstance(error, Temporary):
+            self.ledger.commit([self._deferred(claimed, str(error), error.maybe_accepted)])
+        elif isinstance(error, Permanent):
+            self.ledger.commit([_Failed(claimed, str(error), self.clock())])
+        else:
+            feed.stop()
+            self._release([claimed.id])
+            raise NoticeError(str(error), field="SMTP settings",
+                              fix="check DPA_SMTP_FROM / DPA_SMTP_USER / DPA_SMTP_PASSWORD, "
+                              f"then rerun dpa change send {self.change_id}") from None
 
     def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> _Sent:
         return _Sent(claimed, refused, self.clock())
@@ -811,6 +835,7 @@ class _Run:
     def close(self) -> None:
         for mailer in self.mailers:
             mailer.close()
+        self.ledger.close()
 
     def finish(self) -> SendReport:
         moment = self.clock()

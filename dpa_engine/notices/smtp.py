@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import smtplib
+import socket
 import ssl
 from typing import Literal
 
@@ -83,6 +84,7 @@ class Mailer:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.smtp: smtplib.SMTP | None = None
+        self.open = False  # a transaction waits for its end-of-data mark (see `start`)
 
     def connection(self) -> smtplib.SMTP:
         if self.smtp is not None:
@@ -94,6 +96,11 @@ class Mailer:
                                                       context=ssl.create_default_context())
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            # The end-of-data mark is a few bytes sent on its own after the message (see
+            # `start`): without TCP_NODELAY the kernel could hold it back for the ACK of the
+            # message, which the server may delay (Nagle and delayed ACK, up to 40 ms).
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if s.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
@@ -109,6 +116,8 @@ class Mailer:
         return smtp
 
     def close(self) -> None:
+        if self.open:  # QUIT now would be read as message text: abandon the transaction
+            self.drop()
         if self.smtp is not None:
             try:
                 self.smtp.quit()
@@ -117,6 +126,8 @@ class Mailer:
             self.smtp = None
 
     def drop(self) -> None:
+        """Close at once; an open transaction is abandoned, so the server drops it."""
+        self.open = False
         if self.smtp is not None:
             self.smtp.close()
             self.smtp = None
@@ -139,33 +150,27 @@ _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z"
 
 
 def _dot_stuffed(mime: bytes) -> bytes:
-    """The message as the DATA phase carries it: lines starting with '.' get another '.'
-    (RFC 5321 4.5.2) and it ends with CRLF '.' CRLF. Our MIME rarely has such a line, so the
-    scan is a byte search, not a regular expression over every message."""
+    """The message as the DATA phase carries it, up to the end-of-data mark: lines starting
+    with '.' get another '.' (RFC 5321 4.5.2) and it ends with CRLF. Our MIME rarely has such
+    a line, so the scan is a byte search, not a regular expression over every message."""
     if mime.startswith(b".") or b"\n." in mime:
         mime = _LEADING_DOT.sub(b"..", mime)
     if not mime.endswith(b"\r\n"):
         mime += b"\r\n"
-    return mime + b".\r\n"
+    return mime
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+END_OF_DATA = b".\r\n"  # after the message's final CRLF: the server may now accept it
 
 
-def _data(smtp: smtplib.SMTP, mime: bytes) -> tuple[int, bytes]:
-    """smtplib's DATA, with the cheaper dot-stuffing above."""
-    smtp.putcmd("data")
-    code, reply = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, reply)
-    smtp.send(_dot_stuffed(mime))
-    return smtp.getreply()
-
-
-def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
-    """One SMTP transaction; returns the refused recipients (the others got it) or raises
-    Permanent, Temporary or Configuration."""
-    handed_over = False
+def start(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
+    """An SMTP transaction up to, not including, the end-of-data mark: MAIL FROM, RCPT TO,
+    DATA and the message itself. Until `complete` sends the mark the server cannot accept the
+    message, and if the connection closes first the server drops it (RFC 5321 4.1.1.4), so
+    this may run while the commit that allows the message to go out is still being made.
+    Returns the refused recipients (the others will get it) or raises Permanent, Temporary
+    (never `maybe_accepted`) or Configuration."""
     try:
         smtp = mailer.connection()
         code, reply = smtp.docmd("mail", f"FROM:{_envelope_address(sender)}")
@@ -186,18 +191,50 @@ def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> 
             if all(c >= 500 for c, _ in refused.values()):
                 raise Permanent(f"every recipient refused ({detail})")
             raise Temporary(f"recipients not accepted now ({detail})")
-        handed_over = True  # from here until the server's reply, it may take the message
-        code, reply = _data(smtp, mime)  # raises only if DATA itself is refused
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        smtp.send(_dot_stuffed(mime))
+    except smtplib.SMTPDataError as exc:  # DATA itself refused
+        mailer.drop()
+        raise _refused(exc) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        mailer.drop()
+        raise Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})") from None
+    mailer.open = True
+    return {r: f"{c} {m}" for r, (c, m) in refused.items()}
+
+
+def complete(mailer: Mailer) -> None:
+    """Send the end-of-data mark of the transaction `start` opened: from this moment until
+    the server's reply, the server may take the message. Returns once it has (250), or raises
+    Permanent or Temporary (`maybe_accepted` if the reply never came)."""
+    if not mailer.open or mailer.smtp is None:
+        raise RuntimeError("complete() without a transaction opened by start()")
+    smtp, mailer.open = mailer.smtp, False
+    try:
+        smtp.send(END_OF_DATA)
+        code, reply = smtp.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
-        return {r: f"{c} {m}" for r, (c, m) in refused.items()}
     except smtplib.SMTPDataError as exc:  # the server answered: it did not take the message
         mailer.drop()
-        if exc.smtp_code >= 500:
-            raise Permanent(f"message refused ({exc.smtp_code} {decode(exc.smtp_error)})"
-                            ) from None
-        raise Temporary(f"DATA: {exc.smtp_code} {decode(exc.smtp_error)}") from None
+        raise _refused(exc) from None
     except (OSError, smtplib.SMTPException) as exc:
         mailer.drop()
         raise Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})",
-                        maybe_accepted=handed_over) from None
+                        maybe_accepted=True) from None
+
+
+def _refused(exc: smtplib.SMTPDataError) -> Permanent | Temporary:
+    if exc.smtp_code >= 500:
+        return Permanent(f"message refused ({exc.smtp_code} {decode(exc.smtp_error)})")
+    return Temporary(f"DATA: {exc.smtp_code} {decode(exc.smtp_error)}")
+
+
+def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
+    """One whole SMTP transaction (`start` then `complete`)."""
+    refused = start(mailer, sender, recipients, mime)
+    complete(mailer)
+    return refused

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -176,6 +177,7 @@ class Received:
     message_id: str
     recipients: list[str]
     message: EmailMessage
+    at: float = 0.0  # time.monotonic() when the server had the whole message
 
 
 class Recorder:
@@ -200,6 +202,7 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        at = time.monotonic()
         with self.lock:
             self.data_started += 1
             number = self.data_started
@@ -217,7 +220,7 @@ class Recorder:
                                            policy=default_policy)
         with self.lock:
             self.messages.append(Received(str(message["Message-ID"]), list(envelope.rcpt_tos),
-                                          message))  # type: ignore[arg-type]
+                                          message, at))  # type: ignore[arg-type]
         return "250 2.0.0 accepted"
 
     def by_recipient(self) -> dict[str, list[Received]]:

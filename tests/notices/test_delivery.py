@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import update
 
@@ -111,18 +113,18 @@ class DescribeCrashes:
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
             clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
         calls = {"n": 0}
-        real = outbox_module._deliver
+        real = outbox_module._start
 
         def dies_on_second(*args: object, **kwargs: object) -> dict[str, str]:
             calls["n"] += 1
             if calls["n"] == 2:
-                raise SimulatedKill  # after the commit that starts it, before MAIL FROM
+                raise SimulatedKill  # while the commit that starts it is made, before MAIL FROM
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(outbox_module, "_deliver", dies_on_second)
+        monkeypatch.setattr(outbox_module, "_start", dies_on_second)
         with pytest.raises(SimulatedKill):
             send(db, smtp, texts, clock, planned)
-        monkeypatch.setattr(outbox_module, "_deliver", real)
+        monkeypatch.setattr(outbox_module, "_start", real)
         report = send(db, smtp, texts, clock, planned)
         # The dead run had started that one message's transaction: the rerun cannot know the
         # server never saw it, so it flags it (and only it) in doubt; it still arrives once.
@@ -159,6 +161,55 @@ class DescribeCrashes:
         with db.transaction() as session:
             doubts = [r for r in records(session, planned) if r.event == "in-doubt-resend"]
         assert {r.data["message_id"] for r in doubts} == accepted
+
+    def it_lets_the_server_accept_a_message_only_once_its_start_is_committed(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The commit that starts a message runs while its envelope and text travel; only the
+        # end-of-data mark waits for it. Slow commits make any wrong order show.
+        real = outbox_module._Run._write
+        committed: dict[str, float] = {}
+
+        def slow_write(self: outbox_module._Run, records: list[object]) -> None:
+            time.sleep(0.02)
+            real(self, records)  # type: ignore[arg-type]
+            for record in records:
+                if isinstance(record, outbox_module._Starting):
+                    committed[record.claimed.message_id] = time.monotonic()
+
+        monkeypatch.setattr(outbox_module._Run, "_write", slow_write)
+        report = send(db, smtp, texts, clock, planned, connections=2)
+        assert report.complete and smtp.recorder.messages
+        for received in smtp.recorder.messages:
+            assert received.at > committed[received.message_id], received.message_id
+
+    def it_abandons_a_started_message_when_its_commit_fails(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        real = outbox_module._Run._write
+        starts: list[str] = []
+
+        def disk_fails_on_second_start(self: outbox_module._Run, records: list[object]) -> None:
+            started = [r.claimed.message_id for r in records
+                       if isinstance(r, outbox_module._Starting)]
+            starts.extend(started)
+            if started and len(starts) >= 2:
+                time.sleep(0.05)  # the message's text reaches the server meanwhile
+                raise OSError("disk I/O error")
+            real(self, records)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(outbox_module._Run, "_write", disk_fails_on_second_start)
+        with pytest.raises(OSError, match="disk I/O"):
+            send(db, smtp, texts, clock, planned, connections=1)
+        monkeypatch.undo()
+        # The server had all of the second message but its end-of-data mark: it dropped it.
+        assert [m.message_id for m in smtp.recorder.messages] == starts[:1]
+        report = send(db, smtp, texts, clock, planned)
+        # the first one's 'sent' record was in the failed commit: resent once, in doubt
+        assert report.complete and report.in_doubt_resent
+        customers = {t.customer for t in change_status(db, planned).targets}
+        assert len({m.message_id for m in smtp.recorder.messages}) == len(customers)
+        assert len(smtp.recorder.messages) == len(customers) + 1
 
     def it_rerenders_a_notice_first_sent_on_a_later_day(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
@@ -205,7 +256,7 @@ class DescribeParallelConnections:
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
             clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
         calls = {"n": 0}
-        real = outbox_module._deliver
+        real = outbox_module._start
 
         def refused_after_two(*args: object, **kwargs: object) -> dict[str, str]:
             calls["n"] += 1
@@ -213,7 +264,7 @@ class DescribeParallelConnections:
                 raise outbox_module.Configuration("SMTP login refused (535 bad credentials)")
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(outbox_module, "_deliver", refused_after_two)
+        monkeypatch.setattr(outbox_module, "_start", refused_after_two)
         with pytest.raises(NoticeError, match="535"):
             send(db, smtp, texts, clock, planned, connections=1)
         monkeypatch.undo()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 
-from dpa_engine.notices.smtp import _dot_stuffed, _envelope_address
+from dpa_engine.notices.smtp import END_OF_DATA, _dot_stuffed, _envelope_address
 
 
 class DescribeEnvelopeAddresses:
@@ -23,4 +23,4 @@ class DescribeDataPayload:
             expected = smtplib._quote_periods(mime)
             if not expected.endswith(b"\r\n"):
                 expected += b"\r\n"
-            assert _dot_stuffed(mime) == expected + b".\r\n", mime
+            assert _dot_stuffed(mime) + END_OF_DATA == expected + b".\r\n", mime

@@ -67,3 +67,23 @@ class DescribeGroupCommit:
         assert len(errors) == 2 and all("disk full" in str(e) for e in errors)
         with pytest.raises(OSError):
             ledger.commit(["bad"])
+
+    def it_writes_while_the_submitter_goes_on(self) -> None:
+        gate = threading.Event()
+        written: list[int] = []
+
+        def write(items: list[int]) -> None:
+            gate.wait(5)
+            written.extend(items)
+
+        ledger: GroupCommit[int] = GroupCommit(write)
+        ticket = ledger.submit([1])  # returns at once, though the write cannot finish yet
+        assert written == [] and not ticket.done
+        gate.set()
+        ledger.wait(ticket)
+        assert written == [1]
+        pending = ledger.submit([2, 3])
+        ledger.close()  # what is queued is written before the writer stops
+        assert pending.done and written == [1, 2, 3]
+        with pytest.raises(RuntimeError, match="closed"):
+            ledger.submit([4])
