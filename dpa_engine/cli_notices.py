@@ -20,7 +20,7 @@ from rich.text import Text
 
 from . import notices
 from .clauses import load_library
-from .cli_common import LibraryOption, TemplateOption, out, user_errors
+from .cli_common import LibraryOption, TemplateOption, err, out, user_errors
 from .engine import default_library_path, default_template_path
 from .errors import DpaError, InputError
 from .models import SubProcessor
@@ -373,8 +373,7 @@ def change_send(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
-    report = notices.send_change(_db(db), change_id, settings=settings, texts=_texts(library),
-                                 actor=_actor(actor))
+    report = _send_with_progress(_db(db), change_id, settings, _texts(library), _actor(actor))
     for key in report.sent:
         out.print("[green]sent[/]" + escape(f" {key}"))
     for key in report.already_sent:
@@ -398,6 +397,45 @@ def change_send(
               f"Next: dpa change status {change_id}", markup=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSettings,
+                        texts: notices.NoticeTexts, actor: str) -> notices.SendReport:
+    """send_change with a progress bar on stderr: count, rate, failures, ETA."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[problems]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                  transient=False) as progress:
+        task = progress.add_task("notices", total=None, rate="", problems="")
+        started: list[float] = []
+
+        def show(state: notices.SendProgress) -> None:
+            if state.stage == "queueing":
+                progress.update(task, description="rendering notices into the outbox")
+                return
+            if not started:
+                started.append(time.perf_counter())
+            done = state.sent + state.failed
+            rate = state.sent / max(time.perf_counter() - started[0], 1e-9)
+            problems = ", ".join(text for count, text in (
+                (state.failed, f"{state.failed} not notified"),
+                (state.deferred, f"{state.deferred} deferred")) if count)
+            progress.update(task, description="notices sent", total=state.total,
+                            completed=done, rate=f"{rate:.0f}/s", problems=problems)
+
+        return notices.send_change(db, change_id, settings=settings, texts=texts, actor=actor,
+                                   progress=show)
 
 
 @change_app.command("status")

@@ -40,7 +40,7 @@ from .errors import NoticeError
 from .evidence import export_evidence
 from .feed import write_feed
 from .listing import list_csv, list_docx, list_json, subprocessor_list
-from .outbox import SendReport, SmtpSettings, letter_bytes, letters, send_change
+from .outbox import SendProgress, SendReport, SmtpSettings, letter_bytes, letters, send_change
 from .register import CustomerSummary, ImportReport, import_deals, list_customers
 from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 
@@ -68,7 +68,7 @@ def load_renderer(template: Path) -> DocxRenderer:
 __all__ = [
     "BRUSSELS", "AuditRecord", "AuditVerification", "ChangeStatus", "ChangeSummary",
     "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
-    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendReport", "SmtpSettings",
+    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport", "SmtpSettings",
     "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
     "default_notice_folder", "export_evidence", "import_deals", "letter_bytes", "letters", "list_csv",
     "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",

@@ -48,7 +48,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
@@ -124,6 +124,22 @@ class FailedNotice(BaseModel):
     customer: str
     error: str
     follow_up: str
+
+
+class SendProgress(BaseModel):
+    """Where a send run stands, for a progress display. `stage` 'queueing': rendering every
+    notice into the outbox (first run; `total` not known yet); 'sending': `sent` + `failed`
+    of `total` are done, `deferred` wait for a retry."""
+
+    model_config = ConfigDict(frozen=True)
+    stage: Literal["queueing", "sending"]
+    total: int | None = None
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+ProgressCallback = Callable[[SendProgress], None]
 
 
 class SendReport(BaseModel):
@@ -472,8 +488,14 @@ class _Feed:
 class _Run:
     def __init__(self, db: Database, change_id: int, *, writer: Connection, claimer: Connection,
                  settings: SmtpSettings, texts: NoticeTexts, actor: str,
-                 clock: Callable[[], datetime.datetime], sleep: Callable[[float], None]) -> None:
+                 clock: Callable[[], datetime.datetime], sleep: Callable[[float], None],
+                 progress: ProgressCallback | None = None) -> None:
         self.db, self.change_id, self.settings = db, change_id, settings
+        self.progress = progress
+        self.total: int | None = None
+        self.failed = 0
+        self.deferred: set[int] = set()
+        self.reported = 0.0  # when progress was last reported (time.monotonic)
         # two connections held for the run: the group commits' and the claims'
         self.writer, self.claimer = writer, claimer
         self.texts, self.actor = texts, actor
@@ -503,6 +525,8 @@ class _Run:
             self.facts = _facts(session, self.settings, change)
             moment = self.clock()
             if change.status == "planned":
+                if self.progress is not None:
+                    self.progress(SendProgress(stage="queueing"))
                 with paused_gc():
                     _enqueue(session, change, moment=moment, actor=self.actor,
                              texts=self.texts, settings=self.settings)
@@ -528,6 +552,9 @@ class _Run:
                 .where(TargetRow.change_id == self.change_id,
                        OutboxRow.status.in_(("pending", "deferred")))
                 .order_by(OutboxRow.id)).scalars())
+        if self.total is None:
+            self.total = len(rows)
+            self.report_progress(force=True)
         now = time.monotonic()
         ready, waits = [], []
         for message_id in rows:
@@ -641,6 +668,7 @@ class _Run:
                 except BaseException:
                     mailer.drop()  # its start is not on record: the server must not accept it
                     raise
+                self.report_progress()
                 try:
                     _complete(mailer)
                 except (Temporary, Permanent) as exc:
@@ -682,7 +710,7 @@ class _Run:
 
     def _write(self, records: list[_Record]) -> None:
         """Record the outcomes of several connections in one transaction (a group commit),
-        on the writer connection; only the group commit's leader runs this, one at a time."""
+        on the writer connection; runs on the group commit's writer thread, one at a time."""
         sent: list[str] = []
         with self.db.committed(self.writer) as connection:
             list_number = self._list_number(connection, records)
@@ -693,9 +721,15 @@ class _Run:
             target_rows: list[dict[str, Any]] = []
             sent_rows: list[dict[str, Any]] = []
             notified_rows: list[dict[str, Any]] = []
+            failed, deferred, settled = 0, set[int](), set[int]()
             for record in records:
                 if isinstance(record, _Starting):
                     continue
+                if isinstance(record, _Deferred):
+                    deferred.add(record.claimed.id)
+                else:
+                    settled.add(record.claimed.id)
+                    failed += isinstance(record, _Failed)
                 row, target, event = self._record(connection, record, list_number)
                 if isinstance(record, _Sent):  # the common case, straight on the driver
                     sent_rows.append(row)
@@ -713,7 +747,20 @@ class _Run:
                     if any(target_rows):
                         session.execute(update(TargetRow), [t for t in target_rows if t])
             append_events(connection, events)
-        self.sent.extend(sent)
+        self.sent.extend(sent)  # only once committed
+        self.failed += failed
+        self.deferred = (self.deferred | deferred) - settled
+
+    def report_progress(self, *, force: bool = False) -> None:
+        """Tell the progress callback, at most about ten times a second."""
+        if self.progress is None or self.total is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.reported < 0.1:
+            return
+        self.reported = now
+        self.progress(SendProgress(stage="sending", total=self.total, sent=len(self.sent),
+                                   failed=self.failed, deferred=len(self.deferred)))
 
     def _record(self, connection: Connection, record: _Record, list_number: int | None
                 ) -> tuple[dict[str, Any], dict[str, Any], Event]:
@@ -870,11 +917,13 @@ class _Run:
 
 def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: NoticeTexts,
                 actor: str, clock: Callable[[], datetime.datetime] = now_utc,
-                sleep: Callable[[float], None] = time.sleep) -> SendReport:
-    """Queue (first run) and send every notice of a planned change; safe to rerun at any time."""
+                sleep: Callable[[float], None] = time.sleep,
+                progress: ProgressCallback | None = None) -> SendReport:
+    """Queue (first run) and send every notice of a planned change; safe to rerun at any time.
+    `progress` is called now and then (from a sender thread) with where the run stands."""
     with sender_lock(db), db.dedicated() as writer, db.dedicated() as claimer:
         run = _Run(db, change_id, writer=writer, claimer=claimer, settings=settings,
-                   texts=texts, actor=actor, clock=clock, sleep=sleep)
+                   texts=texts, actor=actor, clock=clock, sleep=sleep, progress=progress)
         run.prepare()
         try:
             while True:
@@ -887,6 +936,7 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
                     break
         finally:
             run.close()
+        run.report_progress(force=True)
         return run.finish()
 
 
@@ -924,5 +974,5 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
     return written
 
 
-__all__ = ["SMTP_ENV", "SendReport", "SmtpSettings", "letter_bytes", "letters", "send_change",
+__all__ = ["SMTP_ENV", "SendProgress", "SendReport", "SmtpSettings", "letter_bytes", "letters", "send_change",
            "sender_lock"]

@@ -50,6 +50,7 @@ def it_runs_the_workflow_from_the_command_line(dpa, smtp: SmtpServer, tmp_path: 
     sent = dpa("change", "send", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
                "--smtp-from", "notices@voxalis.example")
     assert "sent medcare-clinics" in sent and len(smtp.recorder.messages) == 1
+    assert "notices sent" in sent and "1/1" in sent  # the progress bar (stderr)
     assert "objection" in dpa("change", "status", "1")
     dpa("objection", "record", "--change", "1", "--customer", "medcare-clinics",
         "--received-at", "2020-01-01T10:00", "--text", "no", code=2)  # before it was proposed

@@ -236,6 +236,27 @@ class DescribeCrashes:
         assert smtp.recorder.messages == []
 
 
+class DescribeProgress:
+    def it_reports_queueing_then_each_outcome_up_to_the_total(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock) -> None:
+        smtp.recorder.refuse = {"privacy@bakkerijpeeters.example"}  # one not notified
+        seen: list[outbox_module.SendProgress] = []
+        report = send_change(db, planned, settings=smtp.settings(connections=2), texts=texts,
+                             actor=ACTOR, clock=clock, sleep=lambda _: None,
+                             progress=seen.append)
+        customers = len(change_status(db, planned).targets)
+        assert seen[0].stage == "queueing" and seen[0].total is None
+        sending = seen[1:]
+        assert sending and all(p.stage == "sending" and p.total == customers for p in sending)
+        assert (sending[0].sent, sending[0].failed) == (0, 0)
+        done = [p.sent + p.failed for p in sending]
+        assert done == sorted(done)  # never goes back
+        last = sending[-1]
+        assert (last.sent, last.failed, last.deferred) == (len(report.sent), len(report.failed), 0)
+        assert last.sent + last.failed == customers and last.failed == 1
+
+
 class DescribeParallelConnections:
     def it_sends_each_notice_once_over_several_connections(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
