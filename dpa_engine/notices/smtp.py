@@ -173,26 +173,39 @@ def start(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> di
     (never `maybe_accepted`) or Configuration."""
     try:
         smtp = mailer.connection()
-        code, reply = smtp.docmd("mail", f"FROM:{_envelope_address(sender)}")
+        commands = [f"MAIL FROM:{_envelope_address(sender)}",
+                    *(f"RCPT TO:{_envelope_address(r)}" for r in recipients), "DATA"]
+        if smtp.has_extn("pipelining") and not any("\r" in c or "\n" in c for c in commands):
+            # RFC 2920: the envelope and DATA in one write, then their replies in order
+            smtp.send("".join(f"{command}\r\n" for command in commands))
+            replies = [smtp.getreply() for _ in commands]
+        else:
+            replies = []
+            for command in commands[:-1]:
+                verb, _, argument = command.partition(" ")
+                replies.append(smtp.docmd(verb.lower(), argument))
+                if len(replies) == 1 and replies[0][0] != 250:
+                    break  # no point in recipients without a sender
+        code, reply = replies[0]
         if code != 250:
-            smtp.rset()
+            _abandon(mailer, replies, len(commands))
             if code >= 500:
                 raise Configuration(f"the SMTP server refused the sender {sender} ({code} "
                                     f"{decode(reply)})")
             raise Temporary(f"MAIL FROM: {code} {decode(reply)}")
         refused: dict[str, tuple[int, str]] = {}
-        for recipient in recipients:
-            code, reply = smtp.docmd("rcpt", f"TO:{_envelope_address(recipient)}")
+        for recipient, (code, reply) in zip(recipients, replies[1:], strict=False):
             if code not in (250, 251):
                 refused[recipient] = (code, decode(reply))
         if len(refused) == len(recipients):
-            smtp.rset()
+            _abandon(mailer, replies, len(commands))
             detail = "; ".join(f"{r}: {c} {m}" for r, (c, m) in refused.items())
             if all(c >= 500 for c, _ in refused.values()):
                 raise Permanent(f"every recipient refused ({detail})")
             raise Temporary(f"recipients not accepted now ({detail})")
-        smtp.putcmd("data")
-        code, reply = smtp.getreply()
+        if len(replies) < len(commands):  # not pipelined: DATA was not sent yet
+            replies.append(smtp.docmd("data"))
+        code, reply = replies[-1]
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
         smtp.send(_dot_stuffed(mime))
@@ -204,6 +217,16 @@ def start(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> di
         raise Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})") from None
     mailer.open = True
     return {r: f"{c} {m}" for r, (c, m) in refused.items()}
+
+
+def _abandon(mailer: Mailer, replies: list[tuple[int, bytes]], sent: int) -> None:
+    """End a transaction that will not carry a message: RSET, or, if a pipelined DATA was
+    accepted regardless (a server should refuse it without recipients), drop the connection
+    so that no message can follow."""
+    if len(replies) == sent and replies[-1][0] == 354:
+        mailer.drop()
+    elif mailer.smtp is not None:
+        mailer.smtp.rset()
 
 
 def complete(mailer: Mailer) -> None:

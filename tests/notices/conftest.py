@@ -193,6 +193,16 @@ class Recorder:
         self.signal_at: int | None = None
         self.signal = threading.Event()
         self.peers: set[object] = set()  # the client connections that sent a message
+        self.pipelining = True  # offer RFC 2920 PIPELINING, as real relays do
+        self.ehlo_lines: list[str] = []
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
+        self.ehlo_lines = responses
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:

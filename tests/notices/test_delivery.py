@@ -236,6 +236,26 @@ class DescribeCrashes:
         assert smtp.recorder.messages == []
 
 
+class DescribePipelining:
+    @pytest.mark.parametrize("offered", [True, False])
+    def it_sends_and_classifies_refusals_with_or_without_pipelining(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, offered: bool) -> None:
+        smtp.recorder.pipelining = offered
+        smtp.recorder.refuse = {"privacy@bakkerijpeeters.example",  # its only address
+                                "legal@groenveld.example"}  # one of two addresses
+        report = send(db, smtp, texts, clock, planned, connections=2)
+        assert ("250-PIPELINING" in smtp.recorder.ehlo_lines) is offered
+        targets = {t.customer: t for t in change_status(db, planned).targets}
+        assert report.complete and [f.customer for f in report.failed] == ["bakkerij-peeters"]
+        assert targets["bakkerij-peeters"].status == "not-notified"
+        assert targets["groenveld-energie"].status == "notified"
+        assert "legal@groenveld.example" in (targets["groenveld-energie"].follow_up or "")
+        received = smtp.recorder.messages
+        assert len(received) == len(targets) - 1 == len({m.message_id for m in received})
+        assert all("legal@groenveld.example" not in m.recipients for m in received)
+
+
 class DescribeProgress:
     def it_reports_queueing_then_each_outcome_up_to_the_total(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
