@@ -17,7 +17,15 @@ from pydantic import BaseModel
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import LibraryOption, TemplateOption, err, out, require_docx, user_errors
+from .cli_common import (
+    LibraryOption,
+    TemplateOption,
+    err,
+    out,
+    progress_bar,
+    require_docx,
+    user_errors,
+)
 from .engine import Engine, default_library_path
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -61,23 +69,11 @@ def batch(
     template: TemplateOption = None,
 ) -> None:
     """Generate many agreements at once; failures are isolated and summarised. Exit 1 if any failed."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from .batch import SUMMARY_NAME, BatchItem, run_batch
 
     failures = 0
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[failed]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                  transient=False) as progress:
-        task = progress.add_task("agreements", total=None, rate="", failed="")
+    with progress_bar() as progress:
+        task = progress.add_task("agreements", total=None, rate="", problems="")
         started: list[float] = []
 
         def on_start(total: int) -> None:
@@ -94,7 +90,7 @@ def batch(
             done = progress.tasks[0].completed + 1
             rate = done / max(time.perf_counter() - started[0], 1e-9)
             progress.update(task, advance=1, rate=f"{rate:.1f}/s",
-                            failed=f"{failures} failed" if failures else "")
+                            problems=f"{failures} failed" if failures else "")
 
         summary = run_batch(source, output_dir, pdf=pdf, jobs=jobs, library=library,
                             template=template, on_start=on_start, on_item=on_item)

@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from .errors import DpaError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -24,6 +27,23 @@ LibraryOption = Annotated[
     Path | None, typer.Option("--library", help="Clause library folder (default: ./clauses)")]
 TemplateOption = Annotated[
     Path | None, typer.Option("--template", help="Base .docx template (default: templates/)")]
+
+
+def progress_bar() -> Progress:
+    """The bar long commands show on stderr: description, bar, done of total, the task's
+    `rate` and (in red) `problems` fields, elapsed time and ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[problems]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
 
 
 def user_errors(func: F) -> F:

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from . import notices
 from .clauses import load_library
-from .cli_common import LibraryOption, TemplateOption, err, out, user_errors
+from .cli_common import LibraryOption, TemplateOption, out, progress_bar, user_errors
 from .engine import default_library_path, default_template_path
 from .errors import DpaError, InputError
 from .models import SubProcessor
@@ -404,19 +404,7 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
     """send_change with a progress bar on stderr: count, rate, failures, ETA."""
     import time
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[problems]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                  transient=False) as progress:
+    with progress_bar() as progress:
         task = progress.add_task("notices", total=None, rate="", problems="")
         started: list[float] = []
 
