@@ -13,6 +13,8 @@ import datetime
 import functools
 import hashlib
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -91,33 +93,71 @@ def purpose_text(sub: SubProcessor, language: Language) -> str:
 _PER_CUSTOMER = {"customer_name": "\x10", "agreement_reference": "\x11"}
 
 
-def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
-    """The notice in words. A fan-out composes the same sentences for thousands of customers
-    that differ only in name and agreement reference: when the texts print those bare, the
-    notice is composed once per shape with stand-ins and the values are put in afterwards
-    (exactly what rendering with them would give: the same finalize hook flattens them)."""
+@dataclass(frozen=True)
+class _Shape:
+    """A notice composed with stand-ins for the per-customer values, and its e-mail bodies."""
+
+    content: NoticeContent
+    text: str  # notice_text before its final strip
+    html: str
+
+
+def _shape(facts: NoticeFacts, texts: NoticeTexts) -> _Shape | None:
+    """The notice's shape (composed once per shape), or None when a text does more with a
+    per-customer value than print it bare."""
     if not texts.verbatim.issuperset(_PER_CUSTOMER):
-        return _compose(facts, texts)
+        return None
     key = facts.model_dump_json(exclude=set(_PER_CUSTOMER))
     shape = texts.shapes.get(key)
-    if not isinstance(shape, NoticeContent):
+    if not isinstance(shape, _Shape):
         if len(texts.shapes) > 10_000:
             texts.shapes.clear()
-        shape = texts.shapes[key] = _compose(facts.model_copy(update=_PER_CUSTOMER), texts)
-    name, reference = (_flatten(facts.customer_name), _flatten(facts.agreement_reference))
+        content = _compose(facts.model_copy(update=_PER_CUSTOMER), texts)
+        shape = texts.shapes[key] = _Shape(content, _text_lines(content), notice_html(content))
+    return shape
+
+
+def _filler(facts: NoticeFacts, escape: Callable[[str], str] = str) -> Callable[[str], str]:
+    name = escape(_flatten(facts.customer_name))
+    reference = escape(_flatten(facts.agreement_reference))
 
     def fill(text: str) -> str:
         if "\x10" in text or "\x11" in text:
             return text.replace("\x10", name).replace("\x11", reference)
         return text
 
+    return fill
+
+
+def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
+    """The notice in words. A fan-out composes the same sentences for thousands of customers
+    that differ only in name and agreement reference: when the texts print those bare, the
+    notice is composed once per shape with stand-ins and the values are put in afterwards
+    (exactly what rendering with them would give: the same finalize hook flattens them)."""
+    shape = _shape(facts, texts)
+    return _compose(facts, texts) if shape is None else _filled(shape.content, _filler(facts))
+
+
+def compose_email(facts: NoticeFacts, texts: NoticeTexts) -> tuple[NoticeContent, str, str]:
+    """The notice in words with its text and HTML bodies: `notice_text` and `notice_html` of
+    `compose_notice`, taken from the shape's bodies when it has one (HTML-escaped values)."""
+    shape = _shape(facts, texts)
+    if shape is None:
+        content = _compose(facts, texts)
+        return content, notice_text(content), notice_html(content)
+    fill = _filler(facts)
+    return (_filled(shape.content, fill), fill(shape.text).rstrip() + "\n",
+            _filler(facts, html.escape)(shape.html))
+
+
+def _filled(blank: NoticeContent, fill: Callable[[str], str]) -> NoticeContent:
     return NoticeContent.model_construct(
-        language=shape.language, subject=fill(shape.subject), title=fill(shape.title),
-        reference=fill(shape.reference), before=[fill(p) for p in shape.before],
-        details_heading=fill(shape.details_heading),
-        details=[(fill(label), fill(value)) for label, value in shape.details],
-        after=[fill(p) for p in shape.after], page_label=fill(shape.page_label),
-        page_of_label=fill(shape.page_of_label))
+        language=blank.language, subject=fill(blank.subject), title=fill(blank.title),
+        reference=fill(blank.reference), before=[fill(p) for p in blank.before],
+        details_heading=fill(blank.details_heading),
+        details=[(fill(label), fill(value)) for label, value in blank.details],
+        after=[fill(p) for p in blank.after], page_label=fill(blank.page_label),
+        page_of_label=fill(blank.page_of_label))
 
 
 def _compose(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
@@ -180,10 +220,14 @@ def _compose(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
 
 
 def notice_text(content: NoticeContent) -> str:
+    return _text_lines(content).rstrip() + "\n"
+
+
+def _text_lines(content: NoticeContent) -> str:
     lines = [content.reference, "", *_paragraphs(content.before), content.details_heading]
     lines += [f"- {label}: {value}" for label, value in content.details]
     lines += ["", *_paragraphs(content.after)]
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines)
 
 
 def _paragraphs(paragraphs: list[str]) -> list[str]:

@@ -151,16 +151,16 @@ _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z"
 
 def _dot_stuffed(mime: bytes) -> bytes:
     """The message as the DATA phase carries it, up to the end-of-data mark: lines starting
-    with '.' get another '.' (RFC 5321 4.5.2) and it ends with CRLF. Our MIME rarely has such
-    a line, so the scan is a byte search, not a regular expression over every message."""
-    if mime.startswith(b".") or b"\n." in mime:
-        mime = _LEADING_DOT.sub(b"..", mime)
+    with '.' get another '.' (RFC 5321 4.5.2) and it ends with CRLF. (A byte replace, not a
+    regular expression: a quarter of our notices have such a line.)"""
+    if mime.startswith(b"."):
+        mime = b"." + mime
+    mime = mime.replace(b"\n.", b"\n..")
     if not mime.endswith(b"\r\n"):
         mime += b"\r\n"
     return mime
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 END_OF_DATA = b".\r\n"  # after the message's final CRLF: the server may now accept it
 
 

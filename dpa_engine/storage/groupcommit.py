@@ -7,11 +7,17 @@ them from it). So N threads that each need a commit cost about one commit, not N
 submitting does not block, a thread can do other work (e.g. send the next message's envelope)
 while its items are being written, and still know they are durable before it goes on.
 `commit(items)` is submit and wait in one.
+
+Like PostgreSQL's commit_delay/commit_siblings, the writer may wait a moment (`delay`) for
+more submissions when fewer than `siblings` are queued: a busy sender whose threads commit
+out of step then pays for one commit per few messages instead of one per message (each
+commit is a disk sync plus a transaction's fixed cost), while a lone thread never waits.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -28,13 +34,18 @@ class Ticket:
 
 
 class GroupCommit(Generic[Item]):
-    def __init__(self, write: Callable[[list[Item]], None], *, name: str = "group-commit"
-                 ) -> None:
+    def __init__(self, write: Callable[[list[Item]], None], *, name: str = "group-commit",
+                 delay: float = 0.0, siblings: int = 1) -> None:
         """`write(items)` writes the items in one transaction, in the order given; it runs on
-        the group commit's own thread, one call at a time."""
+        the group commit's own thread, one call at a time. With fewer than `siblings`
+        submissions queued, the writer waits up to `delay` seconds for more before writing."""
         self._write = write
         self._name = name
-        self._condition = threading.Condition()
+        self._delay, self._siblings = delay, siblings
+        # one lock, two conditions: submitting wakes only the writer, a commit only the waiters
+        lock = threading.Lock()
+        self._queue_changed = threading.Condition(lock)
+        self._committed = threading.Condition(lock)
         self._queued: list[tuple[Sequence[Item], Ticket]] = []
         self._writer: threading.Thread | None = None
         self._closing = False
@@ -44,21 +55,21 @@ class GroupCommit(Generic[Item]):
     def submit(self, items: Sequence[Item]) -> Ticket:
         """Queue `items` for the next transaction; does not wait for it."""
         ticket = Ticket()
-        with self._condition:
+        with self._queue_changed:
             if self._closing:
                 raise RuntimeError("submit() on a closed group commit")
             self._queued.append((items, ticket))
             if self._writer is None:
                 self._writer = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._writer.start()
-            self._condition.notify_all()
+            self._queue_changed.notify()
         return ticket
 
     def wait(self, ticket: Ticket) -> None:
         """Return once the ticket's items are committed; raise the write's error if not."""
-        with self._condition:
+        with self._committed:
             while not ticket.done:
-                self._condition.wait()
+                self._committed.wait()
         if ticket.error is not None:
             raise ticket.error
 
@@ -67,9 +78,9 @@ class GroupCommit(Generic[Item]):
 
     def close(self) -> None:
         """Write what is still queued, then stop the writer thread."""
-        with self._condition:
+        with self._queue_changed:
             self._closing = True
-            self._condition.notify_all()
+            self._queue_changed.notify()
             writer = self._writer
         if writer is not None:
             writer.join()
@@ -82,23 +93,36 @@ class GroupCommit(Generic[Item]):
         self.close()
 
     def _run(self) -> None:
-        with self._condition:
+        with self._queue_changed:
             while True:
                 while not self._queued and not self._closing:
-                    self._condition.wait()
+                    self._queue_changed.wait()
                 if not self._queued:
                     return
+                self._gather()
                 batch, self._queued = self._queued, []
-                self._condition.release()
+                self._queue_changed.release()
                 error: BaseException | None = None
                 try:
                     self._write([item for queued, _ in batch for item in queued])
                 except BaseException as exc:  # every waiter of this batch gets it
                     error = exc
                 finally:
-                    self._condition.acquire()
+                    self._queue_changed.acquire()
                 self.commits += 1
                 self.items += sum(len(queued) for queued, _ in batch)
                 for _, ticket in batch:
                     ticket.done, ticket.error = True, error
-                self._condition.notify_all()
+                self._committed.notify_all()
+
+    def _gather(self) -> None:
+        """Wait (holding the condition, so submitters can still queue) up to `delay` for
+        `siblings` submissions."""
+        if self._delay <= 0 or len(self._queued) >= self._siblings:
+            return
+        until = time.monotonic() + self._delay
+        while len(self._queued) < self._siblings and not self._closing:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._queue_changed.wait(left)

@@ -87,3 +87,45 @@ class DescribeGroupCommit:
         assert pending.done and written == [1, 2, 3]
         with pytest.raises(RuntimeError, match="closed"):
             ledger.submit([4])
+
+
+class DescribeCommitDelay:
+    """With `delay` and `siblings`, the writer waits for more submissions, like PostgreSQL's
+    commit_delay/commit_siblings; it stops waiting as soon as enough arrived or on close."""
+
+    def it_waits_for_siblings_and_writes_them_in_one_transaction(self) -> None:
+        written: list[list[str]] = []
+        ledger: GroupCommit[str] = GroupCommit(written.append, delay=60, siblings=2)
+        first = ledger.submit(["a"])
+        # a lone submission is held back (up to a minute) for a sibling ...
+        waiter = threading.Thread(target=ledger.wait, args=(first,))
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive() and written == []
+        # ... which arrives: both go in one write, without waiting out the delay
+        ledger.commit(["b"])
+        waiter.join(30)
+        assert not waiter.is_alive()
+        assert written == [["a", "b"]]
+        ledger.close()
+
+    def it_writes_at_once_when_closed_while_waiting(self) -> None:
+        written: list[list[str]] = []
+        ledger: GroupCommit[str] = GroupCommit(written.append, delay=60, siblings=4)
+        ticket = ledger.submit(["only"])
+        closer = threading.Thread(target=ledger.close)
+        closer.start()
+        closer.join(30)
+        assert not closer.is_alive()
+        ledger.wait(ticket)
+        assert written == [["only"]]
+
+    def it_never_holds_back_a_lone_thread_when_siblings_is_one(self) -> None:
+        written: list[list[str]] = []
+        ledger: GroupCommit[str] = GroupCommit(written.append, delay=60, siblings=1)
+        done = threading.Thread(target=lambda: [ledger.commit([str(i)]) for i in range(3)])
+        done.start()
+        done.join(30)
+        assert not done.is_alive()
+        assert written == [["0"], ["1"], ["2"]]
+        ledger.close()

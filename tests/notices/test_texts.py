@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,21 @@ class DescribeComposingByShape:
                     assert compose_notice(notice, texts) == self.whole(notice, texts)
         # 36 notices of 9 shapes: each shape composed once, then reused
         assert len(texts.shapes) - before <= 9
+
+    def it_gives_the_same_text_and_html_as_the_whole_notice(self, texts: NoticeTexts) -> None:
+        from dpa_engine.notices.compose import compose_email
+
+        for language in ("nl", "fr", "en"):
+            for kind in ("objection", "consent", "informational"):
+                for index, name in enumerate((*self.NAMES, 'Quote "&" Co\'s')):
+                    notice = facts(language, kind, customer_name=name,
+                                   agreement_reference=f"REF-{index} <{index}>")
+                    whole = self.whole(notice, texts)
+                    content, text, body = compose_email(notice, texts)
+                    assert content == whole
+                    assert text == notice_text(whole)
+                    assert body == notice_html(whole)
+                    assert escape(name) in body
 
     def it_composes_whole_when_a_text_filters_the_name(self, editable_texts: Path) -> None:
         path = editable_texts / "change-notice.yaml"
