@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import rule_engine
 from pydantic import BaseModel, ConfigDict
 
 from .clauses import Library
-from .clauses.loader import RULE_CONTEXT
+from .clauses.loader import rule_context
 from .rules import Decision
 
 
@@ -126,7 +125,9 @@ def coverage(library: Library, decision: Decision | None = None, *, scope: str =
         ]
         applies = True
         if decision is not None and requirement.applies_when is not None:
-            rule = rule_engine.Rule(requirement.applies_when, context=RULE_CONTEXT)
+            import rule_engine  # see clauses.loader: imported when first needed
+
+            rule = rule_engine.Rule(requirement.applies_when, context=rule_context())
             applies = bool(rule.matches(decision.facts))
         status: Literal["covered", "gap", "not-applicable"] = (
             "covered" if satisfying else "gap" if applies else "not-applicable")

@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import rule_engine
-import rule_engine.ast as rast
 from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateAssertionError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -25,6 +24,11 @@ from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides
 from ..yamlsource import YamlDocument, load_yaml, validation_error
 from .schema import LABEL_KEYS, LEGAL_REFERENCES, ArticleHeader, Clause, ClauseFile, LabelsFile
 from .textenv import clause_environment
+
+if TYPE_CHECKING:
+    # rule_engine is imported where conditions are compiled: building its parser takes
+    # ~0.4 s, which every `dpa` command that loads no clause library would pay at start
+    import rule_engine
 
 LABELS_FILE = "labels.yaml"
 
@@ -91,17 +95,19 @@ class Library:
         return self.labels[key][language]
 
 
-_RULE_TYPES = {
-    "text": rule_engine.DataType.STRING,
-    "number": rule_engine.DataType.FLOAT,
-    "boolean": rule_engine.DataType.BOOLEAN,
-    "text-list": rule_engine.DataType.ARRAY(rule_engine.DataType.STRING),
-}
-RULE_CONTEXT = rule_engine.Context(
-    type_resolver=rule_engine.type_resolver_from_dict(
-        {name: _RULE_TYPES[spec.type] for name, spec in FACTS.items()}
-    )
-)
+@functools.cache
+def rule_context() -> rule_engine.Context:
+    """The rule-engine context that types every fact a condition may use."""
+    import rule_engine
+
+    types = {
+        "text": rule_engine.DataType.STRING,
+        "number": rule_engine.DataType.FLOAT,
+        "boolean": rule_engine.DataType.BOOLEAN,
+        "text-list": rule_engine.DataType.ARRAY(rule_engine.DataType.STRING),
+    }
+    return rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(
+        {name: types[spec.type] for name, spec in FACTS.items()}))
 
 
 class _Collector:
@@ -353,11 +359,14 @@ def _same_across_languages(clause: Clause, per_language: dict[Language, frozense
 
 def _compile_condition(clause: Clause, path: Path, line: int | None, out: _Collector
                        ) -> tuple[rule_engine.Rule | None, tuple[str, ...]]:
+    import rule_engine
+    import rule_engine.ast as rast
+
     if clause.when is None:
         return None, ()
     fld = f"{clause.id}.when"
     try:
-        rule = rule_engine.Rule(clause.when, context=RULE_CONTEXT)
+        rule = rule_engine.Rule(clause.when, context=rule_context())
     except rule_engine.SymbolResolutionError as exc:
         out.add("unknown-fact", path, line, fld, f"unknown fact '{exc.symbol_name}'",
                 did_you_mean(exc.symbol_name, set(FACTS)) or "see the facts in clauses/README.md")
@@ -385,6 +394,8 @@ def _compile_condition(clause: Clause, path: Path, line: int | None, out: _Colle
 
 
 def _check_comparison(node: Any, path: Path, line: int | None, fld: str, out: _Collector) -> None:
+    import rule_engine.ast as rast
+
     sides = (node.left, node.right)
     for symbol, other in (sides, sides[::-1]):
         if not isinstance(symbol, rast.SymbolExpression):
@@ -406,6 +417,8 @@ def _check_comparison(node: Any, path: Path, line: int | None, fld: str, out: _C
 
 
 def _walk(node: Any) -> list[Any]:
+    import rule_engine.ast as rast
+
     found = [node]
     for value in vars(node).values():
         if isinstance(value, rast.ExpressionBase):
