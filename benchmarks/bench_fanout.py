@@ -7,10 +7,9 @@ from generated deal files; a new sub-processor used by a service every customer 
 proposed; then
 
 - plan: `plan_change` is timed on its own (target: < 2 s for 10,000 customers on SQLite);
-- send: `send_change` is timed as a whole (queueing every notice in the outbox, then the
-  SMTP transactions with their durable commits while the notices are rendered) against a
-  loopback aiosmtpd server running in its own process, as a real mail server would (N
-  connections, default 4 as in the product);
+- send: `send_change` is timed as a whole (rendering every notice into the outbox, then the
+  SMTP transactions with their durable commits) against a loopback aiosmtpd server running in
+  its own process, as a real mail server would (N connections, default 4 as in the product);
 - server limit: afterwards the very same messages (the outbox's MIME bytes) are replayed to
   the same server by a plain smtplib loop over the same number of connections, with no
   database and no rendering: the most that server takes from a client. The send rate is
@@ -317,8 +316,8 @@ def main(count: int, connections: int, delay_ms: float) -> int:
         wire = (count - 1) / (last - first) if first and last and last > first else 0.0
         queued = received["first"] - started if received["first"] else 0.0
         print(f"send: {len(sent.sent)} notices in {send_seconds:.1f} s = {rate:,.0f} msg/s "
-              f"({share:.0f} % of the server limit), of which {queued:.1f} s queueing every "
-              f"notice in the outbox before the first went out; the SMTP phase ran at "
+              f"({share:.0f} % of the server limit), of which {queued:.1f} s rendering every "
+              f"notice into the outbox before the first went out; the SMTP phase ran at "
               f"{wire:,.0f} msg/s ({100 * wire / limit:.0f} %), the server process busy "
               f"{100 * received['busy']:.0f} % of a core")
 

@@ -410,7 +410,7 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
 
         def show(state: notices.SendProgress) -> None:
             if state.stage == "queueing":
-                progress.update(task, description="queueing notices in the outbox")
+                progress.update(task, description="rendering notices into the outbox")
                 return
             if not started:
                 started.append(time.perf_counter())

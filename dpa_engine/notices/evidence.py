@@ -46,8 +46,7 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
         for cid in change_ids:
             notices[cid] = [(m.target.customer.key, m.payload.mime, m.payload.body_text,
                              m.payload.body_html, letter_bytes(m.payload, renderer))
-                            for m in _outbox_of(session, cid)
-                            if m.payload is not None]  # not rendered: never sent either
+                            for m in _outbox_of(session, cid)]
     _, _, versions = published_versions(db)
     buffer = io.BytesIO()
     stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)

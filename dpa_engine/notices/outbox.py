@@ -2,15 +2,10 @@
 
 How a notice travels, and why a crash (even kill -9) at any point does not lose or repeat it:
 
-1. `send_change` first records every notice in the outbox (target, deadline, stable
-   Message-ID, audit record) in ONE transaction, with the change marked 'sending'. A crash
-   before that commit leaves nothing; after it, everything is recorded. The notices are then
-   rendered in outbox order on a thread of their own while the first ones are already being
-   sent (text, HTML, the exact MIME bytes and what the letter is made from, in
-   `outbox_payloads`); a message is claimed only once its rendered bytes are committed. A run
-   that stops before rendering everything leaves the rest for the rerun, which renders them
-   first. (One notice of each shape is rendered before the queue commits, so a text missing
-   in a language stops the run with nothing queued.)
+1. `send_change` first records every notice in the outbox (a stable Message-ID in `outbox`;
+   rendered text, HTML, the exact MIME bytes and what the letter is made from in
+   `outbox_payloads`) in ONE transaction, with the change marked 'sending'. A crash before
+   that commit leaves nothing; after it, everything is recorded.
 2. Messages are claimed (`status='sending', phase='claimed'`, committed; up to CLAIM_BATCH
    per commit) and shared out over `connections` parallel SMTP connections. Before the
    server can accept a message, its phase becomes 'data' (committed): from then on the server
@@ -75,7 +70,7 @@ from ..models import SubProcessor
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.driversql import DriverStatement
-from ..storage.groupcommit import GroupCommit, Ticket
+from ..storage.groupcommit import GroupCommit
 from ..storage.schema import (
     AgreementRow,
     ChangeRow,
@@ -130,8 +125,8 @@ class FailedNotice(BaseModel):
 
 
 class SendProgress(BaseModel):
-    """Where a send run stands, for a progress display. `stage` 'queueing': recording every
-    notice in the outbox (first run; `total` not known yet); 'sending': `sent` + `failed`
+    """Where a send run stands, for a progress display. `stage` 'queueing': rendering every
+    notice into the outbox (first run; `total` not known yet); 'sending': `sent` + `failed`
     of `total` are done, `deferred` wait for a retry."""
 
     model_config = ConfigDict(frozen=True)
@@ -230,42 +225,6 @@ def _message_id(facts: _Facts, customer_key: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Job:
-    """What rendering one queued notice needs, as plain values: notices are rendered outside
-    the transaction that queued them (see _Renderer)."""
-
-    outbox_id: int
-    target_id: int
-    kind: str
-    language: str
-    customer_name: str
-    customer_key: str
-    reference: str
-    remedy: str
-    window: Window | None
-    services: frozenset[str]
-    recipients: list[str]
-    message_id: str
-
-    @property
-    def shape(self) -> tuple[object, ...]:
-        """What decides the notice's sentences, apart from the customer's name and reference."""
-        return (self.kind, self.language, self.remedy, self.window, self.services)
-
-
-def _job(message_id: str, kind: str, language: str, customer: CustomerRow,
-         agreement: AgreementRow, services: Collection[str], recipients: list[str], *,
-         outbox_id: int = 0, target_id: int = 0) -> _Job:
-    return _Job(outbox_id=outbox_id, target_id=target_id, kind=kind, language=language,
-                customer_name=customer.name, customer_key=customer.key,
-                reference=agreement.reference or f"v{agreement.version}",
-                remedy=agreement.remedy,
-                window=None if kind == "informational" else agreement_window(agreement),
-                services=frozenset(services), recipients=list(recipients),
-                message_id=message_id)
-
-
-@dataclass(frozen=True)
 class _Rendered:
     subject: str
     body_text: str
@@ -276,36 +235,38 @@ class _Rendered:
     rendered_for: datetime.date
 
 
-def _render(facts: _Facts, texts: NoticeTexts, job: _Job, dispatch_at: datetime.datetime
-            ) -> _Rendered:
+def _render(facts: _Facts, texts: NoticeTexts, *, kind: str, language: str,
+            customer: CustomerRow, agreement: AgreementRow, services: Collection[str],
+            recipients: list[str], message_id: str,
+            dispatch_at: datetime.datetime) -> _Rendered:
     """One customer's notice as if dispatched at `dispatch_at`: the same inputs always give
     the same bytes (an in-doubt resend and the evidence pack rely on it)."""
     provider, info = facts.provider, facts.change
-    window = job.window
-    deadline = None if window is None else objection_deadline(dispatch_at, window)
+    window = deadline = None
+    if kind != "informational":
+        window = agreement_window(agreement)
+        deadline = objection_deadline(dispatch_at, window)
     notice = NoticeFacts.model_validate({
-        "language": job.language, "kind": job.kind, "action": info.action,
-        "change_number": facts.change_id, "customer_name": job.customer_name,
+        "language": language, "kind": kind, "action": info.action,
+        "change_number": facts.change_id, "customer_name": customer.name,
         "provider_name": provider.name, "contact_email": facts.contact,
-        "agreement_reference": job.reference,
+        "agreement_reference": agreement.reference or f"v{agreement.version}",
         "subprocessor": info.subject,
         "replaced": info.previous if info.action == "replace" else None,
-        "services": [_service_name(provider.services.get(s, s), job.language)
-                     for s in sorted(job.services)],
+        "services": [_service_name(provider.services.get(s, s), language)
+                     for s in sorted(services)],
         "effective_on": info.effective_on, "deadline": deadline, "window": window,
-        "remedy": job.remedy})
+        "remedy": agreement.remedy})
     content, body_text, body_html = compose_email(notice, texts)
     mime = notice_mime(
-        content, text=body_text, html_body=body_html, message_id=job.message_id,
-        sender=facts.sender, recipients=job.recipients, reply_to=facts.contact,
-        date=dispatch_at,
-        headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": job.customer_key})
-    letter = LetterSource(content=content, customer_name=job.customer_name,
+        content, text=body_text, html_body=body_html, message_id=message_id,
+        sender=facts.sender, recipients=recipients, reply_to=facts.contact, date=dispatch_at,
+        headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": customer.key})
+    letter = LetterSource(content=content, customer_name=customer.name,
                           provider_name=provider.name,
                           generated_at=dispatch_at.replace(microsecond=0),
                           custom={"dpa.change": str(facts.change_id),
-                                  "dpa.customer": job.customer_key,
-                                  "dpa.message_id": job.message_id})
+                                  "dpa.customer": customer.key, "dpa.message_id": message_id})
     return _Rendered(subject=content.subject, body_text=body_text, body_html=body_html,
                      mime=mime, letter_source=letter.model_dump(mode="json"),
                      stated_deadline=deadline, rendered_for=brussels_day(dispatch_at))
@@ -322,13 +283,9 @@ def _table(entity: type[Any]) -> Table:
 
 
 def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, actor: str,
-             texts: NoticeTexts, settings: SmtpSettings) -> list[_Job]:
+             texts: NoticeTexts, settings: SmtpSettings) -> None:
     """Every notice of the change into the outbox, as multi-row inserts in the caller's
-    transaction (thousands of customers cost a handful of statements): targets, Message-IDs
-    and audit records, but not the rendered notices, which `_Renderer` writes while the first
-    ones are already being sent. One notice of each shape is rendered here, so a text or a
-    sub-processor fact missing in a language stops the run with nothing queued. Returns what
-    rendering the rest needs."""
+    transaction (thousands of customers cost a handful of statements)."""
     plan, rows = plan_with_rows(session, change, moment)
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
@@ -336,30 +293,27 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
     facts = _facts(session, settings, change)
     targets: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
-    jobs: list[_Job] = []
+    payloads: list[dict[str, Any]] = []
     events: list[Event] = []
-    shapes: set[tuple[object, ...]] = set()
-    rendered_for = brussels_day(moment)
     for entry in plan.affected:
         customer, agreement = rows[entry.customer]
         reasons = [r.model_dump() for r in entry.reasons]
         message_id = _message_id(facts, customer.key)
-        job = _job(message_id, entry.kind, entry.language, customer, agreement,
-                   {r.service for r in entry.reasons}, list(entry.recipients))
-        if job.shape not in shapes:
-            shapes.add(job.shape)
-            _render(facts, texts, job, moment)
-        jobs.append(job)
+        rendered = _render(facts, texts, kind=entry.kind, language=entry.language,
+                           customer=customer, agreement=agreement,
+                           services={r.service for r in entry.reasons},
+                           recipients=list(entry.recipients), message_id=message_id,
+                           dispatch_at=moment)
         targets.append({"change_id": change.id, "customer_id": customer.id,
                         "agreement_id": agreement.id, "kind": entry.kind, "reasons": reasons,
                         "language": entry.language, "recipients": list(entry.recipients),
-                        "status": "queued",
-                        "stated_deadline": None if job.window is None
-                        else objection_deadline(moment, job.window)})
-        # the subject is written with the rendered notice
-        messages.append({"message_id": message_id, "subject": "",
-                         "rendered_for": rendered_for, "status": "pending",
+                        "status": "queued", "stated_deadline": rendered.stated_deadline})
+        messages.append({"message_id": message_id, "subject": rendered.subject,
+                         "rendered_for": rendered.rendered_for, "status": "pending",
                          "attempts": 0, "in_doubt_resends": 0, "refused_recipients": []})
+        payloads.append({"body_text": rendered.body_text, "body_html": rendered.body_html,
+                         "mime": rendered.mime, "letter": None,
+                         "letter_source": rendered.letter_source})
         events.append(Event(event="queued", actor=actor, at=moment, change_id=change.id,
                             customer_key=customer.key, data={
                                 "message_id": message_id, "kind": entry.kind,
@@ -378,26 +332,11 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
         outbox_ids = connection.execute(
             insert(outbox_table).returning(outbox_table.c.id, sort_by_parameter_order=True),
             messages).scalars().all()
-        jobs = [replace(job, outbox_id=outbox_id, target_id=target_id)
-                for job, outbox_id, target_id in zip(jobs, outbox_ids, target_ids, strict=True)]
+        for payload, outbox_id in zip(payloads, outbox_ids, strict=True):
+            payload["outbox_id"] = outbox_id
+        connection.execute(insert(_table(OutboxPayloadRow)), payloads)
     append_events(session, events)
     change.status = "sending"
-    return jobs
-
-
-def _unrendered(session: Session, change_id: int) -> list[_Job]:
-    """The change's queued notices that were never rendered (their run stopped first)."""
-    query = (select(OutboxRow, TargetRow, CustomerRow, AgreementRow)
-             .join(TargetRow, OutboxRow.target_id == TargetRow.id)
-             .join(CustomerRow, TargetRow.customer_id == CustomerRow.id)
-             .join(AgreementRow, TargetRow.agreement_id == AgreementRow.id)
-             .outerjoin(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id)
-             .where(TargetRow.change_id == change_id, OutboxPayloadRow.outbox_id.is_(None))
-             .order_by(OutboxRow.id))
-    return [_job(message.message_id, target.kind, target.language, customer, agreement,
-                 {r["service"] for r in target.reasons}, list(target.recipients),
-                 outbox_id=message.id, target_id=target.id)
-            for message, target, customer, agreement in session.execute(query)]
 
 
 # --- the send loop -----------------------------------------------------------------------------
@@ -473,15 +412,7 @@ class _Failed:
     at: datetime.datetime
 
 
-@dataclass(frozen=True)
-class _Payloads:
-    """Rendered notices to store (before any of them may be claimed)."""
-
-    rendered: list[tuple[_Job, _Rendered]]
-
-
-_Outcome = _Starting | _Sent | _Deferred | _Failed
-_Record = _Outcome | _Payloads
+_Record = _Starting | _Sent | _Deferred | _Failed
 
 
 def _columns(entity: type[Any], *names: str) -> dict[str, Column[Any]]:
@@ -500,16 +431,6 @@ _NOTIFIED = DriverStatement(
     "deadline = :deadline, follow_up = COALESCE(:follow_up, follow_up) WHERE id = :id",
     _columns(TargetRow, "notified_at", "deadline"))
 _LIST_NUMBER = DriverStatement("SELECT MAX(number) FROM list_versions", {})
-_PAYLOAD = DriverStatement(
-    "INSERT INTO outbox_payloads (outbox_id, body_text, body_html, mime, letter, letter_source) "
-    "VALUES (:outbox_id, :body_text, :body_html, :mime, NULL, :letter_source)",
-    _columns(OutboxPayloadRow, "mime", "letter_source"))
-_RENDERED = DriverStatement(
-    "UPDATE outbox SET subject = :subject, rendered_for = :rendered_for WHERE id = :id",
-    _columns(OutboxRow, "rendered_for"))
-_STATED = DriverStatement(
-    "UPDATE change_targets SET stated_deadline = :stated_deadline WHERE id = :id",
-    _columns(TargetRow, "stated_deadline"))
 
 
 # What a claim reads for each message: one Core query, no ORM objects.
@@ -527,86 +448,6 @@ _CLAIMABLE = (
     .where(OutboxRow.id.in_(bindparam("ids", expanding=True)),
            OutboxRow.status.in_(("pending", "deferred")))
     .order_by(OutboxRow.id))
-
-
-RENDER_CHUNK = 50  # rendered notices per group-commit record
-
-
-def _store(connection: Connection, rendered: list[tuple[_Job, _Rendered]]) -> None:
-    """Write rendered notices: payloads, subjects and the deadlines they state."""
-    _PAYLOAD.run(connection, [
-        {"outbox_id": job.outbox_id, "body_text": r.body_text, "body_html": r.body_html,
-         "mime": r.mime, "letter_source": r.letter_source} for job, r in rendered])
-    _RENDERED.run(connection, [{"id": job.outbox_id, "subject": r.subject,
-                                "rendered_for": r.rendered_for} for job, r in rendered])
-    _STATED.run(connection, [{"id": job.target_id, "stated_deadline": r.stated_deadline}
-                             for job, r in rendered])
-
-
-class _Renderer:
-    """Renders queued notices that have no payload yet, in outbox order, on its own thread
-    while the connections send the ones already rendered: the server does not idle while
-    thousands of notices are rendered. Each chunk is stored through the run's group commit;
-    the feed claims a message only once its payload is committed (`wait_for`)."""
-
-    def __init__(self, run: _Run, jobs: list[_Job], moment: datetime.datetime) -> None:
-        self.run, self.jobs, self.moment = run, jobs, moment
-        self.condition = threading.Condition()
-        self.stored_upto = 0  # every outbox entry up to this id has its payload committed
-        self.finished = not jobs
-        self.stopping = False
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, name="dpa-outbox-render",
-                                       daemon=True)
-        if jobs:
-            self.thread.start()
-
-    def _loop(self) -> None:
-        run = self.run
-        assert run.facts is not None
-        waiting: tuple[Ticket, int] | None = None  # the previous chunk's commit
-        try:
-            for start in range(0, len(self.jobs), RENDER_CHUNK):
-                if self.stopping:
-                    break
-                rendered = []
-                for job in self.jobs[start:start + RENDER_CHUNK]:
-                    rendered.append((job, _render(run.facts, run.texts, job, self.moment)))
-                    time.sleep(0)  # hand the interpreter to a connection that has a reply
-                ticket = run.ledger.submit([_Payloads(rendered)])
-                if waiting is not None:
-                    self._stored(*waiting)
-                waiting = (ticket, rendered[-1][0].outbox_id)
-            if waiting is not None:
-                self._stored(*waiting)
-        except BaseException as exc:  # the feed raises it in a connection's thread
-            with self.condition:
-                self.error = exc
-        finally:
-            with self.condition:
-                self.finished = True
-                self.condition.notify_all()
-
-    def _stored(self, ticket: Ticket, upto: int) -> None:
-        self.run.ledger.wait(ticket)
-        with self.condition:
-            self.stored_upto = upto
-            self.condition.notify_all()
-
-    def wait_for(self, outbox_id: int) -> None:
-        """Return once the payloads of every entry up to `outbox_id` are committed (or there is
-        nothing left to render); raise what stopped the rendering."""
-        with self.condition:
-            while not self.finished and self.stored_upto < outbox_id:
-                self.condition.wait()
-            if self.error is not None:
-                raise self.error
-
-    def close(self) -> None:
-        """Let rendering finish (a few seconds at most), so every notice has its letter even
-        when sending stopped early."""
-        if self.thread.is_alive():
-            self.thread.join()
 
 
 class _Feed:
@@ -628,7 +469,6 @@ class _Feed:
                     return None
                 batch = [self.waiting.popleft()
                          for _ in range(min(CLAIM_BATCH, len(self.waiting)))]
-                self.run.rendered(max(batch))
                 self.claimed.extend(self.run.claim(batch))
             return None
 
@@ -673,10 +513,6 @@ class _Run:
         self.list_number: int | None = None
         self.list_entries: list[SubProcessor] = []
         self.snapshots: dict[frozenset[str], list[dict[str, Any]]] = {}
-        # the queued notices still to render, and the moment they are rendered for
-        self.unrendered: list[_Job] = []
-        self.moment: datetime.datetime | None = None
-        self.renderer: _Renderer | None = None
 
     def prepare(self) -> None:
         """Queue the notices (first run) or take over what a dead run left 'sending'."""
@@ -689,17 +525,16 @@ class _Run:
                 raise NoticeError(f"change {self.change_id} has not been planned",
                                   fix=f"review who gets it first: dpa change plan {self.change_id}")
             self.facts = _facts(session, self.settings, change)
-            moment = self.moment = self.clock()
+            moment = self.clock()
             if change.status == "planned":
                 if self.progress is not None:
                     self.progress(SendProgress(stage="queueing"))
                 with paused_gc():
-                    self.unrendered = _enqueue(session, change, moment=moment, actor=self.actor,
-                                               texts=self.texts, settings=self.settings)
+                    _enqueue(session, change, moment=moment, actor=self.actor,
+                             texts=self.texts, settings=self.settings)
                 append_events(session, [Event(event="sending", actor=self.actor, at=moment,
                                               change_id=change.id, data={})])
                 return
-            self.unrendered = _unrendered(session, self.change_id)
             taken: list[Event] = []
             for message in _outbox_of(session, self.change_id, light=True):
                 if message.status == "sending":  # left behind by a run that died
@@ -710,16 +545,6 @@ class _Run:
                                        data={"message_id": message.message_id,
                                              "phase": message.phase}))
             append_events(session, taken)
-
-    def start_rendering(self) -> None:
-        """Render what `prepare` left unrendered, alongside the sending."""
-        assert self.moment is not None
-        self.renderer = _Renderer(self, self.unrendered, self.moment)
-
-    def rendered(self, outbox_id: int) -> None:
-        """Wait until every entry up to `outbox_id` has its rendered notice committed."""
-        if self.renderer is not None:
-            self.renderer.wait_for(outbox_id)
 
     def due(self) -> tuple[list[int], float | None]:
         """Messages to try now, and how long to wait for the next retry (None: nothing left)."""
@@ -751,11 +576,8 @@ class _Run:
         moment = self.clock()
         with self.db.committed(self.claimer) as connection:
             rows = connection.execute(_CLAIMABLE, {"ids": message_ids}).all()
-            if len(rows) < len(message_ids):  # only one sender runs: the rest lack a payload
-                raise NoticeError(f"{len(message_ids) - len(rows)} queued notice(s) of change "
-                                  f"{self.change_id} have not been rendered",
-                                  fix=f"rerun dpa change send {self.change_id}: it renders "
-                                  "them first")
+            if not rows:
+                return []
             ids = [row.id for row in rows]
             claimed = connection.execute(
                 update(OutboxRow).where(OutboxRow.id.in_(ids),
@@ -800,10 +622,12 @@ class _Run:
                 joinedload(OutboxRow.target).joinedload(TargetRow.agreement)])
             assert message is not None
             target = message.target
-            job = _job(message.message_id, target.kind, target.language, target.customer,
-                       target.agreement, {r["service"] for r in target.reasons},
-                       list(target.recipients), outbox_id=message.id, target_id=target.id)
-            rendered = _render(self.facts, self.texts, job, moment)
+            rendered = _render(self.facts, self.texts, kind=target.kind,
+                               language=target.language, customer=target.customer,
+                               agreement=target.agreement,
+                               services={r["service"] for r in target.reasons},
+                               recipients=list(target.recipients),
+                               message_id=message.message_id, dispatch_at=moment)
             message.subject, message.rendered_for = rendered.subject, rendered.rendered_for
             target.stated_deadline = rendered.stated_deadline
             payload = message.payload
@@ -890,13 +714,9 @@ class _Run:
         """Record the outcomes of several connections in one transaction (a group commit),
         on the writer connection; runs on the group commit's writer thread, one at a time."""
         sent: list[str] = []
-        rendered = [pair for r in records if isinstance(r, _Payloads) for pair in r.rendered]
-        outcomes = [r for r in records if not isinstance(r, _Payloads)]
         with self.db.committed(self.writer) as connection:
-            if rendered:
-                _store(connection, rendered)
-            list_number = self._list_number(connection, outcomes)
-            _START.run(connection, [{"id": r.claimed.id} for r in outcomes
+            list_number = self._list_number(connection, records)
+            _START.run(connection, [{"id": r.claimed.id} for r in records
                                     if isinstance(r, _Starting)])
             events: list[Event] = []
             outbox_rows: list[dict[str, Any]] = []
@@ -904,7 +724,7 @@ class _Run:
             sent_rows: list[dict[str, Any]] = []
             notified_rows: list[dict[str, Any]] = []
             failed, deferred, settled = 0, set[int](), set[int]()
-            for record in outcomes:
+            for record in records:
                 if isinstance(record, _Starting):
                     continue
                 if isinstance(record, _Deferred):
@@ -944,7 +764,7 @@ class _Run:
         self.progress(SendProgress(stage="sending", total=self.total, sent=len(self.sent),
                                    failed=self.failed, deferred=len(self.deferred)))
 
-    def _record(self, connection: Connection, record: _Outcome, list_number: int | None
+    def _record(self, connection: Connection, record: _Record, list_number: int | None
                 ) -> tuple[dict[str, Any], dict[str, Any], Event]:
         """The outbox row values, target row values and audit record of one outcome."""
         claimed = record.claimed
@@ -997,7 +817,7 @@ class _Run:
                           "window_started": False, "follow_up": follow_up}))
 
     @staticmethod
-    def _list_number(connection: Connection, records: list[_Outcome]) -> int | None:
+    def _list_number(connection: Connection, records: list[_Record]) -> int | None:
         """The current list's number, read once per transaction that records a sent notice."""
         if not any(isinstance(r, _Sent) for r in records):
             return None
@@ -1064,8 +884,6 @@ class _Run:
     def close(self) -> None:
         for mailer in self.mailers:
             mailer.close()
-        if self.renderer is not None:
-            self.renderer.close()
         self.ledger.close()
 
     def finish(self) -> SendReport:
@@ -1110,7 +928,6 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
                    texts=texts, actor=actor, clock=clock, sleep=sleep, progress=progress)
         run.prepare()
         try:
-            run.start_rendering()
             while True:
                 ready, wait = run.due()
                 if ready:
@@ -1149,10 +966,6 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
             target = message.target
             if only_unnotified and target.status == "notified":
                 continue
-            if message.payload is None:  # its run stopped before rendering it
-                raise NoticeError(f"the notice to {target.customer.key} of change {change_id} "
-                                  "has not been rendered yet",
-                                  fix=f"finish sending the change: dpa change send {change_id}")
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
             write_atomically(path, letter_bytes(message.payload, renderer))
             written.append(path)
