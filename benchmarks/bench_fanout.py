@@ -15,6 +15,9 @@ proposed; then
   database and no rendering: the most that server takes from a client. The send rate is
   given as a share of it, for the whole command and for its SMTP phase (from the server's
   first message to its last), with how busy the server process was meanwhile;
+- CPU per message, of our process and of the server's, for our run and for the replay: on
+  one machine they share the cores, so the share of the limit is close to the ratio of the
+  two sums;
 - exactly once: the server received exactly N messages with N distinct Message-IDs, which are
   exactly the outbox's Message-IDs; every outbox entry is 'sent' with one attempt; every
   notice address got one message; the audit chain verifies.
@@ -155,6 +158,7 @@ class Counting:
             self.recipients: Counter[str] = Counter()
             self.first: float | None = None
             self.last: float | None = None
+            self.cpu_reset = time.process_time()  # the server's CPU time since reset: `cpu`
             # the server process's CPU time at the first and the last message: how busy the
             # server was while it received (near 100 %: the server is what bounds the rate)
             self.cpu_first = self.cpu_last = 0.0
@@ -208,7 +212,8 @@ def serve(port: int, commands: Any, delay: float) -> None:
                     commands.send({"messages": handler.messages, "ids": dict(handler.ids),
                                    "recipients": dict(handler.recipients),
                                    "first": handler.first, "last": handler.last,
-                                   "busy": _busy(handler)})
+                                   "busy": _busy(handler),
+                                   "cpu": time.process_time() - handler.cpu_reset})
     finally:
         controller.stop()
 
@@ -290,14 +295,17 @@ def main(count: int, connections: int, delay_ms: float) -> int:
             settings = SmtpSettings(host="127.0.0.1", port=server.port, timeout=60,
                                     from_address="notices@voxalis.example",
                                     connections=connections)
-            started = time.perf_counter()
+            server.reset()
+            started, cpu = time.perf_counter(), time.process_time()
             sent = send_change(db, change.id, settings=settings, texts=texts, actor=ACTOR,
                                clock=lambda: NOW)
-            send_seconds = time.perf_counter() - started
+            send_seconds, send_cpu = time.perf_counter() - started, time.process_time() - cpu
             received = server.stats()
             messages = outbox_messages(db, change.id)
             server.reset()
+            cpu = time.process_time()
             limit = replay(server.port, messages, connections)
+            replay_cpu = time.process_time() - cpu
             replay_stats = server.stats()
             replayed = replay_stats["messages"]
         finally:
@@ -321,6 +329,12 @@ def main(count: int, connections: int, delay_ms: float) -> int:
               f"{wire:,.0f} msg/s ({100 * wire / limit:.0f} %), the server process busy "
               f"{100 * received['busy']:.0f} % of a core")
 
+        # On one machine the client and the server share the cores: the share above is close
+        # to the ratio of CPU per message (client + server) of the replay and of ours.
+        print(f"CPU per message: change send {1000 * send_cpu / count:.2f} ms client + "
+              f"{1000 * received['cpu'] / count:.2f} ms server; replay "
+              f"{1000 * replay_cpu / count:.2f} ms client + "
+              f"{1000 * replay_stats['cpu'] / count:.2f} ms server")
         problems = check_exactly_once(db, change.id, count, received, sent)
         audit = verify_audit(db)
         if not audit.ok:
