@@ -116,8 +116,8 @@ class GroupCommit(Generic[Item]):
                 self._committed.notify_all()
 
     def _gather(self) -> None:
-        """Wait (holding the condition, so submitters can still queue) up to `delay` for
-        `siblings` submissions."""
+        """Wait up to `delay` for `siblings` submissions (waiting on the condition releases
+        its lock, so they can be queued meanwhile)."""
         if self._delay <= 0 or len(self._queued) >= self._siblings:
             return
         until = time.monotonic() + self._delay
