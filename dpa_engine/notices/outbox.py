@@ -6,22 +6,22 @@ How a notice travels, and why a crash (even kill -9) at any point does not lose 
    rendered text, HTML, the exact MIME bytes and what the letter is made from in
    `outbox_payloads`) in ONE transaction, with the change marked 'sending'. A crash before
    that commit leaves nothing; after it, everything is recorded.
-2. Messages are claimed (`status='sending', phase='claimed'`, committed; up to CLAIM_BATCH
-   per commit) and shared out over `connections` parallel SMTP connections. Before the
-   server can accept a message, its phase becomes 'data' (committed): from then on the server
-   may have it. As soon as the server answers 250 to the DATA, the message is recorded 'sent'
-   (with the audit record and the start of the customer's window) in the very commit that
-   moves the connection's next message to 'data' (or on its own if there is none). That
-   commit is made while the next message's envelope and text are already travelling: only
-   the end-of-data mark (CRLF . CRLF), without which no server accepts a message, waits for
-   it. Commits of all connections are made together by one writer (group commit), so sending
-   does not wait for one disk sync per message, and each connection has at most ONE
+2. Messages are read CLAIM_BATCH at a time and shared out over `connections` parallel SMTP
+   connections, all driven by one thread without blocking. Before the server can accept a
+   message, it is marked `status='sending', phase='data'` (committed): from then on the
+   server may have it. As soon as the server answers 250 to the DATA, the message is recorded
+   'sent' (with the audit record and the start of the customer's window) in the very commit
+   that marks the connection's next message (or on its own if there is none). That commit is
+   made while the next message's envelope and text are already travelling: only the
+   end-of-data mark (CRLF . CRLF), without which no server accepts a message, waits for it.
+   Commits of all connections are made together by one writer thread (group commit), so
+   sending does not wait for one disk sync per message, and each connection has at most ONE
    accepted-but-unrecorded message at a time.
-3. A rerun first takes over what a dead run left 'sending': a message still in phase
-   'claimed' never started its SMTP transaction, so it is simply sent. A message in phase
-   'data' is *in doubt*: the server may have accepted it just before the crash. It is resent
-   with the SAME Message-ID and the same bytes (recipients' systems can drop the duplicate by
-   Message-ID), and it is reported and audited as an in-doubt resend.
+3. A rerun first takes over what a dead run left 'sending' (a message not yet marked is
+   still 'pending' and simply sent). A message in phase 'data' is *in doubt*: the server
+   may have accepted it just before the crash. It is resent with the SAME Message-ID and the
+   same bytes (recipients' systems can drop the duplicate by Message-ID), and it is reported
+   and audited as an in-doubt resend.
 
 So the guarantee is: every notice is sent at least once, and exactly once unless the process
 dies between a server's 250 and the next commit (milliseconds; at most `connections`
@@ -41,12 +41,14 @@ from __future__ import annotations
 import datetime
 import fcntl
 import hashlib
-import threading
+import selectors
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -56,7 +58,6 @@ from sqlalchemy import (
     Connection,
     Table,
     bindparam,
-    case,
     insert,
     inspect,
     select,
@@ -70,7 +71,7 @@ from ..models import SubProcessor
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.driversql import DriverStatement
-from ..storage.groupcommit import GroupCommit
+from ..storage.groupcommit import GroupCommit, Ticket
 from ..storage.schema import (
     AgreementRow,
     ChangeRow,
@@ -104,9 +105,15 @@ from .register import (
     now_utc,
     provider_snapshot,
 )
-from .smtp import SMTP_ENV, Configuration, Mailer, Permanent, SmtpSettings, Temporary
-from .smtp import complete as _complete
-from .smtp import start as _start
+from .smtp import (
+    SMTP_ENV,
+    Accepted,
+    Configuration,
+    Permanent,
+    SmtpSettings,
+    Temporary,
+    Wire,
+)
 from .texts import NoticeTexts
 
 
@@ -421,7 +428,10 @@ def _columns(entity: type[Any], *names: str) -> dict[str, Column[Any]]:
 
 
 # The send loop's statements for every message, run on the driver (see storage.driversql).
-_START = DriverStatement("UPDATE outbox SET phase = 'data' WHERE id = :id", {})
+_START = DriverStatement(
+    "UPDATE outbox SET status = 'sending', phase = 'data', attempts = attempts + 1, "
+    "in_doubt_resends = in_doubt_resends + CASE WHEN phase = 'data' THEN 1 ELSE 0 END "
+    "WHERE id = :id", {})
 _SENT = DriverStatement(
     "UPDATE outbox SET status = 'sent', phase = NULL, sent_at = :sent_at, "
     "refused_recipients = :refused_recipients, last_error = :last_error WHERE id = :id",
@@ -451,36 +461,31 @@ _CLAIMABLE = (
 
 
 class _Feed:
-    """Hands claimed messages to the connections, claiming the next batch when one runs out."""
+    """Hands out the messages to send, reading them CLAIM_BATCH at a time."""
 
     def __init__(self, run: _Run, ready: list[int]) -> None:
         self.run = run
         self.waiting = deque(ready)
-        self.claimed: deque[_Claimed] = deque()
-        self.lock = threading.Lock()
-        self.stopped = False
+        self.loaded: deque[_Claimed] = deque()
 
     def next(self) -> _Claimed | None:
-        with self.lock:
-            while not self.stopped:
-                if self.claimed:
-                    return self.claimed.popleft()
-                if not self.waiting:
-                    return None
-                batch = [self.waiting.popleft()
-                         for _ in range(min(CLAIM_BATCH, len(self.waiting)))]
-                self.claimed.extend(self.run.claim(batch))
-            return None
+        while not self.loaded:
+            if not self.waiting:
+                return None
+            batch = [self.waiting.popleft() for _ in range(min(CLAIM_BATCH, len(self.waiting)))]
+            self.loaded.extend(self.run.load(batch))
+        return self.loaded.popleft()
 
-    def stop(self) -> None:
-        with self.lock:
-            self.stopped = True
 
-    def untried(self) -> list[int]:
-        with self.lock:
-            ids = [c.id for c in self.claimed]
-            self.claimed.clear()
-            return ids
+@dataclass
+class _Slot:
+    """One connection of the send loop and the message it carries."""
+
+    wire: Wire
+    claimed: _Claimed | None = None
+    started: Ticket | None = None  # the commit that records the message's start
+    text: bool = False  # the server has the message's text, all but the end-of-data mark
+    delivered: _Sent | None = None  # accepted; recorded with the connection's next start
 
 
 class _Run:
@@ -498,12 +503,21 @@ class _Run:
         self.writer, self.claimer = writer, claimer
         self.texts, self.actor = texts, actor
         self.clock, self.sleep = clock, sleep
-        self.mailers = [Mailer(settings) for _ in range(settings.connections)]
+        # the send loop's connections, and a socket pair through which a commit wakes it
+        self.selector = selectors.DefaultSelector()
+        self.wires = [Wire(settings, self.selector) for _ in range(settings.connections)]
+        self.waker = socket.socketpair()
+        for end in self.waker:
+            end.setblocking(False)
+        self.selector.register(self.waker[0], selectors.EVENT_READ, None)
         # up to COMMIT_DELAY for the other connections' records (see GroupCommit): the wait
         # overlaps the message's envelope and text going out, and saves a sync per message
         self.ledger: GroupCommit[_Record] = GroupCommit(
             self._write, name="dpa-outbox-commit", delay=COMMIT_DELAY,
-            siblings=max(1, settings.connections - 1))
+            siblings=max(1, settings.connections - 1), on_commit=self._wake)
+        self.unwaited: list[Ticket] = []  # commits of this round whose errors come at the end
+        self.stopping: NoticeError | None = None  # why no new message starts
+        self.released: list[int] = []  # messages given back untried
         self.sent: list[str] = []
         self.in_doubt: list[str] = []
         self.tries: dict[int, int] = {}
@@ -569,48 +583,22 @@ class _Run:
                 waits.append(start - now)
         return ready, (min(waits) if waits else None)
 
-    def claim(self, message_ids: list[int]) -> list[_Claimed]:
-        """Claim several messages in one commit (phase 'claimed': none of them has started its
-        SMTP transaction, so a crash from here on is resolved by simply sending them). Runs on
-        the claim connection; the feed's lock keeps claims one at a time."""
-        moment = self.clock()
+    def load(self, message_ids: list[int]) -> list[_Claimed]:
+        """Read what sending and recording these messages needs, in one query (nothing is
+        written: a message is marked only when its SMTP transaction starts)."""
         with self.db.committed(self.claimer) as connection:
             rows = connection.execute(_CLAIMABLE, {"ids": message_ids}).all()
-            if not rows:
-                return []
-            ids = [row.id for row in rows]
-            claimed = connection.execute(
-                update(OutboxRow).where(OutboxRow.id.in_(ids),
-                                        OutboxRow.status.in_(("pending", "deferred")))
-                .values(status="sending", phase="claimed", attempts=OutboxRow.attempts + 1,
-                        in_doubt_resends=OutboxRow.in_doubt_resends + case(
-                            (OutboxRow.phase == "data", 1), else_=0))).rowcount
-            if claimed != len(ids):  # only one sender runs: nobody else changes these rows
-                raise NoticeError("the outbox changed while claiming notices",
-                                  fix=f"rerun dpa change send {self.change_id}")
-            result, events = [], []
-            for row in rows:
-                in_doubt = row.phase == "data"  # the last attempt may have reached DATA
-                if in_doubt:  # the server may have it
-                    self.in_doubt.append(row.key)
-                    events.append(Event(event="in-doubt-resend", actor=self.actor, at=moment,
-                                        change_id=self.change_id, customer_key=row.key,
-                                        data={"message_id": row.message_id,
-                                              "note": "resent with the same Message-ID and "
-                                                      "text"}))
-                self.tries[row.id] = self.tries.get(row.id, 0) + 1
-                result.append(_Claimed(
-                    id=row.id, message_id=row.message_id, key=row.key, target_id=row.target_id,
-                    kind=row.kind, recipients=list(row.recipients),
-                    services=frozenset(row.services),
-                    window=(None if row.kind == "informational" else make_window(
-                        row.window_days, row.window_unit, row.holiday_country)),
-                    stated_deadline=row.stated_deadline, deadline=row.deadline,
-                    fallback_contact=row.fallback_contact, rendered_for=row.rendered_for,
-                    in_doubt=in_doubt, attempts=row.attempts + 1, subject=row.subject,
-                    mime=row.mime))
-            append_events(connection, events)
-        return result
+        return [_Claimed(
+            id=row.id, message_id=row.message_id, key=row.key, target_id=row.target_id,
+            kind=row.kind, recipients=list(row.recipients), services=frozenset(row.services),
+            window=(None if row.kind == "informational" else make_window(
+                row.window_days, row.window_unit, row.holiday_country)),
+            stated_deadline=row.stated_deadline, deadline=row.deadline,
+            fallback_contact=row.fallback_contact, rendered_for=row.rendered_for,
+            # the last attempt reached DATA: the server may have it
+            in_doubt=row.phase == "data",
+            attempts=row.attempts + 1, subject=row.subject, mime=row.mime)
+            for row in rows]
 
     def _rerender(self, claimed: _Claimed, moment: datetime.datetime) -> _Claimed:
         """A later day than rendered: re-render so the stated deadline is still right."""
@@ -637,66 +625,149 @@ class _Run:
         return replace(claimed, rendered_for=rendered.rendered_for, subject=rendered.subject,
                        stated_deadline=rendered.stated_deadline, mime=rendered.mime)
 
-    # -- one connection's loop
+    # -- the send loop: every connection driven by this one thread
 
-    def work(self, feed: _Feed, mailer: Mailer) -> None:
-        """Send messages from `feed` over one connection until it runs dry.
+    def send(self, ready: list[int]) -> None:
+        """Send `ready` over up to `connections` SMTP connections at once.
 
-        The commit that lets a message go out (phase 'data') also records the connection's
-        previous message 'sent'. It is made while this message's envelope and text travel to
-        the server; only the end-of-data mark, which lets the server accept the message, waits
-        for it. So the connection does not idle for the disk, and still never has more than
-        one accepted-but-unrecorded message."""
-        assert self.facts is not None
-        sender = self.facts.sender
-        pending: _Sent | None = None
+        One thread drives every connection without blocking (no thread switch per reply);
+        the group commit's writer thread records the outcomes. Each message's start is
+        submitted for commit as its envelope and text go out; only the end-of-data mark, which
+        lets the server accept it, waits for that commit, which also records the connection's
+        previous message 'sent'. So a connection does not idle for the disk, and never has
+        more than one accepted-but-unrecorded message."""
+        feed = _Feed(self, ready)
+        slots = [_Slot(wire) for wire in self.wires[:min(len(self.wires), len(ready))]]
+        self.slot_of = {id(slot.wire): slot for slot in slots}
+        self.unwaited = []
+        self.stopping = None
+        self.released = []
         try:
-            while (claimed := feed.next()) is not None:
-                if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
-                    moment = self.clock()
-                    if not on_brussels_day(moment, claimed.rendered_for):
-                        claimed = self._rerender(claimed, moment)
-                starting: list[_Record] = [_Starting(claimed)]
-                ticket = self.ledger.submit([pending, *starting] if pending else starting)
-                pending = None
-                try:
-                    refused = _start(mailer, sender, claimed.recipients, claimed.mime)
-                except (Temporary, Permanent, Configuration) as exc:
-                    self.ledger.wait(ticket)
-                    self._not_sent(feed, claimed, exc)
-                    continue
-                try:
-                    self.ledger.wait(ticket)
-                except BaseException:
-                    mailer.drop()  # its start is not on record: the server must not accept it
-                    raise
+            while self._advance(feed, slots):
+                self._poll(slots)
                 self.report_progress()
-                try:
-                    _complete(mailer)
-                except (Temporary, Permanent) as exc:
-                    self._not_sent(feed, claimed, exc)
-                else:
-                    pending = self._delivered(claimed, refused)
         except Exception:
-            if pending is not None:  # delivered: record it even when this run stops
-                self.ledger.commit([pending])
+            self._abort(slots)
             raise
-        if pending is not None:
-            self.ledger.commit([pending])
+        for ticket in self.unwaited:
+            self.ledger.wait(ticket)
+        self._release(self.released)
+        if self.stopping is not None:
+            raise self.stopping
 
-    def _not_sent(self, feed: _Feed, claimed: _Claimed,
-                  error: Temporary | Permanent | Configuration) -> None:
-        """Record why a message did not go out (or stop the run if our settings are wrong)."""
-        if isinstance(error, Temporary):
-            self.ledger.commit([self._deferred(claimed, str(error), error.maybe_accepted)])
-        elif isinstance(error, Permanent):
-            self.ledger.commit([_Failed(claimed, str(error), self.clock())])
+    def _advance(self, feed: _Feed, slots: list[_Slot]) -> bool:
+        """Let every connection take its next step; False once all of them are done."""
+        busy = False
+        for slot in slots:
+            if slot.claimed is None and slot.wire.idle and self.stopping is None:
+                self._begin(feed, slot)
+            started = slot.started
+            if slot.text and started is not None and started.done:
+                if started.error is not None:
+                    raise started.error
+                slot.text = False
+                self._step(slot, slot.wire.end)
+            busy = busy or slot.claimed is not None
+        return busy
+
+    def _begin(self, feed: _Feed, slot: _Slot) -> None:
+        """The connection's next message: submit the record of its start, then start its SMTP
+        transaction (the commit is made while the envelope and text travel)."""
+        claimed = feed.next()
+        if claimed is None:
+            if slot.delivered is not None:
+                self.unwaited.append(self.ledger.submit([slot.delivered]))
+                slot.delivered = None
+            return
+        if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
+            moment = self.clock()
+            if not on_brussels_day(moment, claimed.rendered_for):
+                claimed = self._rerender(claimed, moment)
         else:
-            feed.stop()
-            self._release([claimed.id])
-            raise NoticeError(str(error), field="SMTP settings",
-                              fix="check DPA_SMTP_FROM / DPA_SMTP_USER / DPA_SMTP_PASSWORD, "
-                              f"then rerun dpa change send {self.change_id}") from None
+            self.in_doubt.append(claimed.key)
+        self.tries[claimed.id] = self.tries.get(claimed.id, 0) + 1
+        records: list[_Record] = [_Starting(claimed)]
+        if slot.delivered is not None:
+            records.insert(0, slot.delivered)
+        slot.started, slot.claimed, slot.delivered = self.ledger.submit(records), claimed, None
+        sender = self.sender
+        self._step(slot, lambda: slot.wire.begin(sender, claimed.recipients, claimed.mime))
+
+    def _poll(self, slots: list[_Slot]) -> None:
+        """Wait for the servers (or a commit, or a timeout) and act on what happened."""
+        deadlines = [s.wire.deadline for s in slots if s.wire.awaited]
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        for key, events in self.selector.select(timeout):
+            wire = key.data
+            if wire is None:  # a commit was made
+                self._woken()
+                continue
+            slot = self.slot_of[id(wire)]
+            if events & selectors.EVENT_WRITE:
+                self._step(slot, wire.flush)
+            if events & selectors.EVENT_READ:
+                self._step(slot, wire.receive)
+        if deadlines:
+            now = time.monotonic()
+            for slot in slots:
+                if slot.wire.awaited and now > slot.wire.deadline:
+                    self._step(slot, partial(slot.wire.overdue, now))
+
+    def _step(self, slot: _Slot, action: Callable[[], Accepted | str | None]) -> None:
+        """Run one step of the slot's SMTP transaction and take in its outcome."""
+        try:
+            outcome = action()
+        except (Temporary, Permanent, Configuration) as exc:
+            claimed, slot.claimed, slot.text = slot.claimed, None, False
+            if slot.started is not None:  # its errors, and its order before a release
+                self.unwaited.append(slot.started)
+                slot.started = None
+            if claimed is not None:
+                self._not_sent(claimed, exc)
+            return
+        if outcome == "text":
+            slot.text = True
+        elif isinstance(outcome, Accepted) and slot.claimed is not None:
+            slot.delivered = self._delivered(slot.claimed, outcome.refused)
+            slot.claimed = slot.started = None
+
+    def _not_sent(self, claimed: _Claimed, error: Temporary | Permanent | Configuration) -> None:
+        """Record why a message did not go out (or stop the run if our settings are wrong:
+        messages under way are finished, no new one starts)."""
+        if isinstance(error, Temporary):
+            record: _Record = self._deferred(claimed, str(error), error.maybe_accepted)
+        elif isinstance(error, Permanent):
+            record = _Failed(claimed, str(error), self.clock())
+        else:
+            self.released.append(claimed.id)
+            if self.stopping is None:
+                self.stopping = NoticeError(
+                    str(error), field="SMTP settings",
+                    fix="check DPA_SMTP_FROM / DPA_SMTP_USER / DPA_SMTP_PASSWORD, then rerun "
+                    f"dpa change send {self.change_id}")
+            return
+        self.unwaited.append(self.ledger.submit([record]))
+
+    def _abort(self, slots: list[_Slot]) -> None:
+        """The run fails: no server may accept a message whose start is not on record, and
+        what was accepted is still recorded if the database lets us."""
+        for slot in slots:
+            if slot.claimed is not None:
+                slot.wire.drop()
+        delivered = [slot.delivered for slot in slots if slot.delivered is not None]
+        if delivered:
+            with suppress(Exception):  # the error being raised says more
+                self.ledger.commit(delivered)
+
+    def _woken(self) -> None:
+        with suppress(BlockingIOError):
+            while self.waker[0].recv(4096):
+                pass
+
+    def _wake(self) -> None:
+        """Called by the group commit's writer after each commit: wakes the send loop."""
+        with suppress(BlockingIOError):  # a wake-up is already pending
+            self.waker[1].send(b"\0")
 
     def _delivered(self, claimed: _Claimed, refused: dict[str, str]) -> _Sent:
         return _Sent(claimed, refused, self.clock())
@@ -716,9 +787,13 @@ class _Run:
         sent: list[str] = []
         with self.db.committed(self.writer) as connection:
             list_number = self._list_number(connection, records)
-            _START.run(connection, [{"id": r.claimed.id} for r in records
-                                    if isinstance(r, _Starting)])
-            events: list[Event] = []
+            starting = [r.claimed for r in records if isinstance(r, _Starting)]
+            _START.run(connection, [{"id": claimed.id} for claimed in starting])
+            events = [Event(event="in-doubt-resend", actor=self.actor, at=self.clock(),
+                            change_id=self.change_id, customer_key=claimed.key,
+                            data={"message_id": claimed.message_id,
+                                  "note": "resent with the same Message-ID and text"})
+                      for claimed in starting if claimed.in_doubt]
             outbox_rows: list[dict[str, Any]] = []
             target_rows: list[dict[str, Any]] = []
             sent_rows: list[dict[str, Any]] = []
@@ -851,40 +926,18 @@ class _Run:
         for message_id in message_ids:
             self.tries[message_id] -= 1
 
-    def send(self, ready: list[int]) -> None:
-        """Send `ready` over up to `connections` SMTP connections at once."""
-        feed = _Feed(self, ready)
-        workers = min(len(self.mailers), len(ready))
-        try:
-            if workers <= 1:
-                self.work(feed, self.mailers[0])
-                return
-            errors: list[BaseException] = []
-
-            def guarded(mailer: Mailer) -> None:
-                try:
-                    self.work(feed, mailer)
-                except BaseException as exc:  # handed to the caller's thread
-                    feed.stop()
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=guarded, args=(mailer,), daemon=True,
-                                        name=f"dpa-smtp-{index}")
-                       for index, mailer in enumerate(self.mailers[:workers])]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if errors:
-                raise errors[0]
-        except Exception:  # e.g. a configuration error: give back what was claimed, untried
-            self._release(feed.untried())
-            raise
-
     def close(self) -> None:
-        for mailer in self.mailers:
-            mailer.close()
+        for wire in self.wires:
+            wire.close()
         self.ledger.close()
+        self.selector.close()
+        for end in self.waker:
+            end.close()
+
+    @property
+    def sender(self) -> str:
+        assert self.facts is not None, "prepare() first"
+        return self.facts.sender
 
     def finish(self) -> SendReport:
         moment = self.clock()
@@ -926,8 +979,8 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
     with sender_lock(db), db.dedicated() as writer, db.dedicated() as claimer:
         run = _Run(db, change_id, writer=writer, claimer=claimer, settings=settings,
                    texts=texts, actor=actor, clock=clock, sleep=sleep, progress=progress)
-        run.prepare()
         try:
+            run.prepare()
             while True:
                 ready, wait = run.due()
                 if ready:

@@ -1,14 +1,17 @@
-"""SMTP for the notice sender: settings, one connection per sending worker, and one SMTP
-transaction per notice classified into what the outbox must record."""
+"""SMTP for the notice sender: settings, and connections that one thread drives without
+blocking, one SMTP transaction per notice, classified into what the outbox must record."""
 
 from __future__ import annotations
 
 import os
 import re
+import selectors
 import smtplib
 import socket
 import ssl
-from typing import Literal
+import time
+from contextlib import suppress
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -78,60 +81,33 @@ class Configuration(Exception):
     """Our settings are wrong (login, sender): no notice can go out until they are fixed."""
 
 
-class Mailer:
-    """One SMTP connection, opened on first use and reopened after an error."""
-
-    def __init__(self, settings: SmtpSettings) -> None:
-        self.settings = settings
-        self.smtp: smtplib.SMTP | None = None
-        self.open = False  # a transaction waits for its end-of-data mark (see `start`)
-
-    def connection(self) -> smtplib.SMTP:
-        if self.smtp is not None:
-            return self.smtp
-        s = self.settings
-        try:
-            if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                                      context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            # The end-of-data mark is a few bytes sent on its own after the message (see
-            # `start`): without TCP_NODELAY the kernel could hold it back for the ACK of the
-            # message, which the server may delay (Nagle and delayed ACK, up to 40 ms).
-            if smtp.sock is not None:
-                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def connect(settings: SmtpSettings) -> smtplib.SMTP:
+    """A ready SMTP session: connected, greeted (EHLO), TLS and login as configured. Blocking:
+    it runs once per connection, not per message."""
+    s = settings
+    try:
+        if s.security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        # The end-of-data mark is a few bytes sent on their own after the message: without
+        # TCP_NODELAY the kernel could hold them back for the ACK of the message, which the
+        # server may delay (Nagle and delayed ACK, up to 40 ms).
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        smtp.ehlo()
+        if s.security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo()
-            if s.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if s.username:
-                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
-        except smtplib.SMTPAuthenticationError as exc:
-            raise Configuration(f"SMTP login refused ({exc.smtp_code} "
-                                f"{decode(exc.smtp_error)})") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise Temporary(f"cannot connect to {s.host}:{s.port} ({exc})") from None
-        self.smtp = smtp
-        return smtp
-
-    def close(self) -> None:
-        if self.open:  # QUIT now would be read as message text: abandon the transaction
-            self.drop()
-        if self.smtp is not None:
-            try:
-                self.smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                self.smtp.close()
-            self.smtp = None
-
-    def drop(self) -> None:
-        """Close at once; an open transaction is abandoned, so the server drops it."""
-        self.open = False
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
-
+        if s.username:
+            smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+    except smtplib.SMTPAuthenticationError as exc:
+        raise Configuration(f"SMTP login refused ({exc.smtp_code} "
+                            f"{decode(exc.smtp_error)})") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise Temporary(f"cannot connect to {s.host}:{s.port} ({exc})") from None
+    return smtp
 
 def decode(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
@@ -162,102 +138,273 @@ def _dot_stuffed(mime: bytes) -> bytes:
 
 
 END_OF_DATA = b".\r\n"  # after the message's final CRLF: the server may now accept it
+_CHUNK = 1 << 16  # bytes per send (a TLS write is retried with the same bytes)
 
 
-def start(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
-    """An SMTP transaction up to, not including, the end-of-data mark: MAIL FROM, RCPT TO,
-    DATA and the message itself. Until `complete` sends the mark the server cannot accept the
-    message, and if the connection closes first the server drops it (RFC 5321 4.1.1.4), so
-    this may run while the commit that allows the message to go out is still being made.
-    Returns the refused recipients (the others will get it) or raises Permanent, Temporary
-    (never `maybe_accepted`) or Configuration."""
-    try:
-        smtp = mailer.connection()
+class Accepted(NamedTuple):
+    """The server took the message; `refused`: recipients it refused (the others have it)."""
+
+    refused: dict[str, str]
+
+
+class Wire:
+    """One SMTP connection that the send loop drives without blocking, so that one thread
+    keeps many connections busy with no thread switch per reply.
+
+    A message is one transaction in two steps. `begin` sends MAIL FROM, RCPT TO, DATA (in one
+    write if the server offers PIPELINING) and, once the server says 354, the message itself:
+    `receive` then returns "text". Until `end` sends the end-of-data mark the server cannot
+    accept the message, and if the connection closes first the server drops it (RFC 5321
+    4.1.1.4); so the caller calls `end` only once the message's start is on record. `receive`
+    then returns `Accepted`, or raises Permanent, Temporary (`maybe_accepted` once the mark
+    was sent) or Configuration. Setting up the connection (connect, EHLO, STARTTLS, login) is
+    left to smtplib, blocking, once per connection."""
+
+    def __init__(self, settings: SmtpSettings, selector: selectors.BaseSelector) -> None:
+        self.settings = settings
+        self.selector = selector
+        self.smtp: smtplib.SMTP | None = None
+        self.sock: socket.socket | None = None
+        self.pipelining = False
+        # 'idle': no transaction; 'envelope': MAIL/RCPT/DATA replies awaited; 'text': the
+        # message is (being) sent, the end-of-data mark waits for `end`; 'final': the mark is
+        # sent, the server's verdict awaited; 'reset': an abandoned transaction's RSET awaited
+        self.stage: Literal["idle", "envelope", "text", "final", "reset"] = "idle"
+        self.outgoing = bytearray()
+        self.incoming = bytearray()
+        self.lines: list[bytes] = []  # the lines of a multi-line reply read so far
+        self.deadline = 0.0  # when the awaited reply is overdue
+        self.later: list[str] = []  # commands still to send, one per reply (no pipelining)
+        self.awaited = 0  # replies still to come for the commands sent
+        self.replies: list[tuple[int, bytes]] = []
+        self.recipients: list[str] = []
+        self.sender = ""
+        self.text = b""
+
+    @property
+    def idle(self) -> bool:
+        return self.stage == "idle"
+
+    def begin(self, sender: str, recipients: list[str], mime: bytes) -> None:
+        """Start a transaction (connecting first if need be): may raise Temporary or
+        Configuration if the connection cannot be set up."""
+        if self.stage != "idle":
+            raise RuntimeError(f"begin() in stage {self.stage}")
+        if self.sock is None:
+            self._connect()
+        self.sender, self.recipients, self.text = sender, recipients, mime
+        self.replies = []
         commands = [f"MAIL FROM:{_envelope_address(sender)}",
                     *(f"RCPT TO:{_envelope_address(r)}" for r in recipients), "DATA"]
-        if smtp.has_extn("pipelining") and not any("\r" in c or "\n" in c for c in commands):
-            # RFC 2920: the envelope and DATA in one write, then their replies in order
-            smtp.send("".join(f"{command}\r\n" for command in commands))
-            replies = [smtp.getreply() for _ in commands]
+        if any("\r" in c or "\n" in c for c in commands):
+            raise Permanent("an address contains a line break")
+        self.stage = "envelope"
+        if self.pipelining:  # RFC 2920: the envelope and DATA in one write
+            self.later = []
+            self._send("".join(f"{c}\r\n" for c in commands).encode(), replies=len(commands))
         else:
-            replies = []
-            for command in commands[:-1]:
-                verb, _, argument = command.partition(" ")
-                replies.append(smtp.docmd(verb.lower(), argument))
-                if len(replies) == 1 and replies[0][0] != 250:
-                    break  # no point in recipients without a sender
-        code, reply = replies[0]
+            self.later = commands[1:]
+            self._send(f"{commands[0]}\r\n".encode(), replies=1)
+
+    def end(self) -> None:
+        """Send the end-of-data mark: from now until the server's reply it may take the
+        message."""
+        if self.stage != "text":
+            raise RuntimeError(f"end() in stage {self.stage}")
+        self.stage = "final"
+        self._send(END_OF_DATA, replies=1)
+
+    def receive(self) -> Accepted | Literal["text"] | None:
+        """Read what the server sent and act on it; see the class for what it returns."""
+        sock = self.sock
+        if sock is None:
+            return None
+        try:
+            while True:
+                data = sock.recv(_CHUNK)
+                if not data:
+                    raise ConnectionError("the server closed the connection")
+                self.incoming += data
+                if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                    break
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except OSError as exc:
+            self._broken(exc)
+            return None
+        outcome: Accepted | Literal["text"] | None = None
+        while self.sock is not None and (cut := self.incoming.find(b"\n")) >= 0:
+            line = bytes(self.incoming[:cut]).rstrip(b"\r")
+            del self.incoming[:cut + 1]
+            if len(line) < 3 or not line[:3].isdigit():
+                self._broken(OSError(f"not an SMTP reply: {line[:80]!r}"))
+                return None
+            self.lines.append(line[4:])
+            if line[3:4] == b"-":
+                continue  # more lines of this reply follow
+            reply, self.lines = (int(line[:3]), b"\n".join(self.lines)), []
+            outcome = self._reply(*reply) or outcome
+        return outcome
+
+    def flush(self) -> None:
+        """Send what the socket takes now of what is waiting to go out."""
+        sock = self.sock
+        try:
+            while self.outgoing and sock is not None:
+                sent = sock.send(self.outgoing[:_CHUNK])
+                del self.outgoing[:sent]
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except OSError as exc:
+            self._broken(exc)
+            return
+        self._watch()
+
+    def overdue(self, now: float) -> None:
+        """Raise Temporary if the awaited reply is later than the timeout allows."""
+        if self.sock is not None and self.awaited and now > self.deadline:
+            self._broken(TimeoutError(f"no reply within {self.settings.timeout:g} s"))
+
+    def drop(self) -> None:
+        """Close at once; an open transaction is abandoned, so the server drops it."""
+        sock, self.sock, self.smtp = self.sock, None, None
+        self.stage, self.awaited, self.later = "idle", 0, []
+        self.outgoing.clear()
+        self.incoming.clear()
+        self.lines = []
+        if sock is not None:
+            with suppress(KeyError, ValueError):
+                self.selector.unregister(sock)
+            sock.close()
+
+    def close(self) -> None:
+        """QUIT when no transaction is open (else drop: QUIT would be read as message text)."""
+        smtp, sock = self.smtp, self.sock
+        if smtp is None or sock is None or self.stage != "idle" or self.outgoing:
+            self.drop()
+            return
+        with suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
+        self.sock = self.smtp = None
+        try:
+            sock.settimeout(self.settings.timeout)
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    # -- inside
+
+    def _connect(self) -> None:
+        smtp = connect(self.settings)
+        sock = smtp.sock
+        if sock is None:  # pragma: no cover - smtplib keeps it after a successful connect
+            raise Temporary("the SMTP connection closed during setup")
+        sock.setblocking(False)
+        self.smtp, self.sock = smtp, sock
+        self.pipelining = smtp.has_extn("pipelining")
+        self.selector.register(sock, selectors.EVENT_READ, self)
+
+    def _send(self, data: bytes, *, replies: int) -> None:
+        self.outgoing += data
+        if replies:
+            self.awaited += replies
+            self.deadline = time.monotonic() + self.settings.timeout
+        self.flush()
+
+    def _watch(self) -> None:
+        if self.sock is not None:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outgoing else 0)
+            if self.selector.get_key(self.sock).events != events:
+                self.selector.modify(self.sock, events, self)
+
+    def _reply(self, code: int, text: bytes) -> Accepted | Literal["text"] | None:
+        if not self.awaited:  # e.g. 421 before the server closes the connection
+            self._broken(OSError(f"unexpected reply {code} {decode(text)}"))
+            return None
+        self.awaited -= 1
+        self.deadline = time.monotonic() + self.settings.timeout
+        if self.stage == "reset":
+            if code != 250:
+                self.drop()
+            self.stage = "idle"
+            return None
+        if self.stage == "final":
+            self.stage = "idle"
+            if code != 250:  # the server answered: it did not take the message
+                self.drop()
+                raise _refused(code, text)
+            return Accepted({r: f"{c} {decode(m)}" for r, (c, m) in self._refusals().items()})
+        if self.stage != "envelope":
+            self._broken(OSError(f"unexpected reply {code} {decode(text)}"))
+        self.replies.append((code, text))
+        if self.awaited:
+            return None  # more replies of this pipelined group to come
+        return self._envelope()
+
+    def _envelope(self) -> Literal["text"] | None:
+        """Act on the envelope's replies once every reply sent for is in."""
+        replies = self.replies
+        code, text = replies[0]
         if code != 250:
-            _abandon(mailer, replies, len(commands))
+            self._abandon()
             if code >= 500:
-                raise Configuration(f"the SMTP server refused the sender {sender} ({code} "
-                                    f"{decode(reply)})")
-            raise Temporary(f"MAIL FROM: {code} {decode(reply)}")
-        refused: dict[str, tuple[int, str]] = {}
-        for recipient, (code, reply) in zip(recipients, replies[1:], strict=False):
-            if code not in (250, 251):
-                refused[recipient] = (code, decode(reply))
-        if len(refused) == len(recipients):
-            _abandon(mailer, replies, len(commands))
-            detail = "; ".join(f"{r}: {c} {m}" for r, (c, m) in refused.items())
-            if all(c >= 500 for c, _ in refused.values()):
-                raise Permanent(f"every recipient refused ({detail})")
-            raise Temporary(f"recipients not accepted now ({detail})")
-        if len(replies) < len(commands):  # not pipelined: DATA was not sent yet
-            replies.append(smtp.docmd("data"))
-        code, reply = replies[-1]
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
-        smtp.send(_dot_stuffed(mime))
-    except smtplib.SMTPDataError as exc:  # DATA itself refused
-        mailer.drop()
-        raise _refused(exc) from None
-    except (OSError, smtplib.SMTPException) as exc:
-        mailer.drop()
-        raise Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})") from None
-    mailer.open = True
-    return {r: f"{c} {m}" for r, (c, m) in refused.items()}
+                raise Configuration(f"the SMTP server refused the sender {self.sender} "
+                                    f"({code} {decode(text)})")
+            raise Temporary(f"MAIL FROM: {code} {decode(text)}")
+        if self.later:  # no pipelining: next recipient, or DATA
+            command = self.later.pop(0)
+            if command == "DATA":
+                refused = self._refusals()
+                if len(refused) == len(self.recipients):
+                    self._abandon()
+                    raise _every_recipient(refused)
+            self._send(f"{command}\r\n".encode(), replies=1)
+            return None
+        refused = self._refusals()
+        if len(refused) == len(self.recipients):
+            self._abandon()
+            raise _every_recipient(refused)
+        code, text = replies[-1]
+        if code != 354:  # DATA itself refused
+            self.drop()
+            raise _refused(code, text)
+        self.stage = "text"
+        self._send(_dot_stuffed(self.text), replies=0)
+        return "text"
 
+    def _refusals(self) -> dict[str, tuple[int, str]]:
+        return {recipient: (code, decode(text)) for recipient, (code, text)
+                in zip(self.recipients, self.replies[1:], strict=False)
+                if code not in (250, 251)}
 
-def _abandon(mailer: Mailer, replies: list[tuple[int, bytes]], sent: int) -> None:
-    """End a transaction that will not carry a message: RSET, or, if a pipelined DATA was
-    accepted regardless (a server should refuse it without recipients), drop the connection
-    so that no message can follow."""
-    if len(replies) == sent and replies[-1][0] == 354:
-        mailer.drop()
-    elif mailer.smtp is not None:
-        mailer.smtp.rset()
+    def _abandon(self) -> None:
+        """End a transaction that will not carry a message: RSET, or, if a pipelined DATA was
+        accepted regardless (a server should refuse it without recipients), drop the
+        connection so that no message can follow."""
+        if len(self.replies) == len(self.recipients) + 2 and self.replies[-1][0] == 354:
+            self.drop()
+        else:
+            self.stage, self.later = "reset", []
+            self._send(b"RSET\r\n", replies=1)
 
-
-def complete(mailer: Mailer) -> None:
-    """Send the end-of-data mark of the transaction `start` opened: from this moment until
-    the server's reply, the server may take the message. Returns once it has (250), or raises
-    Permanent or Temporary (`maybe_accepted` if the reply never came)."""
-    if not mailer.open or mailer.smtp is None:
-        raise RuntimeError("complete() without a transaction opened by start()")
-    smtp, mailer.open = mailer.smtp, False
-    try:
-        smtp.send(END_OF_DATA)
-        code, reply = smtp.getreply()
-        if code != 250:
-            raise smtplib.SMTPDataError(code, reply)
-    except smtplib.SMTPDataError as exc:  # the server answered: it did not take the message
-        mailer.drop()
-        raise _refused(exc) from None
-    except (OSError, smtplib.SMTPException) as exc:
-        mailer.drop()
+    def _broken(self, exc: BaseException) -> None:
+        """The connection failed: drop it; a transaction under way failed temporarily."""
+        stage = self.stage
+        self.drop()
+        if stage in ("idle", "reset"):
+            return
         raise Temporary(f"SMTP connection failed ({type(exc).__name__}: {exc})",
-                        maybe_accepted=True) from None
+                        maybe_accepted=stage == "final")
 
 
-def _refused(exc: smtplib.SMTPDataError) -> Permanent | Temporary:
-    if exc.smtp_code >= 500:
-        return Permanent(f"message refused ({exc.smtp_code} {decode(exc.smtp_error)})")
-    return Temporary(f"DATA: {exc.smtp_code} {decode(exc.smtp_error)}")
+def _every_recipient(refused: dict[str, tuple[int, str]]) -> Permanent | Temporary:
+    detail = "; ".join(f"{r}: {c} {m}" for r, (c, m) in refused.items())
+    if all(c >= 500 for c, _ in refused.values()):
+        return Permanent(f"every recipient refused ({detail})")
+    return Temporary(f"recipients not accepted now ({detail})")
 
 
-def deliver(mailer: Mailer, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
-    """One whole SMTP transaction (`start` then `complete`)."""
-    refused = start(mailer, sender, recipients, mime)
-    complete(mailer)
-    return refused
+def _refused(code: int, text: bytes) -> Permanent | Temporary:
+    if code >= 500:
+        return Permanent(f"message refused ({code} {decode(text)})")
+    return Temporary(f"DATA: {code} {decode(text)}")

@@ -35,11 +35,15 @@ class Ticket:
 
 class GroupCommit(Generic[Item]):
     def __init__(self, write: Callable[[list[Item]], None], *, name: str = "group-commit",
-                 delay: float = 0.0, siblings: int = 1) -> None:
+                 delay: float = 0.0, siblings: int = 1,
+                 on_commit: Callable[[], None] | None = None) -> None:
         """`write(items)` writes the items in one transaction, in the order given; it runs on
         the group commit's own thread, one call at a time. With fewer than `siblings`
-        submissions queued, the writer waits up to `delay` seconds for more before writing."""
+        submissions queued, the writer waits up to `delay` seconds for more before writing.
+        `on_commit()` runs on the writer thread after each transaction (committed or failed)
+        once its tickets are done, e.g. to wake an event loop that polls `Ticket.done`."""
         self._write = write
+        self._on_commit = on_commit
         self._name = name
         self._delay, self._siblings = delay, siblings
         # one lock, two conditions: submitting wakes only the writer, a commit only the waiters
@@ -114,6 +118,8 @@ class GroupCommit(Generic[Item]):
                 for _, ticket in batch:
                     ticket.done, ticket.error = True, error
                 self._committed.notify_all()
+                if self._on_commit is not None:
+                    self._on_commit()
 
     def _gather(self) -> None:
         """Wait up to `delay` for `siblings` submissions (waiting on the condition releases
