@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,20 @@ GENESIS = "0" * 64
 
 def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+_TOKEN = secrets.token_hex(16)  # marks a value's place; no record can contain it by chance
+
+
+def canonical_json_with(data: dict[str, Any], encoded: dict[str, str]) -> str:
+    """canonical_json of `data` plus the `encoded` entries, whose values are already
+    canonical JSON: e.g. a list snapshot encoded once for thousands of records. The result is
+    exactly canonical_json of the whole."""
+    marks = {key: f"{_TOKEN}:{key}" for key in encoded}
+    text = canonical_json({**data, **marks})
+    for key, mark in marks.items():
+        text = text.replace(json.dumps(mark), encoded[key], 1)
+    return text
 
 
 def _record_hash(prev_hash: str, seq: int, recorded_at: datetime.datetime, actor: str, event: str,
@@ -50,6 +65,7 @@ class Event:
     change_id: int | None = None
     customer_key: str | None = None
     data: dict[str, Any] | None = None
+    text: str | None = None  # `data` as canonical JSON, when the caller made it already
 
 
 def append_event(session: Session, event: str, *, actor: str, at: datetime.datetime,
@@ -85,7 +101,7 @@ def append_events(session: Session | Connection, events: Sequence[Event]) -> Non
     for item in events:
         seq += 1
         at = item.at.astimezone(datetime.UTC)
-        text = canonical_json(item.data or {})
+        text = item.text if item.text is not None else canonical_json(item.data or {})
         digest = _record_hash(prev, seq, at, item.actor, item.event, item.change_id,
                               item.customer_key, text)
         rows.append({"seq": seq, "recorded_at": at, "actor": item.actor, "event": item.event,

@@ -86,7 +86,13 @@ def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.
 
 def objection_deadline(dispatched_at: datetime.datetime, window: Window) -> datetime.datetime:
     """The exclusive end of the window: midnight (Brussels) after its last day, as an aware time."""
-    last = last_day_of_window(brussels_day(dispatched_at), window)
+    return _deadline_after(brussels_day(dispatched_at), window)
+
+
+@lru_cache(maxsize=1024)
+def _deadline_after(day: datetime.date, window: Window) -> datetime.datetime:
+    """(It depends on the day only: a fan-out sent in one day asks thousands of times.)"""
+    last = last_day_of_window(day, window)
     return datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(0),
                                      tzinfo=BRUSSELS)
 

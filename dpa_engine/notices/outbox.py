@@ -80,7 +80,7 @@ from ..storage.schema import (
     OutboxRow,
     TargetRow,
 )
-from .audit import Event, append_events
+from .audit import Event, append_events, canonical_json, canonical_json_with
 from .changes import ChangeSummary, agreement_window, get_change, plan_with_rows, summary
 from .compose import (
     LetterSource,
@@ -349,7 +349,9 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
 # --- the send loop -----------------------------------------------------------------------------
 
 CLAIM_BATCH = 200  # messages claimed per commit
-COMMIT_DELAY = 0.0005  # seconds a group commit may wait for more connections' records
+# Seconds a group commit may wait for more connections' records; a connection that needs
+# its commit (its message's text is out) hurries it, so this only bounds the gathering.
+COMMIT_DELAY = 0.005
 
 
 def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list[OutboxRow]:
@@ -514,7 +516,7 @@ class _Run:
         # overlaps the message's envelope and text going out, and saves a sync per message
         self.ledger: GroupCommit[_Record] = GroupCommit(
             self._write, name="dpa-outbox-commit", delay=COMMIT_DELAY,
-            siblings=max(1, settings.connections - 1), on_commit=self._wake)
+            siblings=settings.connections, on_commit=self._wake)
         self.unwaited: list[Ticket] = []  # commits of this round whose errors come at the end
         self.stopping: NoticeError | None = None  # why no new message starts
         self.released: list[int] = []  # messages given back untried
@@ -526,7 +528,7 @@ class _Run:
         # the published list, parsed once per list version; its snapshot per set of services
         self.list_number: int | None = None
         self.list_entries: list[SubProcessor] = []
-        self.snapshots: dict[frozenset[str], list[dict[str, Any]]] = {}
+        self.snapshots: dict[frozenset[str], tuple[list[dict[str, Any]], str]] = {}
 
     def prepare(self) -> None:
         """Queue the notices (first run) or take over what a dead run left 'sending'."""
@@ -727,6 +729,8 @@ class _Run:
             return
         if outcome == "text":
             slot.text = True
+            if slot.started is not None and not slot.started.done:
+                self.ledger.hurry()  # the connection now waits for this commit
         elif isinstance(outcome, Accepted) and slot.claimed is not None:
             slot.delivered = self._delivered(slot.claimed, outcome.refused)
             slot.claimed = slot.started = None
@@ -854,22 +858,21 @@ class _Run:
             follow_up = (f"refused address(es) {', '.join(sorted(refused))}: update the "
                          "customer's notice_emails") if refused else None
             snapshot = self._list_snapshot(connection, list_number, claimed.services)
+            data = {"message_id": claimed.message_id, "recipients": list(claimed.recipients),
+                    "refused": refused, "attempt": claimed.attempts,
+                    "deadline": deadline.isoformat() if deadline else None,
+                    "subject": claimed.subject,
+                    # the exact bytes sent are in outbox_payloads; this digest in the hash
+                    # chain makes them tamper-evident (`dpa audit verify`)
+                    "mime_sha256": hashlib.sha256(claimed.mime).hexdigest(),
+                    "list_version": self.list_number}
             return ({**base, "sent_at": at, "refused_recipients": sorted(refused),
                      "last_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None},
                     {"id": claimed.target_id, "notified_at": at, "deadline": deadline,
                      "follow_up": follow_up},
                     Event(event="sent", actor=self.actor, at=at, change_id=self.change_id,
-                          customer_key=claimed.key, data={
-                              "message_id": claimed.message_id,
-                              "recipients": list(claimed.recipients), "refused": refused,
-                              "attempt": claimed.attempts,
-                              "deadline": deadline.isoformat() if deadline else None,
-                              "subject": claimed.subject,
-                              # the exact bytes sent are in outbox_payloads; this digest in the
-                              # hash chain makes them tamper-evident (`dpa audit verify`)
-                              "mime_sha256": hashlib.sha256(claimed.mime).hexdigest(),
-                              "list_version": self.list_number,
-                              "list_snapshot": snapshot}))
+                          customer_key=claimed.key, data={**data, "list_snapshot": snapshot[0]},
+                          text=canonical_json_with(data, {"list_snapshot": snapshot[1]})))
         if isinstance(record, _Deferred):
             return ({**base, "status": "deferred", "last_error": record.error,
                      "phase": "data" if record.maybe_accepted else None,
@@ -900,9 +903,9 @@ class _Run:
         return int(number) if number is not None else None
 
     def _list_snapshot(self, connection: Connection, number: int | None,
-                       services: frozenset[str]) -> list[dict[str, Any]]:
-        """The list's entries for these services (parsed once per list version; a list
-        published during the run is picked up at the next commit)."""
+                       services: frozenset[str]) -> tuple[list[dict[str, Any]], str]:
+        """The list's entries for these services, and as canonical JSON (made once per list
+        version; a list published during the run is picked up at the next commit)."""
         if number is None or number != self.list_number:
             with Session(bind=connection) as session:
                 listed = current_list(session)
@@ -910,9 +913,9 @@ class _Run:
             self.snapshots = {}
         snapshot = self.snapshots.get(services)
         if snapshot is None:
-            snapshot = [s.model_dump(mode="json", exclude_none=True) for s in self.list_entries
-                        if services & set(s.services)]
-            self.snapshots[services] = snapshot
+            entries = [s.model_dump(mode="json", exclude_none=True) for s in self.list_entries
+                       if services & set(s.services)]
+            snapshot = self.snapshots[services] = (entries, canonical_json(entries))
         return snapshot
 
     def _release(self, message_ids: list[int]) -> None:

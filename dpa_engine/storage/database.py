@@ -169,8 +169,8 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection: Any) -> None:  # on the driver: the sender begins thousands
+        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
 _opened: dict[str, Database] = {}

@@ -53,6 +53,7 @@ class GroupCommit(Generic[Item]):
         self._queued: list[tuple[Sequence[Item], Ticket]] = []
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._hurried = False
         self.commits = 0
         self.items = 0
 
@@ -76,6 +77,13 @@ class GroupCommit(Generic[Item]):
                 self._committed.wait()
         if ticket.error is not None:
             raise ticket.error
+
+    def hurry(self) -> None:
+        """Someone waits for what is queued: write it now instead of gathering more."""
+        with self._queue_changed:
+            if self._queued and not self._hurried:
+                self._hurried = True
+                self._queue_changed.notify()
 
     def commit(self, items: Sequence[Item]) -> None:
         self.wait(self.submit(items))
@@ -104,7 +112,7 @@ class GroupCommit(Generic[Item]):
                 if not self._queued:
                     return
                 self._gather()
-                batch, self._queued = self._queued, []
+                batch, self._queued, self._hurried = self._queued, [], False
                 self._queue_changed.release()
                 error: BaseException | None = None
                 try:
@@ -122,12 +130,12 @@ class GroupCommit(Generic[Item]):
                     self._on_commit()
 
     def _gather(self) -> None:
-        """Wait up to `delay` for `siblings` submissions (waiting on the condition releases
-        its lock, so they can be queued meanwhile)."""
-        if self._delay <= 0 or len(self._queued) >= self._siblings:
+        """Wait up to `delay` for `siblings` submissions, or until `hurry` (waiting on the
+        condition releases its lock, so they can be queued meanwhile)."""
+        if self._delay <= 0 or len(self._queued) >= self._siblings or self._hurried:
             return
         until = time.monotonic() + self._delay
-        while len(self._queued) < self._siblings and not self._closing:
+        while len(self._queued) < self._siblings and not self._closing and not self._hurried:
             left = until - time.monotonic()
             if left <= 0:
                 return
