@@ -387,14 +387,22 @@ def _address_header(name: str, addresses: list[str]) -> str:
 
 
 def _qp_part(subtype: str, body: str) -> bytes:
-    normalised = body.replace("\r\n", "\n").replace("\n", "\r\n")
-    encoded = binascii.b2a_qp(normalised.encode("utf-8"), quotetabs=False, istext=True,
-                              header=False)
+    # Quoted-printable encodes each line on its own (a hard line break ends any soft-broken
+    # run), so lines are encoded one by one and cached: a fan-out's notices share most lines.
+    encoded = b"\r\n".join([_qp_line(line) for line in body.replace("\r\n", "\n").split("\n")])
     if not encoded.endswith(b"\r\n"):
         encoded += b"\r\n"
     encoded += b"\r\n"  # the line break before a boundary belongs to the boundary (RFC 2046)
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded
+
+
+@functools.lru_cache(maxsize=8192)
+def _qp_line(line: str) -> bytes:
+    # with its line break, so that soft breaks are CRLF too (b2a_qp copies the first one)
+    encoded = binascii.b2a_qp(f"{line}\r\n".encode(), quotetabs=False, istext=True,
+                              header=False)
+    return encoded[:-2]
 
 
 def _mime_with_email_package(content: NoticeContent, *, text: str, html_body: str,

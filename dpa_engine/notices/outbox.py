@@ -351,7 +351,7 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
 CLAIM_BATCH = 200  # messages claimed per commit
 # Seconds a group commit may wait for more connections' records; a connection that needs
 # its commit (its message's text is out) hurries it, so this only bounds the gathering.
-COMMIT_DELAY = 0.005
+COMMIT_DELAY = 0.0005
 
 
 def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list[OutboxRow]:
@@ -516,7 +516,7 @@ class _Run:
         # overlaps the message's envelope and text going out, and saves a sync per message
         self.ledger: GroupCommit[_Record] = GroupCommit(
             self._write, name="dpa-outbox-commit", delay=COMMIT_DELAY,
-            siblings=settings.connections, on_commit=self._wake)
+            siblings=max(1, settings.connections - 1), on_commit=self._wake)
         self.unwaited: list[Ticket] = []  # commits of this round whose errors come at the end
         self.stopping: NoticeError | None = None  # why no new message starts
         self.released: list[int] = []  # messages given back untried
@@ -729,8 +729,13 @@ class _Run:
             return
         if outcome == "text":
             slot.text = True
-            if slot.started is not None and not slot.started.done:
-                self.ledger.hurry()  # the connection now waits for this commit
+            started = slot.started
+            if started is not None and started.done and started.error is None:
+                slot.text = False
+                self._step(slot, slot.wire.end)  # the text and its end mark in one write
+                return
+            self._step(slot, slot.wire.flush)
+            self.ledger.hurry()  # the connection now waits for this commit
         elif isinstance(outcome, Accepted) and slot.claimed is not None:
             slot.delivered = self._delivered(slot.claimed, outcome.refused)
             slot.claimed = slot.started = None

@@ -215,7 +215,9 @@ class Wire:
         self._send(END_OF_DATA, replies=1)
 
     def receive(self) -> Accepted | Literal["text"] | None:
-        """Read what the server sent and act on it; see the class for what it returns."""
+        """Read what the server sent and act on it; see the class for what it returns. On
+        "text" the message is queued but not yet sent: the caller calls `end` at once if it
+        may (the text and the mark then travel in one write), else `flush`."""
         sock = self.sock
         if sock is None:
             return None
@@ -369,7 +371,7 @@ class Wire:
             self.drop()
             raise _refused(code, text)
         self.stage = "text"
-        self._send(_dot_stuffed(self.text), replies=0)
+        self.outgoing += _dot_stuffed(self.text)  # flushed by the caller: see `receive`
         return "text"
 
     def _refusals(self) -> dict[str, tuple[int, str]]:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import binascii
 import datetime
+import random
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -13,6 +15,7 @@ import pytest
 from dpa_engine.notices import NoticeTexts
 from dpa_engine.notices.compose import (
     _mime_with_email_package,
+    _qp_part,
     compose_notice,
     notice_html,
     notice_mime,
@@ -95,3 +98,19 @@ class DescribeNoticeMime:
         message = read(raw)
         assert str(message["To"]) == "privé@klant.example"
         assert message.get_body(("plain",)) is not None
+
+
+class DescribeQuotedPrintable:
+    def it_encodes_line_by_line_exactly_as_the_whole_body_at_once(self) -> None:
+        # the per-line cache must not change a byte: bodies as notices have them (line breaks,
+        # a final one), with what quoted-printable treats specially
+        pieces = ["a", " ", "\t", "=", "é", "\n", "\r\n", ".", "x" * 80, "ü" * 30, " \n",
+                  "\t\n", "€", "x" * 75, "From "]
+        generator = random.Random(28)
+        for _ in range(5000):
+            body = "".join(generator.choice(pieces) for _ in range(generator.randint(1, 30)))
+            body += "\n"
+            whole = binascii.b2a_qp(body.replace("\r\n", "\n").replace("\n", "\r\n").encode(),
+                                    quotetabs=False, istext=True, header=False)
+            part = _qp_part("plain", body)
+            assert part.split(b"\r\n\r\n", 1)[1] == whole + b"\r\n", repr(body)
