@@ -348,7 +348,11 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
 
 # --- the send loop -----------------------------------------------------------------------------
 
-CLAIM_BATCH = 200  # messages claimed per commit
+CLAIM_BATCH = 200  # messages read per query
+# A message text up to this size waits for its commit and then goes out in one write with
+# its end-of-data mark: the server takes it in one read (a notice is ~5 KB), and sending it
+# earlier would save nothing, as the mark would follow it a round trip later anyway.
+HOLD_TEXT = 64 * 1024
 # Seconds a group commit may wait for more connections' records; a connection that needs
 # its commit (its message's text is out) hurries it, so this only bounds the gathering.
 COMMIT_DELAY = 0.0005
@@ -734,7 +738,8 @@ class _Run:
                 slot.text = False
                 self._step(slot, slot.wire.end)  # the text and its end mark in one write
                 return
-            self._step(slot, slot.wire.flush)
+            if len(slot.wire.outgoing) > HOLD_TEXT:  # a long text travels while we wait
+                self._step(slot, slot.wire.flush)
             self.ledger.hurry()  # the connection now waits for this commit
         elif isinstance(outcome, Accepted) and slot.claimed is not None:
             slot.delivered = self._delivered(slot.claimed, outcome.refused)
