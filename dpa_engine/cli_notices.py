@@ -364,8 +364,8 @@ def change_send(
     backoff: Annotated[float | None, typer.Option(
         "--backoff", help="First retry delay in seconds, doubling ($DPA_SMTP_BACKOFF, 2)")] = None,
     connections: Annotated[int | None, typer.Option(
-        "--connections", help="Parallel SMTP connections; also the most notices a crash can "
-        "leave in doubt ($DPA_SMTP_CONNECTIONS, 4)")] = None,
+        "--connections", help="Parallel SMTP connections (fewer if the server refuses some); "
+        "also the most notices a crash can leave in doubt ($DPA_SMTP_CONNECTIONS, 8)")] = None,
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
 ) -> None:
     """Send every notice of a planned change exactly once (safe to rerun after a crash)."""
@@ -374,6 +374,11 @@ def change_send(
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
     report = _send_with_progress(_db(db), change_id, settings, _texts(library), _actor(actor))
+    if report.connection_limit is not None:
+        out.print(f"note: the SMTP server refused connections beyond "
+                  f"{report.connection_limit} of the {settings.connections} asked for; the "
+                  f"run used {report.connection_limit} (set --connections "
+                  f"{report.connection_limit} to stop asking)", markup=False)
     for key in report.sent:
         out.print("[green]sent[/]" + escape(f" {key}"))
     for key in report.already_sent:

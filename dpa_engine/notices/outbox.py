@@ -156,6 +156,8 @@ class SendReport(BaseModel):
     failed: list[FailedNotice]
     deferred: list[DeferredNotice]
     complete: bool
+    # the server refused connections beyond this many, and the run made do with them
+    connection_limit: int | None = None
 
 
 # --- one sender per database -----------------------------------------------------------------
@@ -474,6 +476,9 @@ class _Feed:
         self.waiting = deque(ready)
         self.loaded: deque[_Claimed] = deque()
 
+    def put_back(self, claimed: _Claimed) -> None:
+        self.loaded.appendleft(claimed)
+
     def next(self) -> _Claimed | None:
         while not self.loaded:
             if not self.waiting:
@@ -488,6 +493,7 @@ class _Slot:
     """One connection of the send loop and the message it carries."""
 
     wire: Wire
+    retired: bool = False  # the server would not take this many connections
     claimed: _Claimed | None = None
     started: Ticket | None = None  # the commit that records the message's start
     text: bool = False  # the server has the message's text, all but the end-of-data mark
@@ -524,6 +530,8 @@ class _Run:
         self.unwaited: list[Ticket] = []  # commits of this round whose errors come at the end
         self.stopping: NoticeError | None = None  # why no new message starts
         self.released: list[int] = []  # messages given back untried
+        self.slots: list[_Slot] = []
+        self.connection_limit: int | None = None
         self.sent: list[str] = []
         self.in_doubt: list[str] = []
         self.tries: dict[int, int] = {}
@@ -644,6 +652,7 @@ class _Run:
         more than one accepted-but-unrecorded message."""
         feed = _Feed(self, ready)
         slots = [_Slot(wire) for wire in self.wires[:min(len(self.wires), len(ready))]]
+        self.slots = slots
         self.slot_of = {id(slot.wire): slot for slot in slots}
         self.unwaited = []
         self.stopping = None
@@ -655,6 +664,10 @@ class _Run:
         except Exception:
             self._abort(slots)
             raise
+        finally:
+            working = sum(not slot.retired for slot in slots)
+            if working < len(slots):
+                self.connection_limit = min(self.connection_limit or working, working)
         for ticket in self.unwaited:
             self.ledger.wait(ticket)
         self._release(self.released)
@@ -665,6 +678,8 @@ class _Run:
         """Let every connection take its next step; False once all of them are done."""
         busy = False
         for slot in slots:
+            if slot.retired:
+                continue
             if slot.claimed is None and slot.wire.idle and self.stopping is None:
                 self._begin(feed, slot)
             started = slot.started
@@ -685,6 +700,9 @@ class _Run:
                 self.unwaited.append(self.ledger.submit([slot.delivered]))
                 slot.delivered = None
             return
+        if not slot.wire.connected and self._connection_refused(slot):
+            feed.put_back(claimed)  # untouched: another connection takes it
+            return
         if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
             moment = self.clock()
             if not on_brussels_day(moment, claimed.rendered_for):
@@ -698,6 +716,20 @@ class _Run:
         slot.started, slot.claimed, slot.delivered = self.ledger.submit(records), claimed, None
         sender = self.sender
         self._step(slot, lambda: slot.wire.begin(sender, claimed.recipients, claimed.mime))
+
+    def _connection_refused(self, slot: _Slot) -> bool:
+        """Open the slot's connection while other connections work: if the server refuses
+        it (many relays cap connections per client), the run goes on with fewer connections
+        instead of deferring notices. (With none working, the message's own attempt below
+        connects, and a refusal there is a failed attempt like any other.)"""
+        if not any(other.wire.connected for other in self.slots if other is not slot):
+            return False
+        try:
+            slot.wire.open()
+        except (Temporary, Configuration):
+            slot.retired = True
+            return True
+        return False
 
     def _poll(self, slots: list[_Slot]) -> None:
         """Wait for the servers (or a commit, or a timeout) and act on what happened."""
@@ -980,7 +1012,7 @@ class _Run:
                 deferred=[DeferredNotice(customer=m.key, attempts=m.attempts,
                                          error=m.last_error or "")
                           for m in messages if m.status in ("pending", "deferred")],
-                complete=complete)
+                complete=complete, connection_limit=self.connection_limit)
 
 
 def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: NoticeTexts,

@@ -34,9 +34,10 @@ class SmtpSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=50)
     backoff_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=300.0, ge=0)
-    # Parallel SMTP connections. Each has at most one accepted-but-not-yet-recorded message
-    # at any moment, so this is also the most messages a crash can leave in doubt.
-    connections: int = Field(default=4, ge=1, le=32)
+    # Parallel SMTP connections (one thread drives them all). Each has at most one
+    # accepted-but-not-yet-recorded message at any moment, so this is also the most messages
+    # a crash can leave in doubt. A server that refuses some gets the ones it accepts.
+    connections: int = Field(default=8, ge=1, le=32)
 
     @classmethod
     def from_env(cls, **overrides: object) -> SmtpSettings:
@@ -184,6 +185,15 @@ class Wire:
     @property
     def idle(self) -> bool:
         return self.stage == "idle"
+
+    @property
+    def connected(self) -> bool:
+        return self.sock is not None
+
+    def open(self) -> None:
+        """Set up the connection now (Temporary or Configuration if it cannot be)."""
+        if self.sock is None:
+            self._connect()
 
     def begin(self, sender: str, recipients: list[str], mime: bytes) -> None:
         """Start a transaction (connecting first if need be): may raise Temporary or

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from dpa_engine.clauses import Library, load_library
 from dpa_engine.notices import NoticeTexts, SmtpSettings, load_notice_texts, load_renderer
@@ -194,6 +195,9 @@ class Recorder:
         self.signal = threading.Event()
         self.peers: set[object] = set()  # the client connections that sent a message
         self.pipelining = True  # offer RFC 2920 PIPELINING, as real relays do
+        self.max_connections: int | None = None  # refuse more at once (421), as relays may
+        self.connections = 0  # open now
+        self.refused_connections = 0
         self.ehlo_lines: list[str] = []
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
@@ -247,6 +251,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class CappedSMTP(SMTP):
+    """Greets with 421 and hangs up when the recorder's `max_connections` are open."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        recorder: Recorder = self.event_handler
+        with recorder.lock:
+            recorder.connections += 1
+            over = recorder.max_connections is not None and \
+                recorder.connections > recorder.max_connections
+            recorder.refused_connections += over
+        super().connection_made(transport)
+        if over:  # written before the greeting task runs
+            transport.write(b"421 4.7.0 too many connections from your address\r\n")  # type: ignore[attr-defined]
+            transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        recorder: Recorder = self.event_handler
+        with recorder.lock:
+            recorder.connections -= 1
+        super().connection_lost(error)
+
+
+class RecordingController(Controller):
+    def factory(self) -> SMTP:
+        return CappedSMTP(self.handler, **self.SMTP_kwargs)
+
+
 @dataclass
 class SmtpServer:
     recorder: Recorder
@@ -261,8 +292,8 @@ class SmtpServer:
         return SmtpSettings(**values)
 
     def start(self) -> None:
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
-                                     ready_timeout=10)
+        self.controller = RecordingController(self.recorder, hostname="127.0.0.1",
+                                              port=self.port, ready_timeout=10)
         self.controller.start()
 
     def stop(self) -> None:

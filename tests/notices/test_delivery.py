@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dpa_engine.clauses import Library
 from dpa_engine.notices import (
@@ -297,6 +297,22 @@ class DescribeParallelConnections:
             log = records(session, planned)
         assert sorted(r.customer_key for r in log if r.event == "sent") == customers
         assert verify_audit(db).ok
+
+    def it_makes_do_with_the_connections_the_server_allows(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock) -> None:
+        smtp.recorder.max_connections = 2  # a relay that caps connections per client
+        smtp.recorder.delay = 0.02
+        report = send(db, smtp, texts, clock, planned, connections=4, max_attempts=1)
+        customers = sorted(t.customer for t in change_status(db, planned).targets)
+        # nothing deferred for it: the refused connections were given up, not the notices
+        assert report.complete and report.sent == customers and not report.deferred
+        assert report.connection_limit == 2 and smtp.recorder.refused_connections >= 2
+        assert len(smtp.recorder.messages) == len(customers)
+        assert len(smtp.recorder.peers) == 2
+        with db.transaction() as session:
+            attempts = session.execute(select(OutboxRow.attempts)).scalars().all()
+        assert set(attempts) == {1}  # a refused connection costs no notice an attempt
 
     def it_records_what_was_delivered_when_the_settings_turn_out_wrong(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
