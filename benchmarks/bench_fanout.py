@@ -9,7 +9,7 @@ proposed; then
 - plan: `plan_change` is timed on its own (target: < 2 s for 10,000 customers on SQLite);
 - send: `send_change` is timed as a whole (rendering every notice into the outbox, then the
   SMTP transactions with their durable commits) against a loopback aiosmtpd server running in
-  its own process, as a real mail server would (N connections, default 4 as in the product);
+  its own process, as a real mail server would (N connections, default 8 as in the product);
 - server limit: afterwards the very same messages (the outbox's MIME bytes) are replayed to
   the same server by a plain smtplib loop over the same number of connections, with no
   database and no rendering: the most that server takes from a client. The send rate is
@@ -23,8 +23,8 @@ proposed; then
   notice address got one message; the audit chain verifies.
 
 The last line is the figure, e.g.
-`fan-out: plan 10000 customers 1.0 s, sent exactly once, send 600 msg/s (47 % of server limit;
-SMTP phase 900 msg/s, 72 %)`;
+`fan-out: plan 10000 customers 1.0 s, sent exactly once; SMTP phase 1100 msg/s = 88 % of
+server limit (server busy 90 %); whole send 760 msg/s = 61 % (queueing 3.8 s first)`;
 if exactly-once does not hold it says `NOT exactly once (...)` and the script exits 1.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import gc
 import multiprocessing
 import re
 import smtplib
@@ -290,6 +291,10 @@ def main(count: int, connections: int, delay_ms: float) -> int:
               + f"), {len(plan.unaffected)} unaffected in {plan_seconds:.3f} s "
               f"({len(plan.affected) / plan_seconds:,.0f} customers/s)")
 
+        # `dpa change send` runs in a fresh process: the 10,000 deals imported above are setup,
+        # so they are kept out of the cyclic collector's passes during the timed send
+        gc.collect()
+        gc.freeze()
         server = Server(delay_ms / 1000)
         try:
             settings = SmtpSettings(host="127.0.0.1", port=server.port, timeout=60,
@@ -347,8 +352,10 @@ def main(count: int, connections: int, delay_ms: float) -> int:
               f"{len(received['ids'])} distinct Message-IDs = the outbox's; every outbox entry "
               f"'sent' after 1 attempt; {len(received['recipients'])} addresses got 1 each; "
               f"audit chain of {audit.records} records verifies")
-        print(f"{figure}, sent exactly once, send {rate:.0f} msg/s ({share:.0f} % of server "
-              f"limit; SMTP phase {wire:.0f} msg/s, {100 * wire / limit:.0f} %)")
+        print(f"{figure}, sent exactly once; SMTP phase {wire:.0f} msg/s = "
+              f"{100 * wire / limit:.0f} % of server limit (server busy "
+              f"{100 * received['busy']:.0f} %); whole send {rate:.0f} msg/s = {share:.0f} % "
+              f"(queueing {queued:.1f} s first)")
         return 0
 
 

@@ -476,6 +476,10 @@ class _Feed:
         self.waiting = deque(ready)
         self.loaded: deque[_Claimed] = deque()
 
+    @property
+    def more(self) -> bool:
+        return bool(self.loaded or self.waiting)
+
     def put_back(self, claimed: _Claimed) -> None:
         self.loaded.appendleft(claimed)
 
@@ -688,7 +692,9 @@ class _Run:
                     raise started.error
                 slot.text = False
                 self._step(slot, slot.wire.end)
-            busy = busy or slot.claimed is not None
+            # (a connection still ending an abandoned transaction takes the next message)
+            busy = busy or slot.claimed is not None or (
+                not slot.wire.idle and self.stopping is None and feed.more)
         return busy
 
     def _begin(self, feed: _Feed, slot: _Slot) -> None:
