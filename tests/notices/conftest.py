@@ -188,6 +188,7 @@ class Recorder:
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.delay = 0.0
+        self.stall_first = 0.0  # seconds the first message's final reply is held back
         self.refuse: set[str] = set()
         self.tempfail_data = 0
         self.data_started = 0
@@ -228,6 +229,8 @@ class Recorder:
             return "451 4.3.0 temporarily unavailable, try again"
         if self.delay:
             await asyncio.sleep(self.delay)
+        if number == 1 and self.stall_first:
+            await asyncio.sleep(self.stall_first)  # longer than the client waits
         if server.transport is None or server.transport.is_closing():
             return "421 4.4.2 connection gone"  # the client vanished: nothing was accepted
         message = email.message_from_bytes(envelope.original_content or envelope.content,

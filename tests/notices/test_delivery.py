@@ -216,6 +216,27 @@ class DescribeCrashes:
         assert len({m.message_id for m in smtp.recorder.messages}) == len(customers)
         assert len(smtp.recorder.messages) == len(customers) + 1
 
+    def it_keeps_a_message_whose_verdict_never_came_in_doubt(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock) -> None:
+        # The server takes the end-of-data mark of the first message and then says nothing
+        # for longer than the timeout: the sender cannot know whether it was accepted.
+        smtp.recorder.stall_first = 3.0
+        report = send(db, smtp, texts, clock, planned, timeout=0.5, max_attempts=1,
+                      connections=2)
+        customers = sorted(t.customer for t in change_status(db, planned).targets)
+        [stalled] = report.deferred
+        assert "no reply within 0.5 s" in stalled.error
+        assert sorted([*report.sent, stalled.customer]) == customers  # the others went on
+        with db.transaction() as session:
+            row = session.execute(select(OutboxRow.status, OutboxRow.phase)
+                                  .where(OutboxRow.status != "sent")).one()
+        assert tuple(row) == ("deferred", "data")  # the server may have it
+        time.sleep(3)  # the server's verdict comes (and is lost with the connection)
+        rerun = send(db, smtp, texts, clock, planned)
+        assert rerun.complete and rerun.in_doubt_resent == [stalled.customer]
+        assert len({m.message_id for m in smtp.recorder.messages}) == len(customers)
+
     def it_rerenders_a_notice_first_sent_on_a_later_day(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
             clock: Clock) -> None:
