@@ -415,7 +415,7 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
 
         def show(state: notices.SendProgress) -> None:
             if state.stage == "queueing":
-                progress.update(task, description="rendering notices into the outbox")
+                progress.update(task, description="queueing notices in the outbox")
                 return
             if not started:
                 started.append(time.perf_counter())
@@ -497,10 +497,13 @@ def change_letters(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
     unnotified: Annotated[bool, typer.Option(
         "--unnotified", help="Only customers that were not notified")] = False,
-    db: DbOption = None, template: TemplateOption = None,
+    db: DbOption = None, template: TemplateOption = None, library: LibraryOption = None,
 ) -> None:
-    """Write each customer's notice as a .docx letter (e.g. for the fallback contact)."""
+    """Write each customer's notice as a .docx letter (e.g. for the fallback contact); a
+    notice not sent yet is written as it would be sent now."""
     for path in notices.letters(_db(db), change_id, output, renderer=_renderer(template),
+                                texts=_texts(library),
+                                settings=notices.SmtpSettings.from_env(),
                                 only_unnotified=unnotified):
         out.print(f"Wrote {path}", markup=False)
 

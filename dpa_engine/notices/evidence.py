@@ -44,9 +44,10 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
             change_ids = [get_change(session, change_id).id]
         notices: dict[int, list[tuple[str, bytes, str, str, bytes]]] = {}
         for cid in change_ids:
+            # a notice never sent is not rendered yet: there is nothing it was sent as
             notices[cid] = [(m.target.customer.key, m.payload.mime, m.payload.body_text,
                              m.payload.body_html, letter_bytes(m.payload, renderer))
-                            for m in _outbox_of(session, cid)]
+                            for m in _outbox_of(session, cid) if m.payload is not None]
     _, _, versions = published_versions(db)
     buffer = io.BytesIO()
     stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)

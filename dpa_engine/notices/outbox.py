@@ -2,16 +2,20 @@
 
 How a notice travels, and why a crash (even kill -9) at any point does not lose or repeat it:
 
-1. `send_change` first records every notice in the outbox (a stable Message-ID in `outbox`;
-   rendered text, HTML, the exact MIME bytes and what the letter is made from in
-   `outbox_payloads`) in ONE transaction, with the change marked 'sending'. A crash before
-   that commit leaves nothing; after it, everything is recorded.
+1. `send_change` first records every notice of the plan (its target and an outbox entry with
+   a stable Message-ID) in ONE transaction, with the change marked 'sending'. A crash before
+   that commit leaves nothing; after it, everything is recorded. Rendering is left to the
+   send loop, so the first notice goes out at once instead of after all of them were
+   rendered: the rendering then overlaps the waits for the server.
 2. Messages are read CLAIM_BATCH at a time and shared out over `connections` parallel SMTP
-   connections, all driven by one thread without blocking. Before the server can accept a
-   message, it is marked `status='sending', phase='data'` (committed): from then on the
-   server may have it. As soon as the server answers 250 to the DATA, the message is recorded
-   'sent' (with the audit record and the start of the customer's window) in the very commit
-   that marks the connection's next message (or on its own if there is none). That commit is
+   connections, all driven by one thread without blocking. When a message's SMTP transaction
+   starts it is rendered (text, HTML, the exact MIME bytes and what its letter is made from)
+   unless an earlier attempt on the same day was; before the server can accept it, it is
+   marked `status='sending', phase='data'` in a commit that also stores those bytes in
+   `outbox_payloads`: from then on the server may have it, and we have what it may have.
+   As soon as the server answers 250 to the DATA, the message is recorded 'sent' (with the
+   audit record and the start of the customer's window) in the very commit that marks the
+   connection's next message (or on its own if there is none). That commit is
    made while the next message's envelope and text are already travelling: only the
    end-of-data mark (CRLF . CRLF), without which no server accepts a message, waits for it.
    Commits of all connections are made together by one writer thread (group commit), so
@@ -64,7 +68,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from ..bulk import paused_gc
 from ..models import SubProcessor
@@ -81,7 +85,7 @@ from ..storage.schema import (
     TargetRow,
 )
 from .audit import Event, append_events, canonical_json, canonical_json_with
-from .changes import ChangeSummary, agreement_window, get_change, plan_with_rows, summary
+from .changes import ChangeSummary, get_change, plan_with_rows, summary
 from .compose import (
     LetterSource,
     NoticeFacts,
@@ -132,8 +136,8 @@ class FailedNotice(BaseModel):
 
 
 class SendProgress(BaseModel):
-    """Where a send run stands, for a progress display. `stage` 'queueing': rendering every
-    notice into the outbox (first run; `total` not known yet); 'sending': `sent` + `failed`
+    """Where a send run stands, for a progress display. `stage` 'queueing': recording every
+    notice of the plan in the outbox (first run; `total` not known yet); 'sending': `sent` + `failed`
     of `total` are done, `deferred` wait for a retry."""
 
     model_config = ConfigDict(frozen=True)
@@ -234,6 +238,35 @@ def _message_id(facts: _Facts, customer_key: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Addressee:
+    """What one customer's notice is rendered from, besides what a change's notices share."""
+
+    message_id: str
+    key: str
+    name: str
+    kind: str
+    language: str
+    recipients: tuple[str, ...]
+    services: frozenset[str]  # the customer's services the change touches
+    reference: str  # the agreement's reference, or its version as 'vN'
+    window: Window | None  # the agreement's objection window (None: informational notice)
+    remedy: str
+
+
+def _addressee(*, message_id: str, key: str, name: str, kind: str, language: str,
+               recipients: Collection[str], reasons: Collection[dict[str, Any]],
+               agreement: Any) -> _Addressee:
+    """`agreement`: an AgreementRow, or a query row with the same attribute names."""
+    return _Addressee(
+        message_id=message_id, key=key, name=name, kind=kind, language=language,
+        recipients=tuple(recipients), services=frozenset(r["service"] for r in reasons),
+        reference=agreement.reference or f"v{agreement.version}",
+        window=None if kind == "informational" else make_window(
+            agreement.window_days, agreement.window_unit, agreement.holiday_country),
+        remedy=agreement.remedy)
+
+
+@dataclass(frozen=True)
 class _Rendered:
     subject: str
     body_text: str
@@ -244,41 +277,45 @@ class _Rendered:
     rendered_for: datetime.date
 
 
-def _render(facts: _Facts, texts: NoticeTexts, *, kind: str, language: str,
-            customer: CustomerRow, agreement: AgreementRow, services: Collection[str],
-            recipients: list[str], message_id: str,
+def _render(facts: _Facts, texts: NoticeTexts, who: _Addressee,
             dispatch_at: datetime.datetime) -> _Rendered:
     """One customer's notice as if dispatched at `dispatch_at`: the same inputs always give
     the same bytes (an in-doubt resend and the evidence pack rely on it)."""
     provider, info = facts.provider, facts.change
-    window = deadline = None
-    if kind != "informational":
-        window = agreement_window(agreement)
-        deadline = objection_deadline(dispatch_at, window)
+    window = who.window
+    deadline = objection_deadline(dispatch_at, window) if window is not None else None
     notice = NoticeFacts.model_validate({
-        "language": language, "kind": kind, "action": info.action,
-        "change_number": facts.change_id, "customer_name": customer.name,
+        "language": who.language, "kind": who.kind, "action": info.action,
+        "change_number": facts.change_id, "customer_name": who.name,
         "provider_name": provider.name, "contact_email": facts.contact,
-        "agreement_reference": agreement.reference or f"v{agreement.version}",
-        "subprocessor": info.subject,
+        "agreement_reference": who.reference, "subprocessor": info.subject,
         "replaced": info.previous if info.action == "replace" else None,
-        "services": [_service_name(provider.services.get(s, s), language)
-                     for s in sorted(services)],
+        "services": [_service_name(provider.services.get(s, s), who.language)
+                     for s in sorted(who.services)],
         "effective_on": info.effective_on, "deadline": deadline, "window": window,
-        "remedy": agreement.remedy})
+        "remedy": who.remedy})
     content, body_text, body_html = compose_email(notice, texts)
     mime = notice_mime(
-        content, text=body_text, html_body=body_html, message_id=message_id,
-        sender=facts.sender, recipients=recipients, reply_to=facts.contact, date=dispatch_at,
-        headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": customer.key})
-    letter = LetterSource(content=content, customer_name=customer.name,
+        content, text=body_text, html_body=body_html, message_id=who.message_id,
+        sender=facts.sender, recipients=list(who.recipients), reply_to=facts.contact,
+        date=dispatch_at,
+        headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": who.key})
+    letter = LetterSource(content=content, customer_name=who.name,
                           provider_name=provider.name,
                           generated_at=dispatch_at.replace(microsecond=0),
                           custom={"dpa.change": str(facts.change_id),
-                                  "dpa.customer": customer.key, "dpa.message_id": message_id})
+                                  "dpa.customer": who.key, "dpa.message_id": who.message_id})
     return _Rendered(subject=content.subject, body_text=body_text, body_html=body_html,
                      mime=mime, letter_source=letter.model_dump(mode="json"),
                      stated_deadline=deadline, rendered_for=brussels_day(dispatch_at))
+
+
+def _addressee_of(message: OutboxRow) -> _Addressee:
+    target = message.target
+    return _addressee(message_id=message.message_id, key=target.customer.key,
+                      name=target.customer.name, kind=target.kind, language=target.language,
+                      recipients=target.recipients, reasons=target.reasons,
+                      agreement=target.agreement)
 
 
 def _service_name(name: object, language: str) -> str:
@@ -291,38 +328,29 @@ def _table(entity: type[Any]) -> Table:
     return cast(Table, entity.__table__)
 
 
-def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, actor: str,
-             texts: NoticeTexts, settings: SmtpSettings) -> None:
+def _enqueue(session: Session, change: ChangeRow, facts: _Facts, *, moment: datetime.datetime,
+             actor: str) -> None:
     """Every notice of the change into the outbox, as multi-row inserts in the caller's
-    transaction (thousands of customers cost a handful of statements)."""
+    transaction (thousands of customers cost a handful of statements). Each is rendered when
+    it is first sent (see `_Run._begin`)."""
     plan, rows = plan_with_rows(session, change, moment)
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
                           fix=f"review the plan again: dpa change plan {change.id}")
-    facts = _facts(session, settings, change)
     targets: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
-    payloads: list[dict[str, Any]] = []
     events: list[Event] = []
     for entry in plan.affected:
         customer, agreement = rows[entry.customer]
         reasons = [r.model_dump() for r in entry.reasons]
         message_id = _message_id(facts, customer.key)
-        rendered = _render(facts, texts, kind=entry.kind, language=entry.language,
-                           customer=customer, agreement=agreement,
-                           services={r.service for r in entry.reasons},
-                           recipients=list(entry.recipients), message_id=message_id,
-                           dispatch_at=moment)
         targets.append({"change_id": change.id, "customer_id": customer.id,
                         "agreement_id": agreement.id, "kind": entry.kind, "reasons": reasons,
                         "language": entry.language, "recipients": list(entry.recipients),
-                        "status": "queued", "stated_deadline": rendered.stated_deadline})
-        messages.append({"message_id": message_id, "subject": rendered.subject,
-                         "rendered_for": rendered.rendered_for, "status": "pending",
-                         "attempts": 0, "in_doubt_resends": 0, "refused_recipients": []})
-        payloads.append({"body_text": rendered.body_text, "body_html": rendered.body_html,
-                         "mime": rendered.mime, "letter": None,
-                         "letter_source": rendered.letter_source})
+                        "status": "queued", "stated_deadline": None})
+        messages.append({"message_id": message_id, "subject": None, "rendered_for": None,
+                         "status": "pending", "attempts": 0, "in_doubt_resends": 0,
+                         "refused_recipients": []})
         events.append(Event(event="queued", actor=actor, at=moment, change_id=change.id,
                             customer_key=customer.key, data={
                                 "message_id": message_id, "kind": entry.kind,
@@ -338,12 +366,7 @@ def _enqueue(session: Session, change: ChangeRow, *, moment: datetime.datetime, 
             targets).scalars().all()
         for message, target_id in zip(messages, target_ids, strict=True):
             message["target_id"] = target_id
-        outbox_ids = connection.execute(
-            insert(outbox_table).returning(outbox_table.c.id, sort_by_parameter_order=True),
-            messages).scalars().all()
-        for payload, outbox_id in zip(payloads, outbox_ids, strict=True):
-            payload["outbox_id"] = outbox_id
-        connection.execute(insert(_table(OutboxPayloadRow)), payloads)
+        connection.execute(insert(outbox_table), messages)
     append_events(session, events)
     change.status = "sending"
 
@@ -366,7 +389,8 @@ def _outbox_of(session: Session, change_id: int, *, light: bool = False) -> list
     messages; otherwise with the payloads too."""
     query = (select(OutboxRow).join(TargetRow, OutboxRow.target_id == TargetRow.id)
              .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)
-             .options(selectinload(OutboxRow.target).selectinload(TargetRow.customer)))
+             .options(selectinload(OutboxRow.target).selectinload(TargetRow.customer),
+                      selectinload(OutboxRow.target).selectinload(TargetRow.agreement)))
     if not light:
         query = query.options(selectinload(OutboxRow.payload))
     return list(session.execute(query).scalars())
@@ -378,30 +402,47 @@ class _Claimed:
     needs (read in the claim transaction, so the per-message commits write only)."""
 
     id: int
-    message_id: str
-    key: str
     target_id: int
-    kind: str
-    recipients: list[str]
-    services: frozenset[str]
-    window: Window | None
+    addressee: _Addressee
+    services: frozenset[str]  # all the agreement's services (for the list snapshot)
     stated_deadline: datetime.datetime | None
     deadline: datetime.datetime | None
     fallback_contact: str | None
-    rendered_for: datetime.date
     in_doubt: bool
     attempts: int
-    subject: str
-    mime: bytes
+    # what the last rendering made (all None until the message is first rendered)
+    rendered_for: datetime.date | None
+    subject: str | None
+    mime: bytes | None
+
+    @property
+    def message_id(self) -> str:
+        return self.addressee.message_id
+
+    @property
+    def key(self) -> str:
+        return self.addressee.key
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return self.addressee.recipients
+
+    @property
+    def window(self) -> Window | None:
+        return self.addressee.window
 
 
 # What the send loop records; a connection's records go into the next group commit.
 
 @dataclass(frozen=True)
 class _Starting:
-    """The message's SMTP transaction starts now: from here on the server may get it."""
+    """The message's SMTP transaction starts now: from here on the server may get it.
+    `rendered`: what it was rendered into for this transaction (to store with the start;
+    `replaces`: over an earlier day's rendering), or None if it goes out as stored."""
 
     claimed: _Claimed
+    rendered: _Rendered | None = None
+    replaces: bool = False
 
 
 @dataclass(frozen=True)
@@ -449,20 +490,33 @@ _NOTIFIED = DriverStatement(
     "deadline = :deadline, follow_up = COALESCE(:follow_up, follow_up) WHERE id = :id",
     _columns(TargetRow, "notified_at", "deadline"))
 _LIST_NUMBER = DriverStatement("SELECT MAX(number) FROM list_versions", {})
+# ... and for a message rendered when its transaction starts, in the commit of that start
+_DROP_PAYLOAD = DriverStatement("DELETE FROM outbox_payloads WHERE outbox_id = :id", {})
+_PAYLOAD = DriverStatement(
+    "INSERT INTO outbox_payloads (outbox_id, body_text, body_html, letter, letter_source, mime) "
+    "VALUES (:outbox_id, :body_text, :body_html, NULL, :letter_source, :mime)",
+    _columns(OutboxPayloadRow, "letter_source", "mime"))
+_RENDERED = DriverStatement(
+    "UPDATE outbox SET subject = :subject, rendered_for = :rendered_for WHERE id = :id",
+    _columns(OutboxRow, "rendered_for"))
+_STATED = DriverStatement(
+    "UPDATE change_targets SET stated_deadline = :stated_deadline WHERE id = :id",
+    _columns(TargetRow, "stated_deadline"))
 
 
 # What a claim reads for each message: one Core query, no ORM objects.
 _CLAIMABLE = (
     select(OutboxRow.id, OutboxRow.message_id, OutboxRow.phase, OutboxRow.attempts,
            OutboxRow.rendered_for, OutboxRow.subject, TargetRow.id.label("target_id"),
-           TargetRow.kind, TargetRow.recipients, TargetRow.stated_deadline, TargetRow.deadline,
-           CustomerRow.key, CustomerRow.fallback_contact, AgreementRow.services,
-           AgreementRow.window_days, AgreementRow.window_unit, AgreementRow.holiday_country,
-           OutboxPayloadRow.mime)
+           TargetRow.kind, TargetRow.language, TargetRow.reasons, TargetRow.recipients,
+           TargetRow.stated_deadline, TargetRow.deadline, CustomerRow.key, CustomerRow.name,
+           CustomerRow.fallback_contact, AgreementRow.services, AgreementRow.reference,
+           AgreementRow.version, AgreementRow.remedy, AgreementRow.window_days,
+           AgreementRow.window_unit, AgreementRow.holiday_country, OutboxPayloadRow.mime)
     .join(TargetRow, OutboxRow.target_id == TargetRow.id)
     .join(CustomerRow, TargetRow.customer_id == CustomerRow.id)
     .join(AgreementRow, TargetRow.agreement_id == AgreementRow.id)
-    .join(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id)
+    .outerjoin(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id)
     .where(OutboxRow.id.in_(bindparam("ids", expanding=True)),
            OutboxRow.status.in_(("pending", "deferred")))
     .order_by(OutboxRow.id))
@@ -562,8 +616,7 @@ class _Run:
                 if self.progress is not None:
                     self.progress(SendProgress(stage="queueing"))
                 with paused_gc():
-                    _enqueue(session, change, moment=moment, actor=self.actor,
-                             texts=self.texts, settings=self.settings)
+                    _enqueue(session, change, self.facts, moment=moment, actor=self.actor)
                 append_events(session, [Event(event="sending", actor=self.actor, at=moment,
                                               change_id=change.id, data={})])
                 return
@@ -607,41 +660,27 @@ class _Run:
         with self.db.committed(self.claimer) as connection:
             rows = connection.execute(_CLAIMABLE, {"ids": message_ids}).all()
         return [_Claimed(
-            id=row.id, message_id=row.message_id, key=row.key, target_id=row.target_id,
-            kind=row.kind, recipients=list(row.recipients), services=frozenset(row.services),
-            window=(None if row.kind == "informational" else make_window(
-                row.window_days, row.window_unit, row.holiday_country)),
-            stated_deadline=row.stated_deadline, deadline=row.deadline,
-            fallback_contact=row.fallback_contact, rendered_for=row.rendered_for,
+            id=row.id, target_id=row.target_id,
+            addressee=_addressee(message_id=row.message_id, key=row.key, name=row.name,
+                                 kind=row.kind, language=row.language,
+                                 recipients=row.recipients, reasons=row.reasons, agreement=row),
+            services=frozenset(row.services), stated_deadline=row.stated_deadline,
+            deadline=row.deadline, fallback_contact=row.fallback_contact,
             # the last attempt reached DATA: the server may have it
-            in_doubt=row.phase == "data",
-            attempts=row.attempts + 1, subject=row.subject, mime=row.mime)
+            in_doubt=row.phase == "data", attempts=row.attempts + 1,
+            rendered_for=row.rendered_for, subject=row.subject,
+            mime=None if row.mime is None else bytes(row.mime))
             for row in rows]
 
-    def _rerender(self, claimed: _Claimed, moment: datetime.datetime) -> _Claimed:
-        """A later day than rendered: re-render so the stated deadline is still right."""
+    def _rendered(self, claimed: _Claimed, moment: datetime.datetime) -> _Starting:
+        """The start of a message rendered now (first sent, or on a later day than it was
+        rendered, so that the stated deadline is still right)."""
         assert self.facts is not None
-        with self.db.transaction() as session:
-            message = session.get(OutboxRow, claimed.id, options=[
-                joinedload(OutboxRow.payload),
-                joinedload(OutboxRow.target).joinedload(TargetRow.customer),
-                joinedload(OutboxRow.target).joinedload(TargetRow.agreement)])
-            assert message is not None
-            target = message.target
-            rendered = _render(self.facts, self.texts, kind=target.kind,
-                               language=target.language, customer=target.customer,
-                               agreement=target.agreement,
-                               services={r["service"] for r in target.reasons},
-                               recipients=list(target.recipients),
-                               message_id=message.message_id, dispatch_at=moment)
-            message.subject, message.rendered_for = rendered.subject, rendered.rendered_for
-            target.stated_deadline = rendered.stated_deadline
-            payload = message.payload
-            payload.body_text, payload.body_html = rendered.body_text, rendered.body_html
-            payload.mime, payload.letter = rendered.mime, None
-            payload.letter_source = rendered.letter_source
-        return replace(claimed, rendered_for=rendered.rendered_for, subject=rendered.subject,
-                       stated_deadline=rendered.stated_deadline, mime=rendered.mime)
+        rendered = _render(self.facts, self.texts, claimed.addressee, moment)
+        return _Starting(replace(claimed, rendered_for=rendered.rendered_for,
+                                 subject=rendered.subject,
+                                 stated_deadline=rendered.stated_deadline, mime=rendered.mime),
+                         rendered, replaces=claimed.mime is not None)
 
     # -- the send loop: every connection driven by this one thread
 
@@ -709,19 +748,22 @@ class _Run:
         if not slot.wire.connected and self._connection_refused(slot):
             feed.put_back(claimed)  # untouched: another connection takes it
             return
-        if not claimed.in_doubt:  # an in-doubt message is resent byte for byte
-            moment = self.clock()
-            if not on_brussels_day(moment, claimed.rendered_for):
-                claimed = self._rerender(claimed, moment)
-        else:
+        start = _Starting(claimed)
+        if claimed.in_doubt and claimed.mime is not None:  # resent byte for byte
             self.in_doubt.append(claimed.key)
+        else:
+            moment = self.clock()
+            if claimed.rendered_for is None or not on_brussels_day(moment, claimed.rendered_for):
+                start = self._rendered(claimed, moment)
+                claimed = start.claimed
         self.tries[claimed.id] = self.tries.get(claimed.id, 0) + 1
-        records: list[_Record] = [_Starting(claimed)]
+        records: list[_Record] = [start]
         if slot.delivered is not None:
             records.insert(0, slot.delivered)
         slot.started, slot.claimed, slot.delivered = self.ledger.submit(records), claimed, None
-        sender = self.sender
-        self._step(slot, lambda: slot.wire.begin(sender, claimed.recipients, claimed.mime))
+        sender, mime = self.sender, claimed.mime
+        assert mime is not None
+        self._step(slot, lambda: slot.wire.begin(sender, list(claimed.recipients), mime))
 
     def _connection_refused(self, slot: _Slot) -> bool:
         """Open the slot's connection while other connections work: if the server refuses
@@ -839,8 +881,10 @@ class _Run:
         sent: list[str] = []
         with self.db.committed(self.writer) as connection:
             list_number = self._list_number(connection, records)
-            starting = [r.claimed for r in records if isinstance(r, _Starting)]
+            starts = [r for r in records if isinstance(r, _Starting)]
+            starting = [r.claimed for r in starts]
             _START.run(connection, [{"id": claimed.id} for claimed in starting])
+            self._store_renderings(connection, starts)
             events = [Event(event="in-doubt-resend", actor=self.actor, at=self.clock(),
                             change_id=self.change_id, customer_key=claimed.key,
                             data={"message_id": claimed.message_id,
@@ -880,6 +924,25 @@ class _Run:
         self.failed += failed
         self.deferred = (self.deferred | deferred) - settled
 
+    @staticmethod
+    def _store_renderings(connection: Connection, starts: list[_Starting]) -> None:
+        """What the starting messages rendered now will send, before any server can take it."""
+        fresh = [(start.claimed, start.rendered) for start in starts if start.rendered]
+        if not fresh:
+            return
+        _DROP_PAYLOAD.run(connection, [{"id": start.claimed.id} for start in starts
+                                       if start.rendered and start.replaces])
+        _PAYLOAD.run(connection, [
+            {"outbox_id": claimed.id, "body_text": rendered.body_text,
+             "body_html": rendered.body_html, "letter_source": rendered.letter_source,
+             "mime": rendered.mime} for claimed, rendered in fresh])
+        _RENDERED.run(connection, [
+            {"id": claimed.id, "subject": rendered.subject,
+             "rendered_for": rendered.rendered_for} for claimed, rendered in fresh])
+        _STATED.run(connection, [
+            {"id": claimed.target_id, "stated_deadline": rendered.stated_deadline}
+            for claimed, rendered in fresh])
+
     def report_progress(self, *, force: bool = False) -> None:
         """Tell the progress callback, at most about ten times a second."""
         if self.progress is None or self.total is None:
@@ -912,7 +975,7 @@ class _Run:
                     "subject": claimed.subject,
                     # the exact bytes sent are in outbox_payloads; this digest in the hash
                     # chain makes them tamper-evident (`dpa audit verify`)
-                    "mime_sha256": hashlib.sha256(claimed.mime).hexdigest(),
+                    "mime_sha256": hashlib.sha256(claimed.mime or b"").hexdigest(),
                     "list_version": self.list_number}
             return ({**base, "sent_at": at, "refused_recipients": sorted(refused),
                      "last_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None},
@@ -1059,19 +1122,30 @@ def letter_bytes(payload: OutboxPayloadRow, renderer: DocxRenderer) -> bytes:
 
 
 def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRenderer,
-            only_unnotified: bool = False) -> list[Path]:
-    """Write each customer's notice letter (.docx), e.g. for the fallback contacts."""
+            texts: NoticeTexts, settings: SmtpSettings | None = None,
+            only_unnotified: bool = False,
+            clock: Callable[[], datetime.datetime] = now_utc) -> list[Path]:
+    """Write each customer's notice letter (.docx), e.g. for the fallback contacts: the
+    notice as sent or, for one never sent (not rendered yet), as it would be sent now."""
     from ..render import write_atomically
 
     written = []
     with db.transaction() as session:
-        get_change(session, change_id)
+        change = get_change(session, change_id)
+        facts: _Facts | None = None
         for message in _outbox_of(session, change_id):
             target = message.target
             if only_unnotified and target.status == "notified":
                 continue
+            if message.payload is not None:
+                letter = letter_bytes(message.payload, renderer)
+            else:
+                facts = facts or _facts(session, settings or SmtpSettings(), change)
+                rendered = _render(facts, texts, _addressee_of(message), clock())
+                letter = renderer.render_bytes(letter_document(
+                    LetterSource.model_validate(rendered.letter_source)))
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
-            write_atomically(path, letter_bytes(message.payload, renderer))
+            write_atomically(path, letter)
             written.append(path)
     if not written:
         raise NoticeError(f"change {change_id} has no letters" + (

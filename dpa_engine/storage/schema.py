@@ -160,8 +160,9 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"), unique=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
-    subject: Mapped[str] = mapped_column(Text)
-    rendered_for: Mapped[datetime.date] = mapped_column(Date)
+    # both None until the notice is rendered, when its SMTP transaction first starts
+    subject: Mapped[str | None] = mapped_column(Text)
+    rendered_for: Mapped[datetime.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     phase: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -171,15 +172,15 @@ class OutboxRow(Base):
     in_doubt_resends: Mapped[int] = mapped_column(Integer, default=0)
     refused_recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
     target: Mapped[TargetRow] = relationship(back_populates="message")
-    payload: Mapped[OutboxPayloadRow] = relationship(back_populates="message")
+    payload: Mapped[OutboxPayloadRow | None] = relationship(back_populates="message")
 
 
 class OutboxPayloadRow(Base):
-    """What an outbox entry sends, written when it is rendered (queued, or re-rendered on a
-    later day) and never by the status updates of the send loop, which touch only the small
-    `outbox` row: the exact text, HTML and MIME bytes sent, and what the .docx letter is
-    rendered from when it is asked for (`letter_source`; `letter` holds the .docx of entries
-    rendered before migration 0003)."""
+    """What an outbox entry sends, written with the record of the SMTP transaction that first
+    sends it (or of a resend on a later day, re-rendered) and never by the other status updates
+    of the send loop, which touch only the small `outbox` row: the exact text, HTML and MIME
+    bytes sent, and what the .docx letter is rendered from when it is asked for
+    (`letter_source`; `letter` holds the .docx of entries rendered before migration 0003)."""
 
     __tablename__ = "outbox_payloads"
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True,

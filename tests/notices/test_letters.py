@@ -36,8 +36,8 @@ class DescribeLetters:
         with db.transaction() as session:  # the outbox keeps the source, not a .docx
             payloads = list(session.execute(select(OutboxPayloadRow)).scalars())
             assert payloads and all(p.letter is None and p.letter_source for p in payloads)
-        first = letters(db, change_id, tmp_path / "a", renderer=renderer)
-        again = letters(db, change_id, tmp_path / "b", renderer=renderer)
+        first = letters(db, change_id, tmp_path / "a", renderer=renderer, texts=texts)
+        again = letters(db, change_id, tmp_path / "b", renderer=renderer, texts=texts)
         assert [p.name for p in first] == [p.name for p in again]
         for one, other in zip(first, again, strict=True):
             assert one.read_bytes() == other.read_bytes()  # deterministic

@@ -69,3 +69,36 @@ class DescribeOutboxPayloadMigration:
                 "INSERT INTO outbox_payloads (outbox_id, body_text, body_html, letter, mime) "
                 "VALUES (99, '', '', :b, :b)"), {"b": b""})
         db.dispose()
+
+
+class DescribeRenderWhenSentMigration:
+    def it_allows_unrendered_entries_and_downgrades_only_without_them(self, db_url: str) -> None:
+        engine = create_engine(db_url)
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), "0001")
+            for statement in ROWS:
+                connection.execute(text(statement), {"at": AT, "letter": b"PK\x03\x04docx",
+                                                     "mime": b"MIME-Version: 1.0\r\n"})
+            command.upgrade(_config(connection), "head")
+        unrender = "UPDATE outbox SET subject = NULL, rendered_for = NULL WHERE id = 7"
+        with engine.begin() as connection:  # 0004: an entry queued, not rendered yet
+            connection.execute(text(unrender))
+        with pytest.raises(RuntimeError, match="1 queued notice"), engine.begin() as connection:
+            command.downgrade(_config(connection), "0003")
+        with engine.begin() as connection:  # refused and rolled back: still at 0004
+            connection.execute(text("UPDATE outbox SET subject = 'S', "
+                                    "rendered_for = '2026-03-25' WHERE id = 7"))
+            command.downgrade(_config(connection), "0003")
+        with pytest.raises(IntegrityError), engine.begin() as connection:  # required again
+            connection.execute(text(unrender))
+        with engine.connect() as connection:  # the payload is kept and still references it
+            assert connection.execute(text(
+                "SELECT mime FROM outbox_payloads WHERE outbox_id = 7")).scalar_one() == \
+                b"MIME-Version: 1.0\r\n"
+        engine.dispose()
+        db = Database(db_url)  # (with SQLite's foreign key checks on, as the product runs)
+        with pytest.raises(IntegrityError), db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO outbox_payloads (outbox_id, body_text, body_html, letter, mime) "
+                "VALUES (99, '', '', :b, :b)"), {"b": b""})
+        db.dispose()

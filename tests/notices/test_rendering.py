@@ -1,0 +1,117 @@
+"""Notices are rendered when their SMTP transaction starts: queueing records the plan only,
+each notice's bytes are stored in the commit of its start, and what was never started has no
+bytes on record, yet its letter can still be written."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from dpa_engine.clauses import Library
+from dpa_engine.notices import (
+    NoticeTexts,
+    change_status,
+    export_evidence,
+    letters,
+    send_change,
+)
+from dpa_engine.notices import outbox as outbox_module
+from dpa_engine.notices.errors import NoticeError
+from dpa_engine.notices.smtp import Wire
+from dpa_engine.render import DocxRenderer
+from dpa_engine.storage import Database
+from dpa_engine.storage.schema import OutboxRow, TargetRow
+
+from .conftest import Clock, SmtpServer
+from .helpers import ACTOR, proposed_and_planned, register
+
+
+@pytest.fixture
+def planned(db: Database, library: Library, clock: Clock) -> int:
+    register(db, library, clock)
+    return proposed_and_planned(db, clock).change.id
+
+
+def outbox(db: Database, change_id: int) -> dict[str, OutboxRow]:
+    with db.transaction() as session:
+        rows = session.execute(
+            select(OutboxRow).join(TargetRow).where(TargetRow.change_id == change_id)
+            .options(selectinload(OutboxRow.payload),
+                     selectinload(OutboxRow.target).selectinload(TargetRow.customer))
+        ).scalars().all()
+        session.expunge_all()
+    return {row.target.customer.key: row for row in rows}
+
+
+def stopped_after(sent: int, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+                  clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that sends `sent` notices, then finds its SMTP login refused and stops."""
+    calls = {"n": 0}
+    real = Wire.begin
+
+    def refused_after(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] > sent:
+            raise outbox_module.Configuration("SMTP login refused (535 bad credentials)")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Wire, "begin", refused_after)
+    with pytest.raises(NoticeError, match="535"):
+        send_change(db, planned, settings=smtp.settings(connections=1), texts=texts,
+                    actor=ACTOR, clock=clock, sleep=lambda _: None)
+    monkeypatch.undo()
+
+
+class DescribeRenderingWhenSent:
+    def it_stores_the_bytes_of_each_sent_notice_and_none_for_the_others(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        stopped_after(2, db, planned, smtp, texts, clock, monkeypatch)
+        rows = outbox(db, planned)
+        assert len(rows) >= 4 and len(smtp.recorder.messages) == 2
+        received = {m.message_id: m for m in smtp.recorder.messages}
+        for row in rows.values():
+            if row.message_id in received:  # sent: what the server got is on record
+                assert row.status == "sent" and row.payload is not None
+                assert row.subject == received[row.message_id].message["Subject"]
+                stored = row.payload.mime.decode()
+                assert received[row.message_id].message["Message-ID"] in stored
+        # the notice whose start was recorded before the login failed keeps its rendering;
+        # the ones never reached are queued without one
+        never = [row for row in rows.values() if row.payload is None]
+        assert len(never) == len(rows) - 3
+        assert all(row.status == "pending" and row.subject is None and row.rendered_for is None
+                   for row in never)
+
+    def it_writes_the_letter_of_a_notice_never_sent_as_it_will_be_sent(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, renderer: DocxRenderer, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        stopped_after(0, db, planned, smtp, texts, clock, monkeypatch)
+        before = letters(db, planned, tmp_path / "before", renderer=renderer, texts=texts,
+                         settings=smtp.settings(), only_unnotified=True, clock=clock)
+        assert len(before) == len(change_status(db, planned).targets)
+        send_change(db, planned, settings=smtp.settings(), texts=texts, actor=ACTOR,
+                    clock=clock)
+        after = letters(db, planned, tmp_path / "after", renderer=renderer, texts=texts)
+        # rendered at the same moment, the letter written beforehand is the one kept after
+        assert [p.name for p in before] == [p.name for p in after]
+        for one, other in zip(before, after, strict=True):
+            assert one.read_bytes() == other.read_bytes()
+
+    def it_leaves_notices_never_sent_out_of_the_evidence_pack(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, renderer: DocxRenderer, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        stopped_after(1, db, planned, smtp, texts, clock, monkeypatch)
+        rows = outbox(db, planned)
+        pack = export_evidence(db, tmp_path / "evidence.zip", renderer=renderer,
+                               change_id=planned)
+        with zipfile.ZipFile(pack) as archive:
+            emails = {Path(n).stem for n in archive.namelist() if n.endswith(".eml")}
+        assert emails == {key for key, row in rows.items() if row.payload is not None}
+        assert 1 <= len(emails) < len(rows)
