@@ -446,6 +446,17 @@ class _Starting:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    """A message rendered ahead of its SMTP transaction, while the loop waited: its bytes
+    go with the next records submitted, so they are stored with the record of its start or
+    before it."""
+
+    claimed: _Claimed
+    rendered: _Rendered
+    replaces: bool
+
+
+@dataclass(frozen=True)
 class _Sent:
     claimed: _Claimed
     refused: dict[str, str]
@@ -468,7 +479,7 @@ class _Failed:
     at: datetime.datetime
 
 
-_Record = _Starting | _Sent | _Deferred | _Failed
+_Record = _Starting | _Prepared | _Sent | _Deferred | _Failed
 
 
 def _columns(entity: type[Any], *names: str) -> dict[str, Column[Any]]:
@@ -587,6 +598,9 @@ class _Run:
             siblings=max(1, settings.connections - 1), on_commit=self._wake)
         self.unwaited: list[Ticket] = []  # commits of this round whose errors come at the end
         self.stopping: NoticeError | None = None  # why no new message starts
+        self.write_failed: BaseException | None = None  # (see _write)
+        # rendered while the loop waited, not submitted yet (dropped if never started)
+        self.rendered_ahead: list[_Prepared] = []
         self.released: list[int] = []  # messages given back untried
         self.slots: list[_Slot] = []
         self.connection_limit: int | None = None
@@ -672,15 +686,37 @@ class _Run:
             mime=None if row.mime is None else bytes(row.mime))
             for row in rows]
 
-    def _rendered(self, claimed: _Claimed, moment: datetime.datetime) -> _Starting:
-        """The start of a message rendered now (first sent, or on a later day than it was
-        rendered, so that the stated deadline is still right)."""
+    def _stale(self, claimed: _Claimed, moment: datetime.datetime) -> bool:
+        """Not rendered yet, or on an earlier day (its stated deadline would be wrong); an
+        in-doubt message is resent byte for byte instead."""
+        if claimed.mime is None or claimed.rendered_for is None:
+            return True
+        return not claimed.in_doubt and not on_brussels_day(moment, claimed.rendered_for)
+
+    def _render_now(self, claimed: _Claimed, moment: datetime.datetime) -> _Prepared:
         assert self.facts is not None
         rendered = _render(self.facts, self.texts, claimed.addressee, moment)
-        return _Starting(replace(claimed, rendered_for=rendered.rendered_for,
+        return _Prepared(replace(claimed, rendered_for=rendered.rendered_for,
                                  subject=rendered.subject,
                                  stated_deadline=rendered.stated_deadline, mime=rendered.mime),
                          rendered, replaces=claimed.mime is not None)
+
+    def _render_ahead(self, feed: _Feed) -> bool:
+        """Render the next message due to start, if one needs it, while every connection
+        waits for a server, so that a connection freed by a reply starts its next message at
+        once; its bytes ride in the next commit (no commit of their own). True if it did."""
+        if self.stopping is not None:
+            return False
+        moment = None
+        for index in range(min(len(feed.loaded), len(self.slots))):
+            claimed = feed.loaded[index]
+            moment = moment or self.clock()
+            if self._stale(claimed, moment):
+                prepared = self._render_now(claimed, moment)
+                feed.loaded[index] = prepared.claimed
+                self.rendered_ahead.append(prepared)
+                return True
+        return False
 
     # -- the send loop: every connection driven by this one thread
 
@@ -700,9 +736,10 @@ class _Run:
         self.unwaited = []
         self.stopping = None
         self.released = []
+        self.rendered_ahead = []
         try:
             while self._advance(feed, slots):
-                self._poll(slots)
+                self._poll(slots, at_once=self._render_ahead(feed))
                 self.report_progress()
         except Exception:
             self._abort(slots)
@@ -748,16 +785,17 @@ class _Run:
         if not slot.wire.connected and self._connection_refused(slot):
             feed.put_back(claimed)  # untouched: another connection takes it
             return
-        start = _Starting(claimed)
-        if claimed.in_doubt and claimed.mime is not None:  # resent byte for byte
+        start, moment = _Starting(claimed), self.clock()
+        if self._stale(claimed, moment):  # (not rendered ahead: render it now)
+            prepared = self._render_now(claimed, moment)
+            claimed = prepared.claimed
+            start = _Starting(claimed, prepared.rendered, prepared.replaces)
+        if claimed.in_doubt:
             self.in_doubt.append(claimed.key)
-        else:
-            moment = self.clock()
-            if claimed.rendered_for is None or not on_brussels_day(moment, claimed.rendered_for):
-                start = self._rendered(claimed, moment)
-                claimed = start.claimed
         self.tries[claimed.id] = self.tries.get(claimed.id, 0) + 1
-        records: list[_Record] = [start]
+        # messages rendered ahead (this one among them, maybe) are stored in this commit
+        records: list[_Record] = [*self.rendered_ahead, start]
+        self.rendered_ahead = []
         if slot.delivered is not None:
             records.insert(0, slot.delivered)
         slot.started, slot.claimed, slot.delivered = self.ledger.submit(records), claimed, None
@@ -779,10 +817,13 @@ class _Run:
             return True
         return False
 
-    def _poll(self, slots: list[_Slot]) -> None:
-        """Wait for the servers (or a commit, or a timeout) and act on what happened."""
+    def _poll(self, slots: list[_Slot], *, at_once: bool = False) -> None:
+        """Wait for the servers (or a commit, or a timeout) and act on what happened;
+        `at_once`: only look (there is other work to do)."""
         deadlines = [s.wire.deadline for s in slots if s.wire.awaited]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if at_once:
+            timeout = 0.0
         for key, events in self.selector.select(timeout):
             wire = key.data
             if wire is None:  # a commit was made
@@ -877,14 +918,26 @@ class _Run:
 
     def _write(self, records: list[_Record]) -> None:
         """Record the outcomes of several connections in one transaction (a group commit),
-        on the writer connection; runs on the group commit's writer thread, one at a time."""
+        on the writer connection; runs on the group commit's writer thread, one at a time.
+        Once one fails, every later one fails too: a message's start must never be recorded
+        when the bytes stored for it by an earlier, failed commit are not."""
+        if self.write_failed is not None:
+            raise NoticeError("an earlier commit of this send run failed: "
+                              f"{self.write_failed}", fix="fix the database problem, then "
+                              f"rerun dpa change send {self.change_id}")
+        try:
+            self._write_records(records)
+        except BaseException as exc:
+            self.write_failed = exc
+            raise
+
+    def _write_records(self, records: list[_Record]) -> None:
         sent: list[str] = []
         with self.db.committed(self.writer) as connection:
             list_number = self._list_number(connection, records)
-            starts = [r for r in records if isinstance(r, _Starting)]
-            starting = [r.claimed for r in starts]
+            self._store_renderings(connection, records)
+            starting = [r.claimed for r in records if isinstance(r, _Starting)]
             _START.run(connection, [{"id": claimed.id} for claimed in starting])
-            self._store_renderings(connection, starts)
             events = [Event(event="in-doubt-resend", actor=self.actor, at=self.clock(),
                             change_id=self.change_id, customer_key=claimed.key,
                             data={"message_id": claimed.message_id,
@@ -896,7 +949,7 @@ class _Run:
             notified_rows: list[dict[str, Any]] = []
             failed, deferred, settled = 0, set[int](), set[int]()
             for record in records:
-                if isinstance(record, _Starting):
+                if isinstance(record, _Starting | _Prepared):
                     continue
                 if isinstance(record, _Deferred):
                     deferred.add(record.claimed.id)
@@ -925,23 +978,26 @@ class _Run:
         self.deferred = (self.deferred | deferred) - settled
 
     @staticmethod
-    def _store_renderings(connection: Connection, starts: list[_Starting]) -> None:
-        """What the starting messages rendered now will send, before any server can take it."""
-        fresh = [(start.claimed, start.rendered) for start in starts if start.rendered]
+    def _store_renderings(connection: Connection, records: list[_Record]) -> None:
+        """What messages rendered in this run will send, before any server can take them."""
+        fresh: list[tuple[_Claimed, _Rendered, bool]] = []
+        for record in records:
+            if isinstance(record, _Prepared | _Starting) and record.rendered is not None:
+                fresh.append((record.claimed, record.rendered, record.replaces))
         if not fresh:
             return
-        _DROP_PAYLOAD.run(connection, [{"id": start.claimed.id} for start in starts
-                                       if start.rendered and start.replaces])
+        _DROP_PAYLOAD.run(connection, [{"id": claimed.id} for claimed, _, replaces in fresh
+                                       if replaces])
         _PAYLOAD.run(connection, [
             {"outbox_id": claimed.id, "body_text": rendered.body_text,
              "body_html": rendered.body_html, "letter_source": rendered.letter_source,
-             "mime": rendered.mime} for claimed, rendered in fresh])
+             "mime": rendered.mime} for claimed, rendered, _ in fresh])
         _RENDERED.run(connection, [
             {"id": claimed.id, "subject": rendered.subject,
-             "rendered_for": rendered.rendered_for} for claimed, rendered in fresh])
+             "rendered_for": rendered.rendered_for} for claimed, rendered, _ in fresh])
         _STATED.run(connection, [
             {"id": claimed.target_id, "stated_deadline": rendered.stated_deadline}
-            for claimed, rendered in fresh])
+            for claimed, rendered, _ in fresh])
 
     def report_progress(self, *, force: bool = False) -> None:
         """Tell the progress callback, at most about ten times a second."""

@@ -4,7 +4,10 @@ bytes on record, yet its letter can still be written."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import zipfile
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,54 @@ class DescribeRenderingWhenSent:
             emails = {Path(n).stem for n in archive.namelist() if n.endswith(".eml")}
         assert emails == {key for key, row in rows.items() if row.payload is not None}
         assert 1 <= len(emails) < len(rows)
+
+    @pytest.mark.parametrize("connections", [1, 3])
+    def it_stores_exactly_what_each_server_got(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, connections: int) -> None:
+        report = send_change(db, planned, settings=smtp.settings(connections=connections),
+                             texts=texts, actor=ACTOR, clock=clock)
+        assert report.complete
+        rows = {row.message_id: row for row in outbox(db, planned).values()}
+        assert len(smtp.recorder.messages) == len(rows)
+        for mail in smtp.recorder.messages:  # rendered ahead or at the start: stored as sent
+            payload = rows[mail.message_id].payload
+            assert payload is not None
+            stored = email.message_from_bytes(payload.mime, policy=email.policy.default)
+            assert isinstance(stored, EmailMessage)
+            for header in ("Subject", "Date", "To", "Message-ID"):
+                assert stored[header] == mail.message[header]
+            sent_body, stored_body = mail.message.get_body(("plain",)), stored.get_body(("plain",))
+            assert sent_body is not None and stored_body is not None
+            assert stored_body.get_content() == sent_body.get_content()
+            as_sent = stored_body.get_content().replace("\r\n", "\n")
+            assert as_sent.rstrip() == payload.body_text.replace("\r\n", "\n").rstrip()
+
+    def it_records_no_start_after_a_failed_commit(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        real = outbox_module._Run._write_records
+        calls = {"n": 0}
+
+        def fails_once(self: outbox_module._Run, records: list[object]) -> None:
+            calls["n"] += 1
+            if calls["n"] == 2:  # e.g. the disk was full for a moment
+                raise OSError("disk I/O error")
+            real(self, records)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(outbox_module._Run, "_write_records", fails_once)
+        with pytest.raises((OSError, NoticeError)):
+            send_change(db, planned, settings=smtp.settings(connections=3), texts=texts,
+                        actor=ACTOR, clock=clock, sleep=lambda _: None)
+        monkeypatch.undo()
+        assert calls["n"] == 2  # later commits were refused without writing anything
+        for row in outbox(db, planned).values():  # a start on record has its bytes on record
+            if row.phase == "data" or row.status == "sent":
+                assert row.payload is not None and row.rendered_for is not None
+        report = send_change(db, planned, settings=smtp.settings(), texts=texts, actor=ACTOR,
+                             clock=clock)
+        assert report.complete
+        customers = {t.customer for t in change_status(db, planned).targets}
+        assert {m.message_id for m in smtp.recorder.messages} == {
+            row.message_id for row in outbox(db, planned).values()}
+        assert len(customers) == len(outbox(db, planned))
