@@ -980,10 +980,11 @@ class _Run:
     @staticmethod
     def _store_renderings(connection: Connection, records: list[_Record]) -> None:
         """What messages rendered in this run will send, before any server can take them."""
-        fresh: list[tuple[_Claimed, _Rendered, bool]] = []
-        for record in records:
+        latest: dict[int, tuple[_Claimed, _Rendered, bool]] = {}
+        for record in records:  # (rendered ahead, then again past midnight: the last counts)
             if isinstance(record, _Prepared | _Starting) and record.rendered is not None:
-                fresh.append((record.claimed, record.rendered, record.replaces))
+                latest[record.claimed.id] = (record.claimed, record.rendered, record.replaces)
+        fresh = list(latest.values())
         if not fresh:
             return
         _DROP_PAYLOAD.run(connection, [{"id": claimed.id} for claimed, _, replaces in fresh

@@ -4,6 +4,7 @@ bytes on record, yet its letter can still be written."""
 
 from __future__ import annotations
 
+import datetime
 import email
 import email.policy
 import zipfile
@@ -169,3 +170,30 @@ class DescribeRenderingWhenSent:
         assert {m.message_id for m in smtp.recorder.messages} == {
             row.message_id for row in outbox(db, planned).values()}
         assert len(customers) == len(outbox(db, planned))
+
+    def it_renders_again_a_message_rendered_ahead_before_midnight(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock) -> None:
+        # 23:59:59 in Brussels until the loop has rendered the second message ahead (the
+        # run reads the clock to queue, to start the first message and to render ahead), then
+        # the next day: the second message is rendered again, with the later deadline
+        before = datetime.datetime(2026, 3, 25, 22, 59, 59, tzinfo=datetime.UTC)
+        calls = {"n": 0}
+
+        def midnight() -> datetime.datetime:
+            calls["n"] += 1
+            return before if calls["n"] <= 3 else before + datetime.timedelta(seconds=2)
+
+        report = send_change(db, planned, settings=smtp.settings(connections=1), texts=texts,
+                             actor=ACTOR, clock=midnight)
+        assert report.complete
+        rows = {row.message_id: row for row in outbox(db, planned).values()}
+        days = sorted(row.rendered_for for row in rows.values() if row.rendered_for)
+        assert days[0] == datetime.date(2026, 3, 25) and days[-1] == datetime.date(2026, 3, 26)
+        assert len(smtp.recorder.messages) == len(rows)
+        for mail in smtp.recorder.messages:  # what went out is what is on record
+            payload = rows[mail.message_id].payload
+            assert payload is not None
+            stored = email.message_from_bytes(payload.mime, policy=email.policy.default)
+            assert stored["Date"] == mail.message["Date"]
+            assert stored["Subject"] == mail.message["Subject"]
