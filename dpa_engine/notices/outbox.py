@@ -436,20 +436,16 @@ class _Claimed:
 
 @dataclass(frozen=True)
 class _Starting:
-    """The message's SMTP transaction starts now: from here on the server may get it.
-    `rendered`: what it was rendered into for this transaction (to store with the start;
-    `replaces`: over an earlier day's rendering), or None if it goes out as stored."""
+    """The message's SMTP transaction starts now: from here on the server may get it."""
 
     claimed: _Claimed
-    rendered: _Rendered | None = None
-    replaces: bool = False
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A message rendered ahead of its SMTP transaction, while the loop waited: its bytes
-    go with the next records submitted, so they are stored with the record of its start or
-    before it."""
+    """A message rendered in this run (ahead, while the loop waited, or as it starts): its
+    bytes go with the next records submitted, so they are stored with the record of its
+    start or before it; `replaces`: over an earlier day's rendering."""
 
     claimed: _Claimed
     rendered: _Rendered
@@ -785,16 +781,16 @@ class _Run:
         if not slot.wire.connected and self._connection_refused(slot):
             feed.put_back(claimed)  # untouched: another connection takes it
             return
-        start, moment = _Starting(claimed), self.clock()
+        moment = self.clock()
         if self._stale(claimed, moment):  # (not rendered ahead: render it now)
             prepared = self._render_now(claimed, moment)
             claimed = prepared.claimed
-            start = _Starting(claimed, prepared.rendered, prepared.replaces)
+            self.rendered_ahead.append(prepared)
         if claimed.in_doubt:
             self.in_doubt.append(claimed.key)
         self.tries[claimed.id] = self.tries.get(claimed.id, 0) + 1
-        # messages rendered ahead (this one among them, maybe) are stored in this commit
-        records: list[_Record] = [*self.rendered_ahead, start]
+        # what was rendered since the last submission (this message too) is stored with it
+        records: list[_Record] = [*self.rendered_ahead, _Starting(claimed)]
         self.rendered_ahead = []
         if slot.delivered is not None:
             records.insert(0, slot.delivered)
@@ -982,7 +978,7 @@ class _Run:
         """What messages rendered in this run will send, before any server can take them."""
         latest: dict[int, tuple[_Claimed, _Rendered, bool]] = {}
         for record in records:  # (rendered ahead, then again past midnight: the last counts)
-            if isinstance(record, _Prepared | _Starting) and record.rendered is not None:
+            if isinstance(record, _Prepared):
                 latest[record.claimed.id] = (record.claimed, record.rendered, record.replaces)
         fresh = list(latest.values())
         if not fresh:

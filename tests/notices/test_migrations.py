@@ -7,7 +7,7 @@ import datetime
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from dpa_engine.storage import Database
@@ -41,15 +41,20 @@ def _config(connection: object) -> Config:
     return config
 
 
+def _at_0001_with_a_sent_notice(db_url: str) -> Engine:
+    """A database at revision 0001 holding one customer, change and sent notice (id 7)."""
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), "0001")
+        for statement in ROWS:
+            connection.execute(text(statement), {"at": AT, "letter": b"PK\x03\x04docx",
+                                                 "mime": b"MIME-Version: 1.0\r\n"})
+    return engine
+
+
 class DescribeOutboxPayloadMigration:
     def it_moves_existing_payloads_and_keeps_the_constraints(self, db_url: str) -> None:
-        engine = create_engine(db_url)
-        with engine.begin() as connection:
-            command.upgrade(_config(connection), "0001")
-            for statement in ROWS:
-                connection.execute(text(statement), {"at": AT, "letter": b"PK\x03\x04docx",
-                                                     "mime": b"MIME-Version: 1.0\r\n"})
-        engine.dispose()
+        _at_0001_with_a_sent_notice(db_url).dispose()
         db = Database(db_url)
         db.migrate()
         with db.transaction() as session:
@@ -73,12 +78,8 @@ class DescribeOutboxPayloadMigration:
 
 class DescribeRenderWhenSentMigration:
     def it_allows_unrendered_entries_and_downgrades_only_without_them(self, db_url: str) -> None:
-        engine = create_engine(db_url)
+        engine = _at_0001_with_a_sent_notice(db_url)
         with engine.begin() as connection:
-            command.upgrade(_config(connection), "0001")
-            for statement in ROWS:
-                connection.execute(text(statement), {"at": AT, "letter": b"PK\x03\x04docx",
-                                                     "mime": b"MIME-Version: 1.0\r\n"})
             command.upgrade(_config(connection), "head")
         unrender = "UPDATE outbox SET subject = NULL, rendered_for = NULL WHERE id = 7"
         with engine.begin() as connection:  # 0004: an entry queued, not rendered yet
