@@ -56,7 +56,8 @@ def brussels_day(moment: datetime.datetime) -> datetime.date:
 
 def on_brussels_day(moment: datetime.datetime, day: datetime.date) -> bool:
     """Whether `moment` falls on `day` in Brussels: two comparisons against the day's bounds
-    (computed once per day), not a time-zone conversion per call."""
+    (computed once per day, in UTC: comparing a UTC moment with them needs no time-zone
+    lookup, which the sender would otherwise make for every message at every turn)."""
     if moment.tzinfo is None:
         brussels_day(moment)  # raises the clear error
     start, end = _brussels_bounds(day)
@@ -66,8 +67,8 @@ def on_brussels_day(moment: datetime.datetime, day: datetime.date) -> bool:
 @lru_cache(maxsize=64)
 def _brussels_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
     start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
-    return start, datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(),
-                                            BRUSSELS)
+    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), BRUSSELS)
+    return start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
 
 
 def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.date:

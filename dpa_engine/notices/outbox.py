@@ -272,7 +272,7 @@ class _Rendered:
     body_text: str
     body_html: str
     mime: bytes
-    letter_source: dict[str, Any]
+    letter_source: str  # JSON (encoded by pydantic here, on the send loop's side)
     stated_deadline: datetime.datetime | None
     rendered_for: datetime.date
 
@@ -306,7 +306,7 @@ def _render(facts: _Facts, texts: NoticeTexts, who: _Addressee,
                           custom={"dpa.change": str(facts.change_id),
                                   "dpa.customer": who.key, "dpa.message_id": who.message_id})
     return _Rendered(subject=content.subject, body_text=body_text, body_html=body_html,
-                     mime=mime, letter_source=letter.model_dump(mode="json"),
+                     mime=mime, letter_source=letter.model_dump_json(),
                      stated_deadline=deadline, rendered_for=brussels_day(dispatch_at))
 
 
@@ -484,10 +484,9 @@ def _columns(entity: type[Any], *names: str) -> dict[str, Column[Any]]:
 
 
 # The send loop's statements for every message, run on the driver (see storage.driversql).
-_START = DriverStatement(
-    "UPDATE outbox SET status = 'sending', phase = 'data', attempts = attempts + 1, "
-    "in_doubt_resends = in_doubt_resends + CASE WHEN phase = 'data' THEN 1 ELSE 0 END "
-    "WHERE id = :id", {})
+_STARTING = ("UPDATE outbox SET status = 'sending', phase = 'data', attempts = attempts + 1, "
+             "in_doubt_resends = in_doubt_resends + CASE WHEN phase = 'data' THEN 1 ELSE 0 END")
+_START = DriverStatement(_STARTING + " WHERE id = :id", {})
 _SENT = DriverStatement(
     "UPDATE outbox SET status = 'sent', phase = NULL, sent_at = :sent_at, "
     "refused_recipients = :refused_recipients, last_error = :last_error WHERE id = :id",
@@ -502,9 +501,13 @@ _DROP_PAYLOAD = DriverStatement("DELETE FROM outbox_payloads WHERE outbox_id = :
 _PAYLOAD = DriverStatement(
     "INSERT INTO outbox_payloads (outbox_id, body_text, body_html, letter, letter_source, mime) "
     "VALUES (:outbox_id, :body_text, :body_html, NULL, :letter_source, :mime)",
-    _columns(OutboxPayloadRow, "letter_source", "mime"))
+    _columns(OutboxPayloadRow, "mime"), json_text=("letter_source",))
 _RENDERED = DriverStatement(
     "UPDATE outbox SET subject = :subject, rendered_for = :rendered_for WHERE id = :id",
+    _columns(OutboxRow, "rendered_for"))
+# (the usual case: a message rendered and started in the same commit, one row update)
+_START_RENDERED = DriverStatement(
+    _STARTING + ", subject = :subject, rendered_for = :rendered_for WHERE id = :id",
     _columns(OutboxRow, "rendered_for"))
 _STATED = DriverStatement(
     "UPDATE change_targets SET stated_deadline = :stated_deadline WHERE id = :id",
@@ -931,9 +934,8 @@ class _Run:
         sent: list[str] = []
         with self.db.committed(self.writer) as connection:
             list_number = self._list_number(connection, records)
-            self._store_renderings(connection, records)
             starting = [r.claimed for r in records if isinstance(r, _Starting)]
-            _START.run(connection, [{"id": claimed.id} for claimed in starting])
+            self._store_renderings(connection, records, starting)
             events = [Event(event="in-doubt-resend", actor=self.actor, at=self.clock(),
                             change_id=self.change_id, customer_key=claimed.key,
                             data={"message_id": claimed.message_id,
@@ -974,15 +976,24 @@ class _Run:
         self.deferred = (self.deferred | deferred) - settled
 
     @staticmethod
-    def _store_renderings(connection: Connection, records: list[_Record]) -> None:
-        """What messages rendered in this run will send, before any server can take them."""
+    def _store_renderings(connection: Connection, records: list[_Record],
+                          starting: list[_Claimed]) -> None:
+        """What messages rendered in this run will send, before any server can take them,
+        and the start of the `starting` ones (marked 'data')."""
         latest: dict[int, tuple[_Claimed, _Rendered, bool]] = {}
         for record in records:  # (rendered ahead, then again past midnight: the last counts)
             if isinstance(record, _Prepared):
                 latest[record.claimed.id] = (record.claimed, record.rendered, record.replaces)
         fresh = list(latest.values())
+        started_rendered = [claimed for claimed in starting if claimed.id in latest]
+        _START.run(connection, [{"id": claimed.id} for claimed in starting
+                                if claimed.id not in latest])
+        _START_RENDERED.run(connection, [
+            {"id": claimed.id, "subject": latest[claimed.id][1].subject,
+             "rendered_for": latest[claimed.id][1].rendered_for} for claimed in started_rendered])
         if not fresh:
             return
+        just_rendered = latest.keys() - {claimed.id for claimed in started_rendered}
         _DROP_PAYLOAD.run(connection, [{"id": claimed.id} for claimed, _, replaces in fresh
                                        if replaces])
         _PAYLOAD.run(connection, [
@@ -991,7 +1002,8 @@ class _Run:
              "mime": rendered.mime} for claimed, rendered, _ in fresh])
         _RENDERED.run(connection, [
             {"id": claimed.id, "subject": rendered.subject,
-             "rendered_for": rendered.rendered_for} for claimed, rendered, _ in fresh])
+             "rendered_for": rendered.rendered_for} for claimed, rendered, _ in fresh
+            if claimed.id in just_rendered])
         _STATED.run(connection, [
             {"id": claimed.target_id, "stated_deadline": rendered.stated_deadline}
             for claimed, rendered, _ in fresh])
@@ -1196,7 +1208,7 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
                 facts = facts or _facts(session, settings or SmtpSettings(), change)
                 rendered = _render(facts, texts, _addressee_of(message), clock())
                 letter = renderer.render_bytes(letter_document(
-                    LetterSource.model_validate(rendered.letter_source)))
+                    LetterSource.model_validate_json(rendered.letter_source)))
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
             write_atomically(path, letter)
             written.append(path)

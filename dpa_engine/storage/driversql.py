@@ -4,13 +4,14 @@ The notice sender records thousands of outcomes, a few rows per commit. Building
 and executing an SQLAlchemy statement costs more per call than SQLite takes to run it, so
 these few statements are written once as SQL in the driver's own parameter style and run with
 the driver's executemany. Values still go through the columns' own SQLAlchemy types (UTC
-datetimes, JSON), so what is stored is identical to what the ORM stores.
+datetimes, JSON), so what is stored is identical to what the ORM stores; a JSON value the
+caller already encoded (e.g. with pydantic's fast encoder) can be passed as its text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection
@@ -21,11 +22,14 @@ _NAME = re.compile(r":([a-z_]+)")
 
 class DriverStatement:
     """`sql` names its parameters `:name`; `columns` gives the column whose type converts each
-    one (parameters not listed are passed as they are)."""
+    one (parameters not listed are passed as they are). `json_text`: parameters given as JSON
+    text for a JSON column (stored as that text on SQLite, cast to json on PostgreSQL)."""
 
-    def __init__(self, sql: str, columns: Mapping[str, Column[Any]]) -> None:
+    def __init__(self, sql: str, columns: Mapping[str, Column[Any]],
+                 json_text: Collection[str] = ()) -> None:
         self.sql = sql
         self.columns = dict(columns)
+        self.json_text = frozenset(json_text)
         self._prepared: dict[str, tuple[str, dict[str, Callable[[Any], Any]]]] = {}
 
     def _for(self, dialect: Dialect) -> tuple[str, dict[str, Callable[[Any], Any]]]:
@@ -34,7 +38,9 @@ class DriverStatement:
             if dialect.paramstyle in ("named", "qmark", "numeric"):  # sqlite3 takes :name
                 sql = self.sql
             else:  # psycopg: pyformat
-                sql = _NAME.sub(r"%(\1)s", self.sql.replace("%", "%%"))
+                sql = _NAME.sub(lambda name: f"CAST(%({name[1]})s AS JSON)"
+                                if name[1] in self.json_text else f"%({name[1]})s",
+                                self.sql.replace("%", "%%"))
             converters: dict[str, Callable[[Any], Any]] = {}
             for name, column in self.columns.items():
                 processor = column.type.dialect_impl(dialect).bind_processor(dialect)

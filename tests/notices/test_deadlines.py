@@ -10,9 +10,11 @@ from pydantic import ValidationError
 from dpa_engine.notices.deadlines import (
     BRUSSELS,
     Window,
+    brussels_day,
     last_day,
     make_window,
     objection_deadline,
+    on_brussels_day,
 )
 from dpa_engine.notices.errors import NoticeError
 
@@ -50,6 +52,25 @@ class DescribeCalendarWindow:
     def it_refuses_a_moment_without_time_zone(self) -> None:
         with pytest.raises(NoticeError, match="time zone"):
             objection_deadline(datetime.datetime(2026, 3, 25, 10, 0), Window(days=7))
+
+
+class DescribeOnBrusselsDay:
+    @pytest.mark.parametrize("day", [datetime.date(2026, 3, 29), datetime.date(2026, 10, 25),
+                                     datetime.date(2026, 7, 1), datetime.date(2026, 12, 31)])
+    def it_agrees_with_converting_to_brussels_time_at_the_bounds_of_the_day(
+            self, day: datetime.date) -> None:
+        # DST days last 23 and 25 hours; moments given in UTC or in Brussels time alike
+        start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
+        for moment in [start, start - datetime.timedelta(microseconds=1),
+                       start + datetime.timedelta(hours=23) - datetime.timedelta(microseconds=1),
+                       start + datetime.timedelta(hours=23), start + datetime.timedelta(hours=24),
+                       start + datetime.timedelta(hours=25)]:
+            for given in (moment, moment.astimezone(UTC)):
+                assert on_brussels_day(given, day) == (brussels_day(given) == day), given
+
+    def it_refuses_a_moment_without_time_zone(self) -> None:
+        with pytest.raises(NoticeError, match="time zone"):
+            on_brussels_day(datetime.datetime(2026, 3, 25, 10, 0), datetime.date(2026, 3, 25))
 
 
 class DescribeBusinessDayWindow:

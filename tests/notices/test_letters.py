@@ -35,7 +35,8 @@ class DescribeLetters:
                     clock=clock)
         with db.transaction() as session:  # the outbox keeps the source, not a .docx
             payloads = list(session.execute(select(OutboxPayloadRow)).scalars())
-            assert payloads and all(p.letter is None and p.letter_source for p in payloads)
+            assert payloads and all(p.letter is None and isinstance(p.letter_source, dict)
+                                    for p in payloads)  # JSON, not a string of JSON
         first = letters(db, change_id, tmp_path / "a", renderer=renderer, texts=texts)
         again = letters(db, change_id, tmp_path / "b", renderer=renderer, texts=texts)
         assert [p.name for p in first] == [p.name for p in again]
