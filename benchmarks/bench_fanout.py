@@ -451,6 +451,8 @@ def check_exactly_once(db: Any, change_id: int, count: int, received: dict[str, 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 customers instead of 10,000")
+    parser.add_argument("--customers", type=int, default=None,
+                        help="how many customers (default 10,000; 1,000 with --quick)")
     parser.add_argument("--connections", type=int, default=SmtpSettings().connections,
                         help="parallel SMTP connections (default: the product's default)")
     parser.add_argument("--server-delay-ms", type=float, default=0.0,
@@ -462,5 +464,8 @@ if __name__ == "__main__":
     options = parser.parse_args()
     if options.connections < 1 or options.server_delay_ms < 0:
         parser.error("--connections must be at least 1 and --server-delay-ms not negative")
-    sys.exit(main(1_000 if options.quick else 10_000, options.connections,
+    if options.customers is not None and options.customers < 1:
+        parser.error("--customers must be at least 1")
+    customers = options.customers or (1_000 if options.quick else 10_000)
+    sys.exit(main(customers, options.connections,
                   options.server_delay_ms, not options.no_pipelining))
