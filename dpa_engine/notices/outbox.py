@@ -85,7 +85,7 @@ from ..storage.schema import (
     TargetRow,
 )
 from .audit import Event, append_events, canonical_json, canonical_json_with
-from .changes import ChangeSummary, get_change, plan_with_rows, summary
+from .changes import ChangeSummary, agreement_window, get_change, plan_with_rows, summary
 from .compose import (
     LetterSource,
     NoticeFacts,
@@ -96,7 +96,6 @@ from .compose import (
 from .deadlines import (
     Window,
     brussels_day,
-    make_window,
     objection_deadline,
     on_brussels_day,
 )
@@ -261,8 +260,7 @@ def _addressee(*, message_id: str, key: str, name: str, kind: str, language: str
         message_id=message_id, key=key, name=name, kind=kind, language=language,
         recipients=tuple(recipients), services=frozenset(r["service"] for r in reasons),
         reference=agreement.reference or f"v{agreement.version}",
-        window=None if kind == "informational" else make_window(
-            agreement.window_days, agreement.window_unit, agreement.holiday_country),
+        window=None if kind == "informational" else agreement_window(agreement),
         remedy=agreement.remedy)
 
 
@@ -980,33 +978,31 @@ class _Run:
                           starting: list[_Claimed]) -> None:
         """What messages rendered in this run will send, before any server can take them,
         and the start of the `starting` ones (marked 'data')."""
-        latest: dict[int, tuple[_Claimed, _Rendered, bool]] = {}
+        latest: dict[int, _Prepared] = {}
         for record in records:  # (rendered ahead, then again past midnight: the last counts)
             if isinstance(record, _Prepared):
-                latest[record.claimed.id] = (record.claimed, record.rendered, record.replaces)
-        fresh = list(latest.values())
-        started_rendered = [claimed for claimed in starting if claimed.id in latest]
+                latest[record.claimed.id] = record
+        started = {claimed.id for claimed in starting}
+        rendered = {message_id: {"id": message_id, "subject": prepared.rendered.subject,
+                                 "rendered_for": prepared.rendered.rendered_for}
+                    for message_id, prepared in latest.items()}
         _START.run(connection, [{"id": claimed.id} for claimed in starting
                                 if claimed.id not in latest])
-        _START_RENDERED.run(connection, [
-            {"id": claimed.id, "subject": latest[claimed.id][1].subject,
-             "rendered_for": latest[claimed.id][1].rendered_for} for claimed in started_rendered])
-        if not fresh:
-            return
-        just_rendered = latest.keys() - {claimed.id for claimed in started_rendered}
-        _DROP_PAYLOAD.run(connection, [{"id": claimed.id} for claimed, _, replaces in fresh
-                                       if replaces])
+        _START_RENDERED.run(connection, [row for message_id, row in rendered.items()
+                                         if message_id in started])
+        _RENDERED.run(connection, [row for message_id, row in rendered.items()
+                                   if message_id not in started])
+        _DROP_PAYLOAD.run(connection, [{"id": message_id} for message_id, prepared
+                                       in latest.items() if prepared.replaces])
         _PAYLOAD.run(connection, [
-            {"outbox_id": claimed.id, "body_text": rendered.body_text,
-             "body_html": rendered.body_html, "letter_source": rendered.letter_source,
-             "mime": rendered.mime} for claimed, rendered, _ in fresh])
-        _RENDERED.run(connection, [
-            {"id": claimed.id, "subject": rendered.subject,
-             "rendered_for": rendered.rendered_for} for claimed, rendered, _ in fresh
-            if claimed.id in just_rendered])
+            {"outbox_id": message_id, "body_text": prepared.rendered.body_text,
+             "body_html": prepared.rendered.body_html,
+             "letter_source": prepared.rendered.letter_source, "mime": prepared.rendered.mime}
+            for message_id, prepared in latest.items()])
         _STATED.run(connection, [
-            {"id": claimed.target_id, "stated_deadline": rendered.stated_deadline}
-            for claimed, rendered, _ in fresh])
+            {"id": prepared.claimed.target_id,
+             "stated_deadline": prepared.rendered.stated_deadline}
+            for prepared in latest.values()])
 
     def report_progress(self, *, force: bool = False) -> None:
         """Tell the progress callback, at most about ten times a second."""
