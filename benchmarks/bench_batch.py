@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common import ROOT, make_deals, peak_rss_mb
 
-from dpa_engine.batch import run_batch
+from dpa_engine.agreements.batch import run_batch
 
 
 def main(count: int, pdf: bool) -> dict[str, float]:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import sys
 import tempfile
@@ -19,8 +20,9 @@ from pathlib import Path
 from common import EXAMPLES, ROOT, describe, rate, timed
 from docxtpl import DocxTemplate
 
-from dpa_engine import Engine, load_deal
-from dpa_engine.deals import ProviderCache
+from dpa_engine import Engine, decide, load_deal
+from dpa_engine.agreements.assemble import assemble
+from dpa_engine.agreements.deals import ProviderCache
 
 PLACEHOLDER = "Zzcustomerzz"
 
@@ -50,10 +52,12 @@ def main(quick: bool) -> dict[str, float]:
     engine = Engine.load(ROOT / "clauses", ROOT / "templates" / "agreement.docx")
     providers = ProviderCache()
     deal_path = EXAMPLES / "deal-health-en.yaml"
+    moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
     def engine_once() -> None:
         loaded = load_deal(deal_path, providers)
-        _, model = engine.document(loaded)
+        decision = decide(loaded, engine.library)
+        model = assemble(loaded, engine.library, decision, generated_at=moment)
         engine.renderer.render_bytes(model)
 
     with tempfile.TemporaryDirectory() as work:

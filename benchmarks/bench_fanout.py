@@ -57,7 +57,7 @@ from aiosmtpd.controller import Controller
 from common import EXAMPLES, ROOT
 from sqlalchemy import func, select
 
-from dpa_engine.clauses import load_library
+from dpa_engine.library import load_library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import (
     Proposal,

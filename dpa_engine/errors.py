@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 
@@ -62,7 +63,5 @@ class RenderError(DpaError):
 
 def did_you_mean(name: str, candidates: list[str] | set[str]) -> str | None:
     """A 'did you mean' suggestion for a misspelt name, or None."""
-    import difflib
-
     close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

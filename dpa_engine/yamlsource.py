@@ -7,6 +7,8 @@ names file:line and field.
 from __future__ import annotations
 
 import datetime
+import re
+import typing
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,8 +150,6 @@ def _leading_tab(text: str, mark: Any) -> bool:
 
 def _bad_scalar(text: str) -> tuple[int | None, str | None]:
     """Line and key path of the first date-like value that is not a real date."""
-    import re
-
     def walk(node: Any, loc: list[str]) -> tuple[int | None, str | None]:
         if isinstance(node, MappingNode):
             for key, value in node.value:
@@ -273,8 +273,6 @@ def _allowed_fields(model: type[BaseModel], loc: Loc, data: Any) -> set[str]:
 
 
 def _inner_model(annotation: Any) -> Any:
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa_engine.batch import SUMMARY_NAME, find_jobs, run_batch
+from dpa_engine.agreements.batch import SUMMARY_NAME, find_jobs, run_batch
 from dpa_engine.errors import InputError
 from dpa_engine.render import LibreOfficeConverter
 from dpa_engine.render.pdf import uno_available

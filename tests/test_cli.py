@@ -61,8 +61,8 @@ def test_schema_describes_the_deal_file() -> None:
 
 def test_commands_that_load_no_library_do_not_build_the_condition_parser() -> None:
     # rule-engine builds its parser when imported (~0.4 s): only loading the library may pay it
-    probe = ("import sys, dpa_engine.cli; print('rule_engine' in sys.modules); "
-             "from dpa_engine.clauses import load_library; load_library(__import__('pathlib')"
+    probe = ("import sys, dpa_engine.cli.app; print('rule_engine' in sys.modules); "
+             "from dpa_engine.library import load_library; load_library(__import__('pathlib')"
              ".Path('clauses')); print('rule_engine' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parents[1])

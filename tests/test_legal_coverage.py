@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dpa_engine import Engine, decide, load_deal
-from dpa_engine.clauses.schema import REQUIRED_REFERENCES
+from dpa_engine.library.format import REQUIRED_REFERENCES
 from tests.conftest import EXAMPLE_DEALS, EXAMPLES
 from tests.docx_helpers import body_text, bookmarks, parts
 
@@ -24,7 +24,7 @@ def test_each_required_reference_is_covered_by_an_included_clause_in_the_documen
                 if reference in engine.library.clauses[c].clause.satisfies]
     assert covering, f"{deal.name}: no included clause satisfies GDPR art. {reference}"
     # ... and that clause really is in the generated document (its bookmarked number).
-    from dpa_engine.assemble import bookmark_for
+    from dpa_engine.document import bookmark_for
 
     marks = bookmarks(parts(generated[deal.stem])["word/document.xml"])
     assert any(bookmark_for(c) in marks for c in covering)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-import dpa_engine.clauses.loader as loader_module
-from dpa_engine.clauses import lint_library, load_library
+import dpa_engine.library.loader as loader_module
 from dpa_engine.errors import LibraryError
+from dpa_engine.library import lint_library, load_library
 from tests.conftest import LIBRARY
 
 DPA = Path(sys.executable).parent / "dpa"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from dpa_engine.clauses import lint_library
-from dpa_engine.clauses.textenv import clause_environment
+from dpa_engine.library import lint_library
+from dpa_engine.library.textenv import clause_environment
 from tests.conftest import LIBRARY
 
 

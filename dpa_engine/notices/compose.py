@@ -23,8 +23,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .. import locale
-from ..assemble import DocumentModel, DocumentProperties, Paragraph, Style, Table, TextRun
-from ..clauses.textenv import flatten as _flatten
+from ..document import DocumentModel, DocumentProperties, Paragraph, Style, Table, TextRun
+from ..library.textenv import flatten as _flatten
 from ..models import Language, SubProcessor, TransferMechanism, text_in
 from .deadlines import BRUSSELS, Window, last_day
 from .errors import NoticeError

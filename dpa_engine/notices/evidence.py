@@ -15,7 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..render import DocxRenderer, write_atomically
+from ..files import write_atomically
+from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
 from .audit import records, verify_chain

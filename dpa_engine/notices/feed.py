@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from ..files import write_atomically
 from ..models import Language, SubProcessor, text_in
-from ..render import write_atomically
 from ..storage import Database
 from ..storage.schema import ListVersionRow
 from .errors import NoticeError

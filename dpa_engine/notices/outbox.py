@@ -1188,7 +1188,7 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
             clock: Callable[[], datetime.datetime] = now_utc) -> list[Path]:
     """Write each customer's notice letter (.docx), e.g. for the fallback contacts: the
     notice as sent or, for one never sent (not rendered yet), as it would be sent now."""
-    from ..render import write_atomically
+    from ..files import write_atomically
 
     written = []
     with db.transaction() as session:

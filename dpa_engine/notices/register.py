@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..clauses import Library
-from ..deals import LoadedDeal, ProviderCache, load_deal
+from ..agreements.deals import LoadedDeal, ProviderCache, load_deal
+from ..agreements.rules import Decision, decide
 from ..errors import did_you_mean
+from ..library import Library
 from ..models import LocalizedText, SubProcessor
-from ..rules import Decision, decide
 from ..storage import Database
 from ..storage.schema import (
     AgreementRow,

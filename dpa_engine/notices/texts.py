@@ -15,8 +15,8 @@ from jinja2 import Template, TemplateError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
-from ..clauses.textenv import clause_environment
 from ..errors import LibraryError, did_you_mean
+from ..library.textenv import clause_environment
 from ..models import LANGUAGES, Language
 from ..yamlsource import load_yaml, validate
 

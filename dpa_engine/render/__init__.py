@@ -5,7 +5,6 @@ and then writes one agreement per call; `convert_to_pdf` drives headless LibreOf
 """
 
 from .pdf import LibreOfficeConverter, convert_to_pdf, find_soffice
-from .word import DocxRenderer, ExtraPart, write_atomically
+from .word import DocxRenderer, ExtraPart
 
-__all__ = ["DocxRenderer", "ExtraPart", "LibreOfficeConverter", "convert_to_pdf", "find_soffice",
-           "write_atomically"]
+__all__ = ["DocxRenderer", "ExtraPart", "LibreOfficeConverter", "convert_to_pdf", "find_soffice"]

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import RenderError
-from .word import write_atomically
+from ..files import write_atomically
 
 _CANDIDATES = ("soffice", "libreoffice", "/usr/lib/libreoffice/program/soffice")
 

@@ -7,9 +7,7 @@ the Jinja templates are compiled once; each agreement then only fills values and
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +20,9 @@ from jinja2 import StrictUndefined, Template, TemplateError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from ..assemble import DocumentModel, DocumentProperties
+from ..document import DocumentModel, DocumentProperties
 from ..errors import RenderError
+from ..files import write_atomically
 from .wordml import body_xml
 from .ziparchive import ZipEntry, build_zip, deflate
 
@@ -35,31 +34,6 @@ _CUSTOM_TYPE = "application/vnd.openxmlformats-officedocument.custom-properties+
 _CUSTOM_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"
 _LANGUAGE_TAGS = {"nl": "nl-BE", "fr": "fr-BE", "en": "en-GB"}
 
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file 0600; give it the permissions a normal write would get.
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

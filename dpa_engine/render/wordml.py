@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from xml.sax.saxutils import escape, quoteattr
 
-from ..assemble import Block, DocumentModel, PageBreak, Paragraph, RefRun, Style, Table, TextRun
+from ..document import Block, DocumentModel, PageBreak, Paragraph, RefRun, Style, Table, TextRun
 
 # A4 with 2.5 cm side margins: 16 cm of text width, in twentieths of a point.
 TEXT_WIDTH_TWIPS = 9072
 
 
-def _text(text: str, *, bold: bool = False) -> str:
+def text_xml(text: str, *, bold: bool = False) -> str:
     props = "<w:rPr><w:b/></w:rPr>" if bold else ""
     return f'<w:r>{props}<w:t xml:space="preserve">{escape(text)}</w:t></w:r>'
 
 
-def _ref_field(run: RefRun) -> str:
+def ref_field_xml(run: RefRun) -> str:
     """A Word REF field to the target clause's bookmark, showing the current number."""
     return (
         '<w:r><w:fldChar w:fldCharType="begin"/></w:r>'
@@ -31,7 +31,7 @@ def _ref_field(run: RefRun) -> str:
     )
 
 
-class _Ids:
+class BookmarkIds:
     def __init__(self) -> None:
         self.next = 0
 
@@ -40,7 +40,7 @@ class _Ids:
         return self.next
 
 
-def _paragraph(paragraph: Paragraph, ids: _Ids) -> str:
+def paragraph_xml(paragraph: Paragraph, ids: BookmarkIds) -> str:
     props = f"<w:pStyle w:val={quoteattr(paragraph.style)}/>"
     if paragraph.keep_with_next:
         props += "<w:keepNext/>"
@@ -49,23 +49,23 @@ def _paragraph(paragraph: Paragraph, ids: _Ids) -> str:
         if paragraph.bookmark:
             mark = ids.take()
             parts.append(f'<w:bookmarkStart w:id="{mark}" w:name={quoteattr(paragraph.bookmark)}/>')
-            parts.append(_text(paragraph.number))
+            parts.append(text_xml(paragraph.number))
             parts.append(f'<w:bookmarkEnd w:id="{mark}"/>')
         else:
-            parts.append(_text(paragraph.number))
+            parts.append(text_xml(paragraph.number))
         parts.append("<w:r><w:tab/></w:r>")
     if paragraph.title:
-        parts.append(_text(paragraph.title + ". ", bold=True))
+        parts.append(text_xml(paragraph.title + ". ", bold=True))
     for run in paragraph.runs:
-        parts.append(_ref_field(run) if isinstance(run, RefRun) else
-                     _text(run.text, bold=isinstance(run, TextRun) and run.bold))
+        parts.append(ref_field_xml(run) if isinstance(run, RefRun) else
+                     text_xml(run.text, bold=isinstance(run, TextRun) and run.bold))
     parts.append("</w:p>")
     return "".join(parts)
 
 
 def _cell(lines: list[str], width: int, *, bold: bool) -> str:
     paragraphs = "".join(
-        f'<w:p><w:pPr><w:pStyle w:val="{Style.TABLE_TEXT}"/></w:pPr>{_text(line, bold=bold)}</w:p>'
+        f'<w:p><w:pPr><w:pStyle w:val="{Style.TABLE_TEXT}"/></w:pPr>{text_xml(line, bold=bold)}</w:p>'
         for line in (lines or [""])
     )
     return f'<w:tc><w:tcPr><w:tcW w:w="{width}" w:type="dxa"/></w:tcPr>{paragraphs}</w:tc>'
@@ -76,7 +76,7 @@ _NO_BORDERS = "<w:tblBorders>" + "".join(
 ) + "</w:tblBorders>"
 
 
-def _table(table: Table) -> str:
+def table_xml(table: Table) -> str:
     widths = [TEXT_WIDTH_TWIPS * pct // 100 for pct in table.widths]
     grid = "".join(f'<w:gridCol w:w="{w}"/>' for w in widths)
     rows = []
@@ -99,16 +99,16 @@ def _table(table: Table) -> str:
     )
 
 
-def _blocks(blocks: list[Block], ids: _Ids) -> Iterator[str]:
+def _blocks(blocks: list[Block], ids: BookmarkIds) -> Iterator[str]:
     for block in blocks:
         if isinstance(block, Paragraph):
-            yield _paragraph(block, ids)
+            yield paragraph_xml(block, ids)
         elif isinstance(block, Table):
-            yield _table(block)
+            yield table_xml(block)
         elif isinstance(block, PageBreak):
             yield '<w:p><w:r><w:br w:type="page"/></w:r></w:p>'
 
 
 def body_xml(model: DocumentModel) -> str:
     """The agreement's body paragraphs and tables as one WordprocessingML fragment."""
-    return "".join(_blocks(model.blocks, _Ids()))
+    return "".join(_blocks(model.blocks, BookmarkIds()))

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from dpa_engine import Engine
-from dpa_engine.approvals import approval_status, approvals_path
-from dpa_engine.deals import load_deal
-from dpa_engine.rules import decide
+from dpa_engine.agreements.approvals import approval_status, approvals_path
+from dpa_engine.agreements.deals import load_deal
+from dpa_engine.agreements.rules import decide
 from tests.conftest import FIXED_TIME
 from tests.docx_helpers import parts
 from tests.legal.conftest import dpa, edit

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dpa_engine.clauses import load_library
-from dpa_engine.coverage import REQUIREMENTS, coverage
-from dpa_engine.deals import load_deal
-from dpa_engine.rules import decide
+from dpa_engine.agreements.deals import load_deal
+from dpa_engine.agreements.rules import decide
+from dpa_engine.legal.coverage import REQUIREMENTS, coverage
+from dpa_engine.library import load_library
 from tests.conftest import EXAMPLE_DEALS, LIBRARY
 from tests.legal.conftest import dpa
 

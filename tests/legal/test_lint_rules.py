@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa_engine.lint import lint
+from dpa_engine.legal.lint import lint
 from tests.conftest import LIBRARY
 from tests.legal.conftest import dpa, edit
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import docx
 
 from dpa_engine import Engine
-from dpa_engine.manifest import read_manifest
+from dpa_engine.agreements.manifest import read_manifest
 from tests.conftest import FIXED_TIME, TEMPLATE
 from tests.docx_helpers import body_text
 from tests.legal.conftest import dpa, edit

@@ -98,8 +98,8 @@ def test_libreoffice_opens_the_redline_and_keeps_the_revisions(
 
 
 def test_a_reworded_sentence_is_one_deletion_and_one_insertion() -> None:
-    from dpa_engine.assemble import Paragraph, Style, TextRun
-    from dpa_engine.redline import compare
+    from dpa_engine.agreements.redline import compare
+    from dpa_engine.document import Paragraph, Style, TextRun
 
     old = Paragraph(style=Style.CLAUSE, number="14.3", title="Toepasselijk recht",
                     runs=[TextRun(text="Deze Overeenkomst wordt beheerst door Belgisch recht. "

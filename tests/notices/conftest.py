@@ -26,7 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from dpa_engine.clauses import Library, load_library
+from dpa_engine.library import Library, load_library
 from dpa_engine.notices import NoticeTexts, SmtpSettings, load_notice_texts, load_renderer
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database, close_databases, open_database

@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import ChangeSummary, Plan, Proposal, import_deals, plan_change, propose_change
 from dpa_engine.storage import Database

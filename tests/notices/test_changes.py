@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dpa_engine.clauses import Library
 from dpa_engine.errors import DpaError
+from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeError,
     NoticeTexts,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dpa_engine.cli import app
+from dpa_engine.cli.app import app
 
 from .conftest import EXAMPLES, LIBRARY, TEMPLATE, SmtpServer
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import select, update
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeTexts,
     change_status,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import change_status, verify_audit
 from dpa_engine.storage import Database
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from docx import Document
 from sqlalchemy import select
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import NoticeTexts, letter_bytes, letters, send_change
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeTexts,
     change_status,

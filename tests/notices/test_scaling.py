@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import list_customers, plan_change
 from dpa_engine.storage import Database
 

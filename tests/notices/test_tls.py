@@ -20,7 +20,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import NoticeTexts, change_status, send_change
 from dpa_engine.notices import outbox as outbox_module
 from dpa_engine.notices import smtp as smtp_module

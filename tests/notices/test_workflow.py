@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from dpa_engine.clauses import Library
+from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeError,
     NoticeTexts,

@@ -1,16 +1,18 @@
-"""The vocabulary shared by the clause library and the rules: fact names, types, values.
+"""The facts clause conditions test: each declared (name, type, values) and computed here.
 
-Declared here, below both the library loader (which type-checks `when:` conditions against
-it) and the rules (which compute the values from a deal).
+Below both the library loader (which type-checks `when:` conditions against the
+declarations) and the rules (which ask for the values of one deal).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal, get_args
 
-from .models import TERM_NAMES, Terms
+from ..models import TERM_NAMES, Deal, ProviderProfile, SubProcessor, Terms
 
+FactValue = str | float | bool | list[str]
 FactType = Literal["text", "number", "boolean", "text-list"]
 
 
@@ -58,3 +60,30 @@ TEXT_NAMES: tuple[str, ...] = (
     "language", "customer", "provider", "authority", "courts_city", "services_list",
     "prevailing_language_name", "ref",
 )
+
+
+def used_subprocessors(deal: Deal, provider: ProviderProfile) -> list[SubProcessor]:
+    """Sub-processors that serve at least one of the services the deal buys."""
+    bought = set(deal.services)
+    return [s for s in provider.subprocessors if bought & set(s.services)]
+
+
+def compute_facts(deal: Deal, provider: ProviderProfile, terms: Terms) -> dict[str, FactValue]:
+    """The value of every fact in FACTS for one deal under the agreed terms."""
+    categories = [c for p in deal.processing for c in p.categories()]
+    subs = used_subprocessors(deal, provider)
+    facts: dict[str, FactValue] = {"language": deal.language}
+    for name in TERM_NAMES:
+        value = getattr(terms, name)
+        facts[name] = float(value) if isinstance(value, (int, Decimal)) else str(value)
+    facts.update(
+        has_special_categories=any(c.sensitive == "art9" for c in categories),
+        has_criminal_data=any(c.sensitive == "art10" for c in categories),
+        has_subprocessors=any(s.engagement == "systematic" for s in subs),
+        has_incidental_subprocessors=any(s.engagement == "incidental" for s in subs),
+        has_transfers=any(s.outside_eea for s in subs),
+        services=list(deal.services),
+        customer_country=deal.customer.registered_office.country,
+        provider_country=provider.registered_office.country,
+    )
+    return facts

@@ -8,123 +8,33 @@ from __future__ import annotations
 
 import datetime
 import json
-import zlib
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from jinja2 import TemplateError
-from pydantic import BaseModel, ConfigDict, Field
 
-from . import locale
-from .clauses import Library, LoadedClause
-from .clauses.textenv import REF_PATTERN, ref_marker
+from .. import locale
+from ..document import (
+    Block,
+    DocumentModel,
+    DocumentProperties,
+    NumberedClause,
+    PageBreak,
+    Paragraph,
+    RefRun,
+    Run,
+    Style,
+    Table,
+    TextRun,
+    bookmark_for,
+)
+from ..errors import InputError, LibraryError
+from ..library import Library, LoadedClause
+from ..library.facts import used_subprocessors
+from ..library.textenv import REF_PATTERN, ref_marker
+from ..models import Language, LocalizedText, Party, Person, TransferMechanism, text_in
+from ..yamlsource import YamlDocument
 from .deals import LoadedDeal
-from .errors import InputError, LibraryError
-from .models import Language, LocalizedText, Party, Person, TransferMechanism, text_in
-from .rules import Decision, used_subprocessors
-from .yamlsource import YamlDocument
-
-
-class Style:
-    """Paragraph style ids defined by the base template (templates/agreement.docx)."""
-
-    TITLE = "Title"
-    SUBTITLE = "Subtitle"
-    HEADING_1 = "Heading1"
-    HEADING_2 = "Heading2"
-    BODY = "BodyText"
-    CLAUSE = "Clause"
-    CLAUSE_CONTINUATION = "ClauseContinuation"
-    CLAUSE_BULLET = "ClauseBullet"
-    BULLET = "ListBullet"
-    TABLE_TEXT = "TableText"
-
-
-class TextRun(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["text"] = "text"
-    text: str
-    bold: bool = False
-
-
-class RefRun(BaseModel):
-    """A cross-reference: a Word REF field to `bookmark`, showing `number`."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["ref"] = "ref"
-    target: str
-    bookmark: str
-    number: str
-
-
-Run = Annotated[TextRun | RefRun, Field(discriminator="kind")]
-
-
-class Paragraph(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["paragraph"] = "paragraph"
-    style: str
-    runs: list[Run]
-    number: str | None = None  # printed before the text, inside `bookmark`
-    bookmark: str | None = None
-    title: str | None = None  # printed bold after the number
-    keep_with_next: bool = False
-
-
-class Table(BaseModel):
-    """A table; each cell is a list of paragraphs of plain text."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["table"] = "table"
-    header: list[str] | None = None
-    rows: list[list[list[str]]]
-    widths: list[int]  # percent of the text width, one per column
-    borders: bool = True
-
-
-class PageBreak(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["page_break"] = "page_break"
-
-
-Block = Annotated[Paragraph | Table | PageBreak, Field(discriminator="kind")]
-
-
-class NumberedClause(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    id: str
-    version: int
-    number: str | None
-    bookmark: str
-
-
-class DocumentProperties(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    title: str
-    subject: str
-    creator: str
-    keywords: str
-    version: str
-    generated_at: datetime.datetime
-    language: Language
-    custom: dict[str, str]
-
-
-class DocumentModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    language: Language
-    header_title: str
-    draft: bool
-    draft_marker: str
-    page_label: str
-    page_of_label: str
-    properties: DocumentProperties
-    clauses: list[NumberedClause]
-    blocks: list[Block]
-
-
-def bookmark_for(clause_id: str) -> str:
-    """A stable Word bookmark name (hidden `_Ref` style, <= 40 chars) for a clause."""
-    return f"_Ref{zlib.crc32(clause_id.encode()):010d}"
+from .rules import Decision
 
 
 class _Localizer:
@@ -464,7 +374,7 @@ def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
     # Annex IV: authorised (active and systematic) sub-processors.
     blocks.append(PageBreak())
     blocks.append(_annex_heading(label, "IV", "annex_4_title"))
-    subs = used_subprocessors(loaded)
+    subs = used_subprocessors(loaded.deal, loaded.provider)
     listed = [s for s in subs if s.engagement == "systematic"]
     if listed:
         rows = []

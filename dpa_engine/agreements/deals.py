@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, did_you_mean
-from .models import Deal, ProviderProfile
-from .yamlsource import YamlDocument, load_yaml, validate
+from ..errors import InputError, did_you_mean
+from ..models import Deal, ProviderProfile
+from ..yamlsource import YamlDocument, load_yaml, validate
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,25 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape, quoteattr
 
-from ..assemble import PageBreak, Paragraph, RefRun, Run, Table, TextRun
-from ..redline import BlockRevision, ParagraphRevision, RedlineModel, Segment
-from .wordml import _Ids, _paragraph, _ref_field, _table, _text
+from ..document import (
+    BlockRevision,
+    PageBreak,
+    Paragraph,
+    ParagraphRevision,
+    RedlineModel,
+    RefRun,
+    Run,
+    Segment,
+    Table,
+    TextRun,
+)
+from .wordml import BookmarkIds, paragraph_xml, ref_field_xml, table_xml, text_xml
 
 
 class _Revisions:
     """Revision attributes: a unique id per revision, one author and date."""
 
-    def __init__(self, author: str, date: str, ids: _Ids) -> None:
+    def __init__(self, author: str, date: str, ids: BookmarkIds) -> None:
         self.author = author
         self.date = date
         self.ids = ids
@@ -43,11 +53,11 @@ def _runs(runs: list[Run], *, deleted: bool) -> str:
     for run in runs:
         if isinstance(run, RefRun):
             # A deleted cross-reference is shown as its deleted number, not a live field.
-            parts.append(_deleted_text(run.number) if deleted else _ref_field(run))
+            parts.append(_deleted_text(run.number) if deleted else ref_field_xml(run))
         elif deleted:
             parts.append(_deleted_text(run.text, bold=run.bold))
         else:
-            parts.append(_text(run.text, bold=run.bold))
+            parts.append(text_xml(run.text, bold=run.bold))
     return "".join(parts)
 
 
@@ -70,13 +80,13 @@ def _paragraph_properties(paragraph: Paragraph, extra: str = "") -> str:
     return f"<w:pPr>{props}{extra}</w:pPr>"
 
 
-def _heading(paragraph: Paragraph, ids: _Ids) -> str:
+def _heading(paragraph: Paragraph, ids: BookmarkIds) -> str:
     """Number (with its bookmark) and bold title, as the normal renderer writes them."""
-    xml = _paragraph(paragraph.model_copy(update={"runs": []}), ids)
+    xml = paragraph_xml(paragraph.model_copy(update={"runs": []}), ids)
     return xml[xml.index("</w:pPr>") + len("</w:pPr>"):-len("</w:p>")]
 
 
-def _whole_paragraph(paragraph: Paragraph, change: str, rev: _Revisions, ids: _Ids) -> str:
+def _whole_paragraph(paragraph: Paragraph, change: str, rev: _Revisions, ids: BookmarkIds) -> str:
     tag = "ins" if change == "insert" else "del"
     pprops = _paragraph_properties(paragraph, rev.mark(tag))
     if change == "insert":
@@ -92,7 +102,7 @@ def _whole_paragraph(paragraph: Paragraph, change: str, rev: _Revisions, ids: _I
     return f"<w:p>{pprops}{content}</w:p>"
 
 
-def _modified_paragraph(revision: ParagraphRevision, rev: _Revisions, ids: _Ids) -> str:
+def _modified_paragraph(revision: ParagraphRevision, rev: _Revisions, ids: BookmarkIds) -> str:
     paragraph = revision.paragraph
     if revision.old_number is None and not revision.prefix:
         heading = _heading(paragraph.model_copy(update={"runs": []}), ids)
@@ -113,7 +123,7 @@ def _modified_paragraph(revision: ParagraphRevision, rev: _Revisions, ids: _Ids)
 def _revised_table(table: Table, change: str, rev: _Revisions) -> str:
     """A whole table inserted or deleted: every row and run carries the revision."""
     tag = "ins" if change == "insert" else "del"
-    xml = _table(table)
+    xml = table_xml(table)
     xml = re.sub(r"</w:trPr>", lambda _: f"<w:{tag} {rev.attrs()}/></w:trPr>", xml)
     if tag == "del":
         xml = xml.replace("<w:t ", "<w:delText ").replace("</w:t>", "</w:delText>")
@@ -121,13 +131,13 @@ def _revised_table(table: Table, change: str, rev: _Revisions) -> str:
 
 
 def redline_body_xml(model: RedlineModel) -> str:
-    ids = _Ids()
-    rev = _Revisions(model.author, model.date.strftime("%Y-%m-%dT%H:%M:%SZ"), _Ids())
+    ids = BookmarkIds()
+    rev = _Revisions(model.author, model.date.strftime("%Y-%m-%dT%H:%M:%SZ"), BookmarkIds())
     parts: list[str] = []
     for revision in model.revisions:
         if isinstance(revision, ParagraphRevision):
             if revision.change == "equal":
-                parts.append(_paragraph(revision.paragraph, ids))
+                parts.append(paragraph_xml(revision.paragraph, ids))
             elif revision.change == "modify":
                 parts.append(_modified_paragraph(revision, rev, ids))
             else:
@@ -135,7 +145,7 @@ def redline_body_xml(model: RedlineModel) -> str:
         elif isinstance(revision, BlockRevision):
             block = revision.block
             if isinstance(block, Table):
-                parts.append(_table(block) if revision.change == "equal"
+                parts.append(table_xml(block) if revision.change == "equal"
                              else _revised_table(block, revision.change, rev))
             elif isinstance(block, PageBreak):
                 parts.append('<w:p><w:r><w:br w:type="page"/></w:r></w:p>')

@@ -4,7 +4,7 @@ The standard agreement is the same deal with its deviations removed (the provide
 terms, courts and law); the negotiated one is the deal as agreed. Both are assembled into
 document models; their blocks are aligned (difflib over the blocks, then changed paragraphs
 paired by similarity) and changed paragraphs compared word by word. The result is a revision
-model: render/redline.py writes it as real Word revisions (w:ins / w:del).
+model (dpa_engine.document); render/tracked.py writes it as real Word revisions (w:ins / w:del).
 """
 
 from __future__ import annotations
@@ -12,59 +12,27 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from .assemble import Block, DocumentModel, Paragraph, RefRun, Run, TextRun, assemble
-from .clauses import Library
+from ..document import (
+    Block,
+    BlockRevision,
+    Paragraph,
+    ParagraphRevision,
+    RedlineModel,
+    RefRun,
+    Revision,
+    Run,
+    Segment,
+    TextRun,
+)
+from ..library import Library
+from ..models import TermOverrides
+from .assemble import assemble
 from .deals import LoadedDeal
-from .models import TermOverrides
 from .rules import Decision, decide
 
-AUTHOR = "dpa-engine"
 _WORDS = re.compile(r"\s+|[^\s]+")
-
-
-class Segment(BaseModel):
-    """Runs of a changed paragraph that are kept, inserted or deleted."""
-
-    model_config = ConfigDict(frozen=True)
-    change: Literal["equal", "insert", "delete"]
-    runs: list[Run]
-
-
-class ParagraphRevision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["paragraph"] = "paragraph"
-    change: Literal["equal", "insert", "delete", "modify"]
-    paragraph: Paragraph  # the negotiated paragraph (the standard one when deleted)
-    old_number: str | None = None  # modify: the standard's number, when it differs
-    prefix: list[Segment] = Field(default_factory=list)  # modify: the title's changes
-    segments: list[Segment] = Field(default_factory=list)  # modify: the text, word by word
-
-
-class BlockRevision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["block"] = "block"
-    change: Literal["equal", "insert", "delete"]
-    block: Block
-
-
-Revision = Annotated[ParagraphRevision | BlockRevision, Field(discriminator="kind")]
-
-
-class RedlineModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    document: DocumentModel  # the negotiated agreement (header, properties)
-    revisions: list[Revision]
-    author: str = AUTHOR
-    date: datetime.datetime
-
-    @property
-    def changed(self) -> bool:
-        return any(r.change != "equal" for r in self.revisions)
 
 
 def standard_deal(loaded: LoadedDeal) -> LoadedDeal:
@@ -235,5 +203,4 @@ def _modified(old: Paragraph, new: Paragraph) -> ParagraphRevision:
         segments=_segments(old.runs, new.runs))
 
 
-__all__ = ["AUTHOR", "BlockRevision", "ParagraphRevision", "RedlineModel", "Segment",
-           "compare", "redline_model", "standard_deal"]
+__all__ = ["compare", "redline_model", "standard_deal"]

@@ -7,17 +7,15 @@ Every decision is kept in a trace so `dpa explain` can say why.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .clauses import Library, LoadedClause
+from ..errors import InputError, RuleError
+from ..library import Library, LoadedClause
+from ..library.facts import FactValue, compute_facts, used_subprocessors
+from ..models import TERM_NAMES, Language, Terms
 from .deals import LoadedDeal
-from .errors import InputError, RuleError
-from .models import TERM_NAMES, Language, SubProcessor, Terms
-
-FactValue = str | float | bool | list[str]
 
 
 class ClauseDecision(BaseModel):
@@ -60,12 +58,6 @@ class Decision(BaseModel):
         return [c.id for c in self.clauses if c.included]
 
 
-def used_subprocessors(loaded: LoadedDeal) -> list[SubProcessor]:
-    """Sub-processors that serve at least one of the services the deal buys."""
-    bought = set(loaded.deal.services)
-    return [s for s in loaded.provider.subprocessors if bought & set(s.services)]
-
-
 def standard_terms(loaded: LoadedDeal, library: Library) -> Terms:
     """The library's defaults overridden by the provider profile's standard terms."""
     return Terms.model_validate({**library.defaults, **loaded.provider.standard_terms.given()})
@@ -74,27 +66,6 @@ def standard_terms(loaded: LoadedDeal, library: Library) -> Terms:
 def agreed_terms(loaded: LoadedDeal, library: Library) -> Terms:
     standard = standard_terms(loaded, library)
     return Terms.model_validate({**standard.model_dump(), **loaded.deal.deviations.given()})
-
-
-def compute_facts(loaded: LoadedDeal, terms: Terms) -> dict[str, FactValue]:
-    deal, provider = loaded.deal, loaded.provider
-    categories = [c for p in deal.processing for c in p.categories()]
-    subs = used_subprocessors(loaded)
-    facts: dict[str, FactValue] = {"language": deal.language}
-    for name in TERM_NAMES:
-        value = getattr(terms, name)
-        facts[name] = float(value) if isinstance(value, (int, Decimal)) else str(value)
-    facts.update(
-        has_special_categories=any(c.sensitive == "art9" for c in categories),
-        has_criminal_data=any(c.sensitive == "art10" for c in categories),
-        has_subprocessors=any(s.engagement == "systematic" for s in subs),
-        has_incidental_subprocessors=any(s.engagement == "incidental" for s in subs),
-        has_transfers=any(s.outside_eea for s in subs),
-        services=list(deal.services),
-        customer_country=deal.customer.registered_office.country,
-        provider_country=provider.registered_office.country,
-    )
-    return facts
 
 
 def courts_city(loaded: LoadedDeal, terms: Terms) -> str:
@@ -132,7 +103,7 @@ def _check_required_annex_content(loaded: LoadedDeal, facts: dict[str, FactValue
             "for such data (Annex III)",
             path=doc.path, line=doc.line_of(("measures",)), field="measures",
             fix="add a measure with 'for_sensitive_data: true' to the provider profile")
-    for sub in used_subprocessors(loaded):
+    for sub in used_subprocessors(loaded.deal, loaded.provider):
         if sub.outside_eea and sub.transfer is None:
             index = provider.subprocessors.index(sub)
             raise RuleError(
@@ -166,7 +137,7 @@ def decide(loaded: LoadedDeal, library: Library) -> Decision:
                 path=loaded.deal_path, line=loaded.deal_doc.line_of(("deviations", name)),
                 field=f"deviations.{name}",
                 fix="remove this deviation, or ask legal to mark the parameter negotiable")
-    facts = compute_facts(loaded, terms)
+    facts = compute_facts(loaded.deal, loaded.provider, terms)
     _check_required_annex_content(loaded, facts)
     city = courts_city(loaded, terms)
     language = loaded.deal.language

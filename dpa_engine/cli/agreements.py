@@ -1,13 +1,9 @@
-"""The `dpa` command line: parses arguments, calls the library, prints results.
-
-Library errors (DpaError) become one line on stderr and exit code 2, never a traceback.
-"""
+"""Agreement commands: generate, batch, explain, schema."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,21 +13,15 @@ from pydantic import BaseModel
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import (
-    LibraryOption,
-    TemplateOption,
-    err,
-    out,
-    progress_bar,
-    require_docx,
-    user_errors,
-)
-from .engine import Engine, default_library_path
+from ..agreements.batch import SUMMARY_NAME, BatchItem, run_batch
+from ..agreements.engine import Engine
+from ..agreements.engine import explain as explain_deal
+from ..library.format import ClauseFile, LabelsFile
+from ..models import Deal, ProviderProfile
+from .common import LibraryOption, TemplateOption, out, progress_bar, require_docx, user_errors
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Generate and run GDPR processor agreements (DPAs).")
-clauses_app = typer.Typer(no_args_is_help=True, help="Tools for legal: check the clause library.")
-app.add_typer(clauses_app, name="clauses")
+app = typer.Typer()
+
 
 @app.command()
 @user_errors
@@ -69,22 +59,16 @@ def batch(
     template: TemplateOption = None,
 ) -> None:
     """Generate many agreements at once; failures are isolated and summarised. Exit 1 if any failed."""
-    from .batch import SUMMARY_NAME, BatchItem, run_batch
-
     failures = 0
     with progress_bar() as progress:
         task = progress.add_task("agreements", total=None, rate="", problems="")
         started: list[float] = []
 
         def on_start(total: int) -> None:
-            import time
-
             started.append(time.perf_counter())
             progress.update(task, total=total)
 
         def on_item(item: BatchItem) -> None:
-            import time
-
             nonlocal failures
             failures += item.status == "failed"
             done = progress.tasks[0].completed + 1
@@ -115,8 +99,6 @@ def explain(
     library: LibraryOption = None,
 ) -> None:
     """Explain which clauses a deal gets and why, and list its deviations."""
-    from .engine import explain as explain_deal
-
     report = explain_deal(deal, library_path=library)
     if as_json:
         data = report.model_dump(mode="json",
@@ -157,65 +139,11 @@ def schema(
     name: Annotated[SchemaName, typer.Argument(help="Which input format")] = SchemaName.deal,
 ) -> None:
     """Print the JSON Schema of an input format."""
-    from .clauses.schema import ClauseFile, LabelsFile
-    from .models import Deal, ProviderProfile
-
     models: dict[str, type[BaseModel]] = {
         "deal": Deal, "provider": ProviderProfile, "clauses": ClauseFile, "labels": LabelsFile}
     model = models[name.value]
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 
-@clauses_app.command("lint")
-@user_errors
-def clauses_lint(
-    path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
-    = None,
-    examples: Annotated[Path | None, typer.Option(
-        "--examples", help="Example deals that exercise the conditions (default: the "
-                           "examples/ folder next to the library)")] = None,
-) -> None:
-    """Check the clause library; every problem with file:line and a fix. Exit 1 on problems."""
-    from .lint import lint
-
-    folder = path or default_library_path()
-    report = lint(folder, examples=examples)
-    problems = report.problems
-    for note in report.notes:
-        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
-    for problem in problems:
-        out.print(f"{escape(problem.message)}  [dim]({problem.code})[/]", soft_wrap=True)
-    if problems:
-        out.print(f"[red]{len(problems)} problem(s)[/] in {escape(str(folder))}")
-        raise typer.Exit(1)
-    out.print(f"[green]ok[/]: {escape(str(folder))} has no problems")
-
-
-# --- sub-processor change notices (issue 5) -------------------------------------------------
-from .cli_notices import register_notice_commands  # noqa: E402
-
-register_notice_commands(app)
-# --- end sub-processor change notices ----------------------------------------------------------
-
-
-# --- clause library tooling for legal (issue 4) ---------------------------------------------
-from .cli_legal import register_legal_commands  # noqa: E402
-
-register_legal_commands(app, clauses_app)
-# --- end clause library tooling for legal -----------------------------------------------------
-
-
-def main() -> None:
-    if os.environ.get("DPA_DEBUG"):
-        app()
-        return
-    try:
-        app()
-    except SystemExit:
-        raise
-    except Exception as exc:  # a bug, not a user error: one line, ask for a report
-        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with DPA_DEBUG=1 for "
-                  "details and report it)", markup=False, soft_wrap=True)
-        sys.exit(1)
-
-
+def register(root: typer.Typer) -> None:
+    root.registered_commands.extend(app.registered_commands)

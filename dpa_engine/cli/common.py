@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import DpaError
+from ..errors import DpaError
 
 if TYPE_CHECKING:
     from rich.progress import Progress

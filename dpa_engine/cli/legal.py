@@ -1,8 +1,8 @@
 """Commands for legal: coverage, show, diff and lock of the clause library; deviation approvals;
 regeneration from a manifest; redlines against the standard agreement.
 
-Registered on the main `dpa` app by `register_legal_commands` (see the end of cli.py). Like
-cli.py: every command is a library call; DpaError becomes one line and exit code 2.
+Registered on the main `dpa` app by `register` (cli/app.py). Every command is a library
+call; DpaError becomes one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,13 +16,53 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import LibraryOption, TemplateOption, out, require_docx, user_errors
-from .engine import Engine, default_library_path
+from ..agreements.approvals import approvals_path
+from ..agreements.approvals import approve as record_approval
+from ..agreements.deals import load_deal
+from ..agreements.engine import Engine, default_library_path, default_template_path
+from ..agreements.manifest import regenerate as regenerate_agreement
+from ..agreements.rules import decide
+from ..errors import RenderError
+from ..legal.coverage import coverage
+from ..legal.impact import deal_impact
+from ..legal.lint import default_examples_path, example_deals, lint, lock_library
+from ..library import load_library
+from ..library.history import diff_libraries, show_clause, two_libraries
+from ..library.versions import LOCK_FILE
+from ..render import DocxRenderer
+from .common import LibraryOption, TemplateOption, out, require_docx, user_errors
 
 ExamplesOption = Annotated[
     Path | None, typer.Option("--examples", help="Folder of example deals (default: the "
                                                  "examples/ folder next to the library)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+clauses_app = typer.Typer(no_args_is_help=True, help="Tools for legal: check the clause library.")
+
+
+@clauses_app.command("lint")
+@user_errors
+def clauses_lint(
+    path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
+    = None,
+    examples: Annotated[Path | None, typer.Option(
+        "--examples", help="Example deals that exercise the conditions (default: the "
+                           "examples/ folder next to the library)")] = None,
+) -> None:
+    """Check the clause library; every problem with file:line and a fix. Exit 1 on problems."""
+    folder = path or default_library_path()
+    report = lint(folder, examples=examples)
+    problems = report.problems
+    for note in report.notes:
+        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
+    for problem in problems:
+        out.print(f"{escape(problem.message)}  [dim]({problem.code})[/]", soft_wrap=True)
+    if problems:
+        out.print(f"[red]{len(problems)} problem(s)[/] in {escape(str(folder))}")
+        raise typer.Exit(1)
+    out.print(f"[green]ok[/]: {escape(str(folder))} has no problems")
+
+
 
 
 def approve(
@@ -32,12 +72,6 @@ def approve(
     library: LibraryOption = None,
 ) -> None:
     """Record legal's approval of the deal's current deviations (stored next to the deal)."""
-    from .approvals import approvals_path
-    from .approvals import approve as record_approval
-    from .clauses import load_library
-    from .deals import load_deal
-    from .rules import decide
-
     decision = decide(load_deal(deal), load_library(library or default_library_path()))
     record = record_approval(deal, decision, by=by, note=note)
     out.print(f"Approved by {escape(record.approved_by)}: "
@@ -54,11 +88,6 @@ def clauses_coverage(
     library: LibraryOption = None,
 ) -> None:
     """Which clauses satisfy each GDPR / 2021/915 requirement. Exit 1 on any gap."""
-    from .clauses import load_library
-    from .coverage import coverage
-    from .deals import load_deal
-    from .rules import decide
-
     lib = load_library(library or default_library_path())
     decision = decide(load_deal(deal), lib) if deal is not None else None
     report = coverage(lib, decision, scope=str(deal) if deal is not None else "library")
@@ -93,9 +122,6 @@ def clauses_lock(
     = None,
 ) -> None:
     """Record the content hash of every new clause version in versions.lock."""
-    from .clauses.versions import LOCK_FILE
-    from .lint import lock_library
-
     folder = path or default_library_path()
     added = lock_library(folder)
     for key in added:
@@ -112,16 +138,10 @@ def regenerate(
     """Make an agreement again from its manifest: same clause versions, data and text, even
     after the clause library moved on."""
     require_docx(output)
-    from .engine import default_template_path
-    from .errors import RenderError
-    from .render import DocxRenderer
-
     template_path = template or default_template_path()
     if not template_path.is_file():
         raise RenderError("base template not found", path=template_path,
                           fix="restore templates/agreement.docx or pass --template")
-    from .manifest import regenerate as regenerate_agreement
-
     result = regenerate_agreement(manifest, output, DocxRenderer(template_path))
     status = "[bold yellow]DRAFT[/]" if result.draft else "[green]final[/]"
     out.print(f"Wrote {escape(str(result.docx))} ({status}, {len(result.clauses)} clauses, "
@@ -142,9 +162,6 @@ def clauses_show(
     library: LibraryOption = None,
 ) -> None:
     """One clause: version, effective date, legal references, condition, parameters, texts."""
-    from .clauses import load_library
-    from .clauses.history import show_clause
-
     view = show_clause(load_library(library or default_library_path()), clause_id)
     languages = [lang.value] if lang else ["nl", "fr", "en"]
     if as_json:
@@ -175,10 +192,6 @@ def clauses_diff(
 ) -> None:
     """What changed per clause and language between two library versions, and which example
     deals' agreements change as a result. NEW defaults to the working library."""
-    from .clauses.history import diff_libraries, two_libraries
-    from .impact import deal_impact
-    from .lint import default_examples_path, example_deals
-
     folder = library or default_library_path()
     new_spec = str(folder) if new == "." else new
     with two_libraries(old, new_spec, library_folder=folder) as (old_lib, new_lib):
@@ -240,14 +253,12 @@ def redline(
               f"Wrote {escape(str(output))} (no deviations: identical to the standard agreement)")
 
 
-def register_legal_commands(app: typer.Typer, clauses_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
+    app.add_typer(clauses_app, name="clauses")
     app.command("approve")(user_errors(approve))
     app.command("redline")(user_errors(redline))
+    app.command("regenerate")(user_errors(regenerate))
     clauses_app.command("show")(user_errors(clauses_show))
     clauses_app.command("diff")(user_errors(clauses_diff))
-    app.command("regenerate")(user_errors(regenerate))
     clauses_app.command("lock")(user_errors(clauses_lock))
     clauses_app.command("coverage")(user_errors(clauses_coverage))
-
-
-__all__ = ["register_legal_commands"]

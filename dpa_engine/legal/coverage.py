@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .clauses import Library
-from .clauses.loader import rule_context
-from .rules import Decision
+from ..agreements.rules import Decision
+from ..library import Library
+from ..library.loader import rule_context
 
 
 class Requirement(BaseModel):

@@ -13,10 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .assemble import DocumentModel, assemble
-from .clauses import Library
-from .deals import LoadedDeal, ProviderCache, load_deal
-from .errors import DpaError
+from ..agreements.assemble import assemble
+from ..agreements.deals import LoadedDeal, ProviderCache, load_deal
+from ..agreements.rules import decide
+from ..document import DocumentModel
+from ..errors import DpaError
+from ..library import Library
 
 _MOMENT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
@@ -31,8 +33,6 @@ class DealImpact(BaseModel):
 
 
 def _model(loaded: LoadedDeal, library: Library) -> tuple[DocumentModel, dict[str, int]]:
-    from .rules import decide
-
     decision = decide(loaded, library)
     versions = {c.id: c.version for c in decision.clauses if c.included}
     return assemble(loaded, library, decision, generated_at=_MOMENT), versions

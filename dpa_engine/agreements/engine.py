@@ -14,11 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ..document import RedlineModel
+from ..errors import RenderError
+from ..files import write_atomically
+from ..library import Library, load_library
+from ..render import DocxRenderer, convert_to_pdf
+from ..render.tracked import redline_body_xml
 from .approvals import ApprovalStatus, approval_status, approved_deviation_names
-from .assemble import DocumentModel, assemble
-from .clauses import Library, load_library
+from .assemble import assemble
 from .deals import LoadedDeal, ProviderCache, load_deal
-from .errors import RenderError
 from .manifest import (
     Regenerated,
     build_manifest,
@@ -27,11 +31,10 @@ from .manifest import (
     manifest_path_for,
     regenerate,
 )
-from .redline import RedlineModel, redline_model
-from .render import DocxRenderer, convert_to_pdf, write_atomically
+from .redline import redline_model
 from .rules import ClauseDecision, Decision, Deviation, decide
 
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_library_path() -> Path:
@@ -93,12 +96,6 @@ class Engine:
     def decide(self, loaded: LoadedDeal) -> Decision:
         return decide(loaded, self.library)
 
-    def document(self, loaded: LoadedDeal, *, generated_at: datetime.datetime | None = None
-                 ) -> tuple[Decision, DocumentModel]:
-        decision = self.decide(loaded)
-        moment = generated_at or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        return decision, assemble(loaded, self.library, decision, generated_at=moment)
-
     def generate(self, deal_path: Path, output: Path, *, pdf: bool = False,
                  generated_at: datetime.datetime | None = None) -> GenerationResult:
         loaded = load_deal(deal_path, self.providers)
@@ -139,8 +136,6 @@ class Engine:
     def redline(self, deal_path: Path, output: Path, *,
                 generated_at: datetime.datetime | None = None) -> RedlineModel:
         """A .docx with tracked changes from the standard agreement to the negotiated one."""
-        from .render.redline import redline_body_xml
-
         loaded = load_deal(deal_path, self.providers)
         moment = generated_at or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         approved = approved_deviation_names(deal_path, self.decide(loaded))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
 
-from .errors import InputError
+from ..errors import InputError
+from ..files import write_atomically
+from ..yamlsource import load_yaml, validation_error
 from .rules import Decision, Deviation
-from .yamlsource import load_yaml, validation_error
 
 APPROVALS_SUFFIX = ".approvals.yaml"
 _HEADER = (
@@ -188,8 +190,6 @@ def approved_deviation_names(deal_path: Path, decision: Decision) -> frozenset[s
 def approve(deal_path: Path, decision: Decision, *, by: str, note: str,
             at: datetime.datetime | None = None) -> ApprovalRecord:
     """Record that `by` approved the deal's current deviation set; returns the new record."""
-    from .render import write_atomically
-
     if not by.strip():
         raise InputError("the approver's name is empty", fix="pass --by 'First Last'")
     if not decision.deviations:
@@ -219,8 +219,6 @@ def approve(deal_path: Path, decision: Decision, *, by: str, note: str,
 
 
 def _dump(approvals: ApprovalsFile) -> bytes:
-    import io
-
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096

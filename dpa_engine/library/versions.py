@@ -24,8 +24,8 @@ from ruamel.yaml import YAML
 from ..errors import DpaError, LibraryError
 from ..models import LANGUAGES
 from ..yamlsource import YamlDocument, load_yaml
+from .format import Clause
 from .loader import Library, LoadedClause, Problem
-from .schema import Clause
 
 LOCK_FILE = "versions.lock"
 _KEY = re.compile(r"^([a-z0-9-]+\.[a-z0-9-]+)@([1-9][0-9]*)$")

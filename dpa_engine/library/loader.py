@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Template, TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateAssertionError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from ..errors import DpaError, LibraryError, did_you_mean
-from ..facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
 from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides
 from ..yamlsource import YamlDocument, load_yaml, validation_error
-from .schema import LABEL_KEYS, LEGAL_REFERENCES, ArticleHeader, Clause, ClauseFile, LabelsFile
+from .facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
+from .format import LABEL_KEYS, LEGAL_REFERENCES, ArticleHeader, Clause, ClauseFile, LabelsFile
 from .textenv import clause_environment
 
 if TYPE_CHECKING:
@@ -442,8 +442,6 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
                 f"placeholder syntax error: {exc.message}",
                 "write placeholders as {{ name }} and close every {% if %} with {% endif %}")
         return None
-    from jinja2 import meta
-
     try:
         names = set(meta.find_undeclared_variables(tree))  # compiles: unknown filters fail here
     except TemplateAssertionError as exc:

@@ -22,11 +22,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import DpaError, InputError
+from ..files import write_atomically
+from ..render import LibreOfficeConverter
+from ..render.pdf import WarmLibreOffice, uno_available
 from .engine import Engine
-from .errors import DpaError, InputError
-from .render import LibreOfficeConverter
-from .render.pdf import WarmLibreOffice, uno_available
-from .render.word import write_atomically
 
 SUMMARY_NAME = "batch-summary.json"
 _DEAL_MARKER = re.compile(r"^customer:", re.MULTILINE)

@@ -18,14 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .clauses import Library, Problem, load_library
-from .clauses.loader import load_with_problems
-from .clauses.versions import LOCK_FILE, clause_line, lock_problems, updated_lock
-from .deals import ProviderCache, load_deal
-from .errors import DpaError, LibraryError
-from .render import write_atomically
-from .rules import FactValue, decide
-from .yamlsource import YamlDocument, load_yaml
+from ..agreements.deals import ProviderCache, load_deal
+from ..agreements.rules import decide
+from ..errors import DpaError, LibraryError
+from ..files import write_atomically
+from ..library import Library, Problem, load_library
+from ..library.facts import FactValue
+from ..library.loader import load_with_problems
+from ..library.versions import LOCK_FILE, clause_line, lock_problems, updated_lock
+from ..yamlsource import YamlDocument, load_yaml
 
 EXAMPLE_PATTERN = "deal-*.yaml"
 

@@ -29,15 +29,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .assemble import DocumentModel, assemble
-from .clauses import Library, load_library
-from .clauses.versions import content_hash
+from ..document import DocumentModel
+from ..errors import DpaError, InputError
+from ..files import write_atomically
+from ..library import Library, load_library
+from ..library.versions import content_hash
+from ..models import Deal, Language, ProviderProfile
+from ..render import DocxRenderer, ExtraPart
+from ..version import __version__
+from ..yamlsource import parse_yaml, validate
+from .assemble import assemble
 from .deals import LoadedDeal
-from .errors import DpaError, InputError
-from .models import Deal, Language, ProviderProfile
-from .render import DocxRenderer, ExtraPart, write_atomically
 from .rules import Decision, Deviation, decide
-from .yamlsource import parse_yaml, validate
 
 PART_NAME = "dpa/manifest.json"
 LIBRARY_PART_NAME = "dpa/library.json"
@@ -127,8 +130,6 @@ def _source(path: Path, text: str) -> SourceFile:
 
 def build_manifest(loaded: LoadedDeal, library: Library, decision: Decision,
                    model: DocumentModel, approved_deviations: frozenset[str]) -> Manifest:
-    from . import __version__
-
     numbers = {c.id: c.number for c in model.clauses}
     return Manifest(
         engine_version=__version__,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,16 +19,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import notices
-from .clauses import load_library
-from .cli_common import LibraryOption, TemplateOption, out, progress_bar, user_errors
-from .engine import default_library_path, default_template_path
-from .errors import DpaError, InputError
-from .models import SubProcessor
-from .notices.deadlines import BRUSSELS
-from .render import write_atomically
-from .storage import Database, open_database
-from .yamlsource import load_yaml, validate
+from .. import notices
+from ..agreements.engine import default_library_path, default_template_path
+from ..errors import DpaError, InputError, RenderError
+from ..files import write_atomically
+from ..library import load_library
+from ..models import SubProcessor
+from ..notices.deadlines import BRUSSELS
+from ..storage import Database, open_database
+from ..yamlsource import load_yaml, validate
+from .common import LibraryOption, TemplateOption, out, progress_bar, user_errors
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else sqlite:///dpa.db)")]
@@ -48,8 +49,6 @@ def _texts(library: Path | None) -> notices.NoticeTexts:
 
 
 def _renderer(template: Path | None) -> Any:
-    from .errors import RenderError
-
     path = template or default_template_path()
     if not path.is_file():
         raise RenderError("base template not found", path=path,
@@ -407,8 +406,6 @@ def change_send(
 def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSettings,
                         texts: notices.NoticeTexts, actor: str) -> notices.SendReport:
     """send_change with a progress bar on stderr: count, rate, failures, ETA."""
-    import time
-
     with progress_bar() as progress:
         task = progress.add_task("notices", total=None, rate="", problems="")
         started: list[float] = []
@@ -594,7 +591,7 @@ def audit_export(
     out.print(f"Wrote {pack}", markup=False)
 
 
-def register_notice_commands(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Attach the notice workflow's sub-commands to the main `dpa` app."""
     app.add_typer(customers_app, name="customers")
     app.add_typer(subprocessors_app, name="subprocessors")
