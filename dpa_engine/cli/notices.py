@@ -25,6 +25,7 @@ from ..errors import DpaError, InputError, RenderError
 from ..files import write_atomically
 from ..library import load_library
 from ..models import SubProcessor
+from ..notices import checkpoints
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
 from ..yamlsource import load_yaml, validate
@@ -372,7 +373,9 @@ def change_send(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
-    report = _send_with_progress(_db(db), change_id, settings, _texts(library), _actor(actor))
+    database = _db(db)
+    report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
+    _checkpoint(database)
     if report.connection_limit is not None:
         out.print(f"note: the SMTP server refused connections beyond "
                   f"{report.connection_limit} of the {settings.connections} asked for; the "
@@ -464,7 +467,9 @@ def change_close(
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """After every deadline: record each outcome (silence under general authorisation = approval)."""
-    report = notices.close_change(_db(db), change_id, actor=_actor(actor))
+    database = _db(db)
+    report = notices.close_change(database, change_id, actor=_actor(actor))
+    _checkpoint(database)
     for key, outcome in report.outcomes.items():
         out.print(f"{outcome:>16}  {key}", markup=False)
     for key, note in report.follow_ups.items():
@@ -561,11 +566,31 @@ def objection_consent(change: ChangeOption, customer: CustomerOption, received_a
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log and evidence pack.")
 
 
+def _checkpoint(database: Database) -> None:
+    """Sign the audit log's head into the checkpoint file when $DPA_AUDIT_KEY is set."""
+    checkpoint = checkpoints.write_checkpoint(database)
+    if checkpoint is not None:
+        out.print(f"Audit checkpoint at record {checkpoint.seq} signed "
+                  f"({checkpoints.checkpoint_file(database)})", markup=False)
+
+
 @audit_app.command("verify")
 @user_errors
-def audit_verify(db: DbOption = None) -> None:
-    """Recompute the hash chain; exit 1 if any record was edited, removed or reordered."""
-    result = notices.verify_audit(_db(db))
+def audit_verify(
+    db: DbOption = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="A copy of the signed checkpoint file, kept outside the database")]
+    = None,
+    public_key: Annotated[str | None, typer.Option(
+        "--public-key", help="Trusted public key (hex) for --checkpoint (default: the public "
+                             "half of $DPA_AUDIT_KEY)")] = None,
+    witness: Annotated[list[Path] | None, typer.Option(
+        "--witness", help="A notice as received (.eml); its audit-head header is checked",
+        metavar="MESSAGE.eml")] = None,
+) -> None:
+    """Recompute the hash chain and check it against external anchors; exit 1 on any problem."""
+    database = _db(db)
+    result = notices.verify_audit(database)
     if not result.ok:
         out.print("[bold red]BROKEN[/]" + escape(
             f" at record {result.first_bad_seq}: {result.problem}"))
@@ -573,6 +598,36 @@ def audit_verify(db: DbOption = None) -> None:
     out.print("[green]ok[/]" + escape(
         f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…); "
         f"{result.notices_checked} sent notice(s) match the digest recorded when sent"))
+    anchors: list[tuple[str, checkpoints.CheckpointVerification]] = []
+    if checkpoint is not None:
+        anchors.append((f"checkpoints in {checkpoint}",
+                        checkpoints.verify_checkpoint_file(database, checkpoint, public_key)))
+    for message in witness or []:
+        anchors.append((f"witness in {message}",
+                        checkpoints.verify_witness_file(database, message)))
+    broken = False
+    for label, verification in anchors:
+        if verification.ok:
+            out.print("[green]ok[/]" + escape(f": {label} ({verification.checkpoints} checked)"))
+        else:
+            broken = True
+            out.print("[bold red]BROKEN[/]" + escape(f": {label}: {verification.problem}"),
+                      soft_wrap=True)
+    if broken:
+        raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+@user_errors
+def audit_keygen(
+    path: Annotated[Path, typer.Argument(help="Where to write the private key (PEM, mode 0600)",
+                                         metavar="KEY_FILE")],
+) -> None:
+    """Create the Ed25519 key that signs audit checkpoints; keep it outside the database."""
+    public = checkpoints.generate_key(path)
+    out.print(f"Wrote {path}. Set {checkpoints.KEY_VARIABLE}={path} for `change send` and "
+              f"`change close`; public key (for --public-key): {public}", markup=False,
+              soft_wrap=True)
 
 
 @audit_app.command("export")

@@ -91,3 +91,27 @@ def it_refuses_an_impossible_number_of_connections(dpa) -> None:  # type: ignore
     out = dpa("change", "send", "1", "--connections", "0", code=2)
     assert "connections" in out and "--connections / DPA_SMTP_CONNECTIONS" in out
     assert "Traceback" not in out
+
+
+def it_signs_checkpoints_at_send_and_verifies_a_kept_copy(dpa, smtp: SmtpServer, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    key = tmp_path / "outside" / "audit.pem"
+    public = dpa("audit", "keygen", str(key)).split("public key (for --public-key): ")[1].strip()
+    monkeypatch.setenv("DPA_AUDIT_KEY", str(key))
+    dpa("customers", "import", str(EXAMPLES))
+    dpa("change", "propose", "--add", "--id", "voicebot", "--name", "VoiceBot",
+        "--entity", "VoiceBot Inc.", "--country", "US", "--locations", "US,IE",
+        "--purpose", "speech recognition", "--services", "speech-analytics",
+        "--transfer", "scc:3", "--effective", "2099-01-01")
+    dpa("change", "plan", "1")
+    sent = dpa("change", "send", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
+               "--smtp-from", "notices@voxalis.example")
+    assert "Audit checkpoint at record" in sent
+    written = tmp_path / "cli.db.checkpoints"
+    kept = tmp_path / "kept.checkpoints"
+    kept.write_bytes(written.read_bytes())
+    monkeypatch.delenv("DPA_AUDIT_KEY")
+    verified = dpa("audit", "verify", "--checkpoint", str(kept), "--public-key", public)
+    assert "checkpoints in" in verified and "1 checked" in verified
+    wrong = "00" * 32
+    dpa("audit", "verify", "--checkpoint", str(kept), "--public-key", wrong, code=1)
