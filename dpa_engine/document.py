@@ -32,6 +32,7 @@ class Style:
     TABLE_TEXT = "TableText"
     TABLE_HEADING = "TableHeading"  # the header row of a table
     TABLE_LABEL = "TableLabel"  # the label cells of an annex table
+    TABLE_LABEL_DETAIL = "TableLabelDetail"  # further lines of a label cell (a legal entity)
     SIGNATURE = "Signature"
 
 

@@ -199,6 +199,7 @@ def build(path: Path) -> None:
     table_label.font.bold = True  # type: ignore[attr-defined]
     table_label.font.color.rgb = INK  # type: ignore[attr-defined]
     _no_hyphens(table_label)
+    _no_hyphens(paragraph_style("Table Label Detail", "Table Text"))  # names: not hyphenated
     table_heading = paragraph_style("Table Heading", "Table Label")
     table_heading.font.size = Pt(8.5)  # type: ignore[attr-defined]
     signature = paragraph_style("Signature", "Normal")

@@ -102,11 +102,14 @@ _SPACE_AFTER_TABLE = _spacer(120)
 
 
 def _cell(lines: list[str], width: int, *, style: str = Style.TABLE_TEXT, bold: bool = False,
-          fill: str | None = None, span: int = 1, keep_next: bool = False) -> str:
+          fill: str | None = None, span: int = 1, keep_next: bool = False,
+          first_style: str | None = None) -> str:
+    """A table cell; `first_style` styles its first line only (a label over its detail)."""
     keep = "<w:keepNext/>" if keep_next else ""
     paragraphs = "".join(
-        f'<w:p><w:pPr><w:pStyle w:val="{style}"/>{keep}</w:pPr>{text_xml(line, bold=bold)}</w:p>'
-        for line in (lines or [""])
+        f'<w:p><w:pPr><w:pStyle w:val="{first_style if first_style and index == 0 else style}"/>'
+        f"{keep}</w:pPr>{text_xml(line, bold=bold)}</w:p>"
+        for index, line in enumerate(lines or [""])
     )
     props = f'<w:tcW w:w="{width}" w:type="dxa"/>'
     if span > 1:
@@ -147,7 +150,8 @@ def table_xml(table: Table) -> str:
         rows.append(f'<w:tr><w:trPr><w:cantSplit/><w:tblHeader/></w:trPr>{cells}</w:tr>')
     for row in table.rows:
         cells = "".join(
-            _cell(c, w, style=Style.TABLE_LABEL, fill=LABEL_FILL)
+            _cell(c, w, style=Style.TABLE_LABEL_DETAIL, first_style=Style.TABLE_LABEL,
+                  fill=LABEL_FILL)
             if table.label_column and column == 0 else _cell(c, w)
             for column, (c, w) in enumerate(zip(row, widths, strict=True)))
         rows.append(f"<w:tr><w:trPr><w:cantSplit/></w:trPr>{cells}</w:tr>")
