@@ -26,8 +26,14 @@ class Style:
     CLAUSE = "Clause"
     CLAUSE_CONTINUATION = "ClauseContinuation"
     CLAUSE_BULLET = "ClauseBullet"
+    CLAUSE_LIST = "ClauseList"  # a lettered item of a clause: (a), (b) ...
+    RECITAL = "Recital"  # a lettered recital: (A), (B) ...
     BULLET = "ListBullet"
     TABLE_TEXT = "TableText"
+    TABLE_HEADING = "TableHeading"  # the header row of a table
+    TABLE_LABEL = "TableLabel"  # the label cells of an annex table
+    TABLE_LABEL_DETAIL = "TableLabelDetail"  # further lines of a label cell (a legal entity)
+    SIGNATURE = "Signature"
 
 
 class TextRun(BaseModel):
@@ -59,10 +65,15 @@ class Paragraph(BaseModel):
     bookmark: str | None = None
     title: str | None = None  # printed bold after the number
     keep_with_next: bool = False
+    page_break_before: bool = False  # starts a new page (an annex): no empty page-break paragraph
 
 
 class Table(BaseModel):
-    """A table; each cell is a list of paragraphs of plain text."""
+    """A table; each cell is a list of paragraphs of plain text.
+
+    The header row (one label per cell; a single label spans the table) repeats on every page
+    the table runs over; with `label_column` the first column holds labels, set off from the
+    values."""
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["table"] = "table"
@@ -70,6 +81,33 @@ class Table(BaseModel):
     rows: list[list[list[str]]]
     widths: list[int]  # percent of the text width, one per column
     borders: bool = True
+    label_column: bool = False
+
+
+class SignatureField(BaseModel):
+    """One line of a signature block: `label: value`, or a line to fill in when no value."""
+
+    model_config = ConfigDict(frozen=True)
+    label: str
+    value: str = ""
+
+
+class SignatureParty(BaseModel):
+    """One party's block: who signs for it, the room to sign, and the signatory below."""
+
+    model_config = ConfigDict(frozen=True)
+    heading: str  # "For <party>"
+    above: list[SignatureField]  # place and date of signing
+    sign_label: str  # "Signature", printed over the room to sign
+    below: list[SignatureField]  # the signatory's name and title, under the line
+
+
+class SignatureBlock(BaseModel):
+    """The parties' signature blocks side by side, kept together on one page."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["signatures"] = "signatures"
+    parties: list[SignatureParty]
 
 
 class PageBreak(BaseModel):
@@ -77,7 +115,7 @@ class PageBreak(BaseModel):
     kind: Literal["page_break"] = "page_break"
 
 
-Block = Annotated[Paragraph | Table | PageBreak, Field(discriminator="kind")]
+Block = Annotated[Paragraph | Table | SignatureBlock | PageBreak, Field(discriminator="kind")]
 
 
 class NumberedClause(BaseModel):
@@ -111,6 +149,15 @@ class DocumentModel(BaseModel):
     properties: DocumentProperties
     clauses: list[NumberedClause]
     blocks: list[Block]
+
+
+def letter(index: int, *, upper: bool = False) -> str:
+    """The label of the index-th (from 1) lettered item: (a) ... (z), (aa), (ab) ..."""
+    letters = ""
+    while index > 0:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"({letters.upper() if upper else letters})"
 
 
 def bookmark_for(clause_id: str) -> str:

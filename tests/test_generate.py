@@ -23,7 +23,7 @@ class DescribeGeneratedAgreement:
     def it_uses_word_styles_not_direct_formatting(self, generated: dict[str, Path]) -> None:
         document = docx.Document(str(generated["deal-standard-nl"]))
         styles = {p.style.name for p in document.paragraphs}
-        assert {"Title", "Heading 1", "Heading 2", "Clause"} <= styles
+        assert {"Title", "Heading 1", "Clause", "Clause List", "Recital"} <= styles
         xml = parts(generated["deal-standard-nl"])["word/document.xml"]
         assert "<w:rFonts" not in xml and "<w:sz " not in xml and "<w:color" not in xml
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import TemplateError
 
@@ -18,14 +18,17 @@ from ..document import (
     DocumentModel,
     DocumentProperties,
     NumberedClause,
-    PageBreak,
     Paragraph,
     RefRun,
     Run,
+    SignatureBlock,
+    SignatureField,
+    SignatureParty,
     Style,
     Table,
     TextRun,
     bookmark_for,
+    letter,
 )
 from ..errors import InputError, LibraryError
 from ..library import Library, LoadedClause
@@ -89,20 +92,26 @@ def assemble(
                                                                      generated_at))]),
     ]
     signature_blocks: list[Block] = []
+    first_numbered = min((a.header.order for a in library.articles if a.header.numbered),
+                         default=_SIGNATURE_ORDER)
     for article in library.articles:
         present = [c for c in article.clauses if c.id in included]
         if not present:
             continue
         target = signature_blocks if article.header.order >= _SIGNATURE_ORDER else blocks
+        # List items are lettered so that they can be cited: recitals (A), (B) before the
+        # first article, items of a clause (a), (b); elsewhere they stay bullets.
+        lettering: _Lettering = "lower" if article.header.numbered else (
+            "upper" if article.header.order < first_numbered else None)
         if article.header.numbered:
             heading = f"{label('article')} {article_numbers[article.family]} – " \
                       f"{article.header.title[language]}"
             target.append(Paragraph(style=Style.HEADING_1, runs=[TextRun(text=heading)],
                                     keep_with_next=True))
         for item in present:
-            target.extend(_clause_blocks(item, numbers, context, language))
-    blocks.extend(signature_blocks)
-    blocks.extend(_signature_table(loaded, label))
+            target.extend(_clause_blocks(item, numbers, context, language, lettering))
+    blocks.extend(_keeping_with_next(signature_blocks))
+    blocks.append(_signature_table(loaded, library, label))
     blocks.extend(_annexes(loaded, decision, label, localize))
 
     unapproved = [d for d in decision.deviations if d.parameter not in approved_deviations]
@@ -149,6 +158,7 @@ def assemble(
 
 # Unnumbered articles at or after this order (the signature part) go after the articles.
 _SIGNATURE_ORDER = 200
+_Lettering = Literal["lower", "upper"] | None
 
 
 def _labels(library: Library, language: Language) -> Any:
@@ -222,7 +232,7 @@ def _text_context(loaded: LoadedDeal, library: Library, decision: Decision,
 
 
 def _clause_blocks(item: LoadedClause, numbers: dict[str, str | None], context: dict[str, Any],
-                   language: Language) -> list[Block]:
+                   language: Language, lettering: _Lettering = None) -> list[Block]:
     try:
         text = item.templates[language].render(context)
     except TemplateError as exc:
@@ -254,9 +264,15 @@ def _clause_blocks(item: LoadedClause, numbers: dict[str, str | None], context: 
                 bookmark=bookmark_for(item.id) if first else None,
                 title=item.clause.title[language] if first and number else None,
             ))
-        for bullet in bullets:
-            blocks.append(Paragraph(style=Style.CLAUSE_BULLET if number else Style.BULLET,
-                                    runs=_runs(bullet, item, numbers)))
+        for position, bullet in enumerate(bullets, start=1):
+            if lettering is None:
+                blocks.append(Paragraph(style=Style.CLAUSE_BULLET if number else Style.BULLET,
+                                        runs=_runs(bullet, item, numbers)))
+            else:
+                blocks.append(Paragraph(
+                    style=Style.CLAUSE_LIST if lettering == "lower" else Style.RECITAL,
+                    number=letter(position, upper=lettering == "upper"),
+                    runs=_runs(bullet, item, numbers)))
     return blocks
 
 
@@ -283,40 +299,47 @@ def _runs(text: str, item: LoadedClause, numbers: dict[str, str | None]) -> list
 
 # --- signature and annexes -----------------------------------------------------------------
 
-def _heading(text: str, level: int = 1) -> Paragraph:
+def _heading(text: str, level: int = 1, *, new_page: bool = False) -> Paragraph:
     return Paragraph(style=Style.HEADING_1 if level == 1 else Style.HEADING_2,
-                     runs=[TextRun(text=text)], keep_with_next=True)
+                     runs=[TextRun(text=text)], keep_with_next=True, page_break_before=new_page)
 
 
-def _signature_table(loaded: LoadedDeal, label: Any) -> list[Block]:
+def _keeping_with_next(blocks: list[Block]) -> list[Block]:
+    """The closing words stay on the page of the signatures that follow them."""
+    return [b.model_copy(update={"keep_with_next": True}) if isinstance(b, Paragraph) else b
+            for b in blocks]
+
+
+def _signature_table(loaded: LoadedDeal, library: Library, label: Any) -> SignatureBlock:
     customer, provider = loaded.deal.customer, loaded.provider
-    provider_signatory = _provider_signatory(loaded)
+    # `signature_place` is newer than some library snapshots kept in manifests.
+    place = ([SignatureField(label=label("signature_place"))]
+             if "signature_place" in library.labels else [])
 
-    def column(name: str, person: Person | None) -> list[list[str]]:
-        return [
-            [f"{label('signature_for')} {name}"],
-            [f"{label('signature_name')}: {person.name if person else ''}"],
-            [f"{label('signature_title')}: {person.title if person else ''}"],
-            [f"{label('signature_date')}:"],
-            [f"{label('signature_sign')}:", "", "", ""],
-        ]
+    def party(name: str, person: Person | None) -> SignatureParty:
+        return SignatureParty(
+            heading=f"{label('signature_for')} {name}",
+            above=[*place, SignatureField(label=label("signature_date"))],
+            sign_label=label("signature_sign"),
+            below=[SignatureField(label=label("signature_name"),
+                                  value=person.name if person else ""),
+                   SignatureField(label=label("signature_title"),
+                                  value=(person.title or "") if person else "")],
+        )
 
-    left, right = column(customer.name, customer.signatory), column(provider.name,
-                                                                    provider_signatory)
-    rows = [[left[i], right[i]] for i in range(len(left))]
-    spacer = Paragraph(style=Style.BODY, runs=[TextRun(text="")], keep_with_next=True)
-    return [spacer, Table(rows=rows, widths=[50, 50], borders=False)]
+    return SignatureBlock(parties=[party(customer.name, customer.signatory),
+                                   party(provider.name, _provider_signatory(loaded))])
 
 
 def _annex_heading(label: Any, number: str, key: str) -> Paragraph:
-    return _heading(f"{label('annex')} {number} – {label(key)}")
+    return _heading(f"{label('annex')} {number} – {label(key)}", new_page=True)
 
 
 def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
              localize: _Localizer) -> list[Block]:
     deal, provider = loaded.deal, loaded.provider
     language = decision.language
-    blocks: list[Block] = [PageBreak(), _annex_heading(label, "I", "annex_1_title")]
+    blocks: list[Block] = [_annex_heading(label, "I", "annex_1_title")]
 
     # Annex I: the parties.
     def party_rows(party: Party, signatory: Person | None) -> list[str]:
@@ -334,11 +357,10 @@ def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
         header=["", label("role_controller"), label("role_processor")],
         rows=[[[label(k)], [c], [p]] for k, c, p in zip(keys, customer_rows, provider_rows,
                                                        strict=True)],
-        widths=[24, 38, 38],
+        widths=[24, 38, 38], label_column=True,
     ))
 
     # Annex II: the processing, per service.
-    blocks.append(PageBreak())
     blocks.append(_annex_heading(label, "II", "annex_2_title"))
     names = dict(zip(deal.services, _service_names(loaded, localize), strict=True))
     for processing in deal.processing:
@@ -346,33 +368,32 @@ def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
             c.name + (f" – {label('sensitive_' + c.sensitive)}" if c.sensitive else "")
             for c in processing.categories()
         ]
-        blocks.append(_heading(f"{label('service')}: {names[processing.service]}", level=2))
-        blocks.append(Table(rows=[
+        blocks.append(Table(header=[f"{label('service')}: {names[processing.service]}"], rows=[
             [[label("purpose")], [processing.purpose]],
             [[label("nature")], [processing.nature]],
             [[label("data_subjects")], list(processing.data_subjects)],
             [[label("personal_data")], data],
             [[label("retention")], [processing.retention]],
             [[label("duration")], [processing.duration]],
-        ], widths=[30, 70]))
+        ], widths=[30, 70], label_column=True))
 
     # Annex III: technical and organisational measures.
-    blocks.append(PageBreak())
     blocks.append(_annex_heading(label, "III", "annex_3_title"))
     sensitive = bool(decision.facts["has_special_categories"] or decision.facts["has_criminal_data"])
     groups = [("measures_general", False)] + ([("measures_sensitive", True)] if sensitive else [])
     for key, for_sensitive in groups:
-        blocks.append(_heading(label(key), level=2))
         rows = [
             [[localize(m.category, loaded.provider_doc, ("measures", i, "category"))],
              [localize(m.description, loaded.provider_doc, ("measures", i, "description"))]]
             for i, m in enumerate(provider.measures) if m.for_sensitive_data == for_sensitive
         ]
         if rows:
-            blocks.append(Table(rows=rows, widths=[30, 70]))
+            blocks.append(Table(header=[label(key)], rows=rows, widths=[30, 70],
+                                label_column=True))
+        else:
+            blocks.append(_heading(label(key), level=2))
 
     # Annex IV: authorised (active and systematic) sub-processors.
-    blocks.append(PageBreak())
     blocks.append(_annex_heading(label, "IV", "annex_4_title"))
     subs = used_subprocessors(loaded.deal, loaded.provider)
     listed = [s for s in subs if s.engagement == "systematic"]
@@ -382,17 +403,17 @@ def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
             index = provider.subprocessors.index(sub)
             rows.append([
                 [sub.name, sub.legal_entity],
-                [locale.country_name(sub.country, language),
-                 ", ".join(locale.country_name(c, language) for c in sub.locations)],
+                [locale.country_name(sub.country, language)],
+                [", ".join(locale.country_name(c, language) for c in sub.locations)],
                 [localize(sub.purpose, loaded.provider_doc, ("subprocessors", index, "purpose"))],
                 [", ".join(names[s] for s in sub.services if s in names)],
                 [_transfer_text(sub.transfer, label)],
             ])
+        # One label per header cell; the legal entity is the second line of the name.
         blocks.append(Table(
-            header=[f"{label('sub_name')}\n{label('sub_entity')}",
-                    f"{label('sub_country')}\n{label('sub_locations')}",
+            header=[label("sub_name"), label("sub_country"), label("sub_locations"),
                     label("sub_purpose"), label("sub_services"), label("sub_transfer")],
-            rows=rows, widths=[20, 19, 21, 18, 22],
+            rows=rows, widths=[17, 12, 19, 18, 14, 20], label_column=True,
         ))
     else:
         blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("no_subprocessors"))]))

@@ -44,6 +44,8 @@ LABEL_KEYS: tuple[str, ...] = (
     "signature_for", "signature_name", "signature_title", "signature_date", "signature_sign",
     "authority_BE", "authority_NL", "not_applicable",
 )
+# Labels added later: a library snapshot kept in an older manifest may lack them.
+OPTIONAL_LABEL_KEYS: tuple[str, ...] = ("signature_place",)
 
 
 def _all_languages(value: dict[Language, str]) -> dict[Language, str]:

@@ -22,7 +22,15 @@ from ..errors import DpaError, LibraryError, did_you_mean
 from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides
 from ..yamlsource import YamlDocument, load_yaml, validation_error
 from .facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
-from .format import LABEL_KEYS, LEGAL_REFERENCES, ArticleHeader, Clause, ClauseFile, LabelsFile
+from .format import (
+    LABEL_KEYS,
+    LEGAL_REFERENCES,
+    OPTIONAL_LABEL_KEYS,
+    ArticleHeader,
+    Clause,
+    ClauseFile,
+    LabelsFile,
+)
 from .textenv import clause_environment
 
 if TYPE_CHECKING:
@@ -241,7 +249,7 @@ def _load_labels(doc: YamlDocument, out: _Collector) -> dict[str, dict[Language,
             out.add("missing-translation", doc.path, doc.line_of(("labels", key)), key,
                     f"label '{key}' has no {', '.join(missing)} text",
                     "add the missing language; there is no fallback")
-        if key not in LABEL_KEYS:
+        if key not in LABEL_KEYS and key not in OPTIONAL_LABEL_KEYS:
             out.add("unknown-label", doc.path, doc.line_of(("labels", key)), key,
                     f"unknown label '{key}'", did_you_mean(key, set(LABEL_KEYS)) or "remove it")
     for key in LABEL_KEYS:

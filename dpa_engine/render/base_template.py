@@ -7,6 +7,7 @@ Run: python -m dpa_engine.render.base_template templates/agreement.docx
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from docx.shared import Cm, Pt, RGBColor
 from docx.text.paragraph import Paragraph
 
 INK = RGBColor(0x1F, 0x2A, 0x44)
+# Indents, in cm: clause text starts at CLAUSE_TEXT; a list item's text LIST_HANG further.
+CLAUSE_TEXT = 1.1
+LIST_HANG = 0.8
+BULLET_HANG = 0.6
 
 
 def _field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
@@ -45,6 +50,84 @@ def _field(paragraph: Paragraph, instruction: str, placeholder: str) -> None:
     end = OxmlElement("w:fldChar")
     end.set(qn("w:fldCharType"), "end")
     run_with(end)
+
+
+def _twips(cm: float) -> str:
+    return str(round(cm * 567))
+
+
+def _hyphenation(doc: Any) -> None:
+    """Automatic hyphenation (justified Dutch and French lines without wide gaps), not of
+    words in capitals. The language that picks the hyphenation patterns is set per agreement
+    (word.py writes it into the document defaults)."""
+    settings = doc.settings.element
+    anchor = settings.find(qn("w:defaultTabStop"))
+    elements = []
+    for tag, value in (("w:autoHyphenation", "true"), ("w:consecutiveHyphenLimit", "2"),
+                       ("w:hyphenationZone", "357"), ("w:doNotHyphenateCaps", "true")):
+        element = OxmlElement(tag)
+        element.set(qn("w:val"), value)
+        elements.append(element)
+    for element in reversed(elements):  # schema order: right after w:defaultTabStop
+        anchor.addnext(element)
+
+
+def _bullet_level(abstract: Any, left_cm: float) -> None:
+    """Bullet glyph at left - BULLET_HANG, text at left, in the numbering level itself (Word
+    and LibreOffice weigh the level's indent and the style's differently: both agree now)."""
+    level = abstract.find(qn("w:lvl"))
+    props = level.find(qn("w:pPr"))
+    level.remove(props)
+    props = OxmlElement("w:pPr")
+    tabs, tab, ind = OxmlElement("w:tabs"), OxmlElement("w:tab"), OxmlElement("w:ind")
+    tab.set(qn("w:val"), "num")
+    tab.set(qn("w:pos"), _twips(left_cm))
+    tabs.append(tab)
+    ind.set(qn("w:left"), _twips(left_cm))
+    ind.set(qn("w:hanging"), _twips(BULLET_HANG))
+    props.extend([tabs, ind])
+    level.find(qn("w:lvlJc")).addnext(props)
+
+
+def _bullets(doc: Any, clause_bullet: Any) -> None:
+    """List Bullet: glyph on the text's left edge; Clause Bullet: glyph on the clause text's."""
+    numbering = doc.part.numbering_part.element
+    body_num = doc.styles["List Bullet"].element.pPr.numPr.numId.val
+    num = next(n for n in numbering.findall(qn("w:num")) if n.get(qn("w:numId")) == str(body_num))
+    abstract_id = num.find(qn("w:abstractNumId")).get(qn("w:val"))
+    abstract = next(a for a in numbering.findall(qn("w:abstractNum"))
+                    if a.get(qn("w:abstractNumId")) == abstract_id)
+    clause_abstract = copy.deepcopy(abstract)
+    _bullet_level(abstract, BULLET_HANG)
+    _bullet_level(clause_abstract, CLAUSE_TEXT + BULLET_HANG)
+    ids = [int(a.get(qn("w:abstractNumId"))) for a in numbering.findall(qn("w:abstractNum"))]
+    clause_abstract.set(qn("w:abstractNumId"), str(max(ids) + 1))
+    clause_abstract.find(qn("w:nsid")).set(qn("w:val"), "0D0A0C1B")
+    for style_link in clause_abstract.iter(qn("w:pStyle")):
+        style_link.set(qn("w:val"), "ClauseBullet")
+    numbering.findall(qn("w:abstractNum"))[-1].addnext(clause_abstract)
+    clause_num = numbering.add_num(max(ids) + 1)
+    clause_bullet.paragraph_format.left_indent = Cm(CLAUSE_TEXT + BULLET_HANG)
+    clause_bullet.paragraph_format.first_line_indent = Cm(-BULLET_HANG)
+    clause_bullet.element.get_or_add_pPr().get_or_add_numPr().get_or_add_numId().val = \
+        clause_num.numId
+    body = doc.styles["List Bullet"]
+    body.paragraph_format.left_indent = Cm(BULLET_HANG)
+    body.paragraph_format.first_line_indent = Cm(-BULLET_HANG)
+
+
+_AFTER_SUPPRESS_HYPHENS = (
+    "w:kinsoku", "w:wordWrap", "w:overflowPunct", "w:topLinePunct", "w:autoSpaceDE",
+    "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid", "w:spacing", "w:ind",
+    "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc", "w:textDirection",
+    "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr",
+    "w:sectPr", "w:pPrChange")
+
+
+def _no_hyphens(style: Any) -> None:
+    """Headings, titles and signature lines are not hyphenated (in schema order)."""
+    style.element.get_or_add_pPr().insert_element_before(
+        OxmlElement("w:suppressAutoHyphens"), *_AFTER_SUPPRESS_HYPHENS)
 
 
 def build(path: Path) -> None:
@@ -90,11 +173,41 @@ def build(path: Path) -> None:
     continuation.paragraph_format.left_indent = Cm(1.1)  # type: ignore[attr-defined]
     continuation.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
     bullet = paragraph_style("Clause Bullet", "List Bullet")
-    bullet.paragraph_format.left_indent = Cm(1.7)  # type: ignore[attr-defined]
-    bullet.paragraph_format.first_line_indent = Cm(-0.6)  # type: ignore[attr-defined]
+    bullet.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
+    _bullets(doc, bullet)
+    # Lettered items, (a) on the clause text's left edge, their text LIST_HANG further.
+    lettered = paragraph_style("Clause List", "Normal")
+    lettered.paragraph_format.left_indent = Cm(CLAUSE_TEXT + LIST_HANG)  # type: ignore[attr-defined]
+    lettered.paragraph_format.first_line_indent = Cm(-LIST_HANG)  # type: ignore[attr-defined]
+    lettered.paragraph_format.tab_stops.add_tab_stop(  # type: ignore[attr-defined]
+        Cm(CLAUSE_TEXT + LIST_HANG))
+    lettered.paragraph_format.space_after = Pt(4)  # type: ignore[attr-defined]
+    lettered.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
+    # Recitals, (A) on the margin and their text where clause text starts.
+    recital = paragraph_style("Recital", "Normal")
+    recital.paragraph_format.left_indent = Cm(CLAUSE_TEXT)  # type: ignore[attr-defined]
+    recital.paragraph_format.first_line_indent = Cm(-CLAUSE_TEXT)  # type: ignore[attr-defined]
+    recital.paragraph_format.tab_stops.add_tab_stop(Cm(CLAUSE_TEXT))  # type: ignore[attr-defined]
+    recital.paragraph_format.space_after = Pt(4)  # type: ignore[attr-defined]
+    recital.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
+    styles["Body Text"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     table_text = paragraph_style("Table Text", "Normal")
     table_text.font.size = Pt(9)  # type: ignore[attr-defined]
     table_text.paragraph_format.space_after = Pt(2)  # type: ignore[attr-defined]
+    table_text.paragraph_format.line_spacing = 1.0  # type: ignore[attr-defined]
+    table_label = paragraph_style("Table Label", "Table Text")
+    table_label.font.bold = True  # type: ignore[attr-defined]
+    table_label.font.color.rgb = INK  # type: ignore[attr-defined]
+    _no_hyphens(table_label)
+    _no_hyphens(paragraph_style("Table Label Detail", "Table Text"))  # names: not hyphenated
+    table_heading = paragraph_style("Table Heading", "Table Label")
+    table_heading.font.size = Pt(8.5)  # type: ignore[attr-defined]
+    signature = paragraph_style("Signature", "Normal")
+    signature.paragraph_format.space_after = Pt(3)  # type: ignore[attr-defined]
+    _no_hyphens(signature)
+    for name in ("Title", "Subtitle", "Heading 1", "Heading 2", "Header", "Footer"):
+        _no_hyphens(styles[name])
+    _hyphenation(doc)
     draft = paragraph_style("Draft Marker", "Header")
     draft.font.bold = True  # type: ignore[attr-defined]
     draft.font.color.rgb = RGBColor(0xC0, 0x00, 0x00)  # type: ignore[attr-defined]

@@ -9,18 +9,25 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from ..document import (
+    Block,
     BlockRevision,
-    PageBreak,
     Paragraph,
     ParagraphRevision,
     RedlineModel,
     RefRun,
     Run,
     Segment,
-    Table,
     TextRun,
 )
-from .wordml import BookmarkIds, paragraph_xml, ref_field_xml, table_xml, text_xml
+from .wordml import (
+    BookmarkIds,
+    after_table,
+    block_xml,
+    paragraph_properties,
+    paragraph_xml,
+    ref_field_xml,
+    text_xml,
+)
 
 
 class _Revisions:
@@ -73,13 +80,6 @@ def _segments(segments: list[Segment], rev: _Revisions) -> str:
     return "".join(parts)
 
 
-def _paragraph_properties(paragraph: Paragraph, extra: str = "") -> str:
-    props = f"<w:pStyle w:val={quoteattr(paragraph.style)}/>"
-    if paragraph.keep_with_next:
-        props += "<w:keepNext/>"
-    return f"<w:pPr>{props}{extra}</w:pPr>"
-
-
 def _heading(paragraph: Paragraph, ids: BookmarkIds) -> str:
     """Number (with its bookmark) and bold title, as the normal renderer writes them."""
     xml = paragraph_xml(paragraph.model_copy(update={"runs": []}), ids)
@@ -88,7 +88,7 @@ def _heading(paragraph: Paragraph, ids: BookmarkIds) -> str:
 
 def _whole_paragraph(paragraph: Paragraph, change: str, rev: _Revisions, ids: BookmarkIds) -> str:
     tag = "ins" if change == "insert" else "del"
-    pprops = _paragraph_properties(paragraph, rev.mark(tag))
+    pprops = paragraph_properties(paragraph, rev.mark(tag))
     if change == "insert":
         content = rev.wrap("ins", _heading(paragraph, ids) + _runs(paragraph.runs, deleted=False))
     else:  # no bookmark: nothing may refer to a deleted clause
@@ -116,25 +116,29 @@ def _modified_paragraph(revision: ParagraphRevision, rev: _Revisions, ids: Bookm
         title = revision.prefix or ([] if not paragraph.title else [
             Segment(change="equal", runs=[TextRun(text=paragraph.title + ". ", bold=True)])])
         heading = number + _segments(title, rev)
-    return (f"<w:p>{_paragraph_properties(paragraph)}{heading}"
+    return (f"<w:p>{paragraph_properties(paragraph)}{heading}"
             f"{_segments(revision.segments, rev)}</w:p>")
 
 
-def _revised_table(table: Table, change: str, rev: _Revisions) -> str:
+def _revised_table(xml: str, change: str, rev: _Revisions) -> str:
     """A whole table inserted or deleted: every row and run carries the revision."""
     tag = "ins" if change == "insert" else "del"
-    xml = table_xml(table)
     xml = re.sub(r"</w:trPr>", lambda _: f"<w:{tag} {rev.attrs()}/></w:trPr>", xml)
     if tag == "del":
         xml = xml.replace("<w:t ", "<w:delText ").replace("</w:t>", "</w:delText>")
     return re.sub(r"(<w:r>.*?</w:r>)", lambda m: rev.wrap(tag, m.group(1)), xml)
 
 
+def _block(revision: ParagraphRevision | BlockRevision) -> Block:
+    return revision.paragraph if isinstance(revision, ParagraphRevision) else revision.block
+
+
 def redline_body_xml(model: RedlineModel) -> str:
     ids = BookmarkIds()
     rev = _Revisions(model.author, model.date.strftime("%Y-%m-%dT%H:%M:%SZ"), BookmarkIds())
     parts: list[str] = []
-    for revision in model.revisions:
+    revisions = model.revisions
+    for index, revision in enumerate(revisions):
         if isinstance(revision, ParagraphRevision):
             if revision.change == "equal":
                 parts.append(paragraph_xml(revision.paragraph, ids))
@@ -142,11 +146,15 @@ def redline_body_xml(model: RedlineModel) -> str:
                 parts.append(_modified_paragraph(revision, rev, ids))
             else:
                 parts.append(_whole_paragraph(revision.paragraph, revision.change, rev, ids))
-        elif isinstance(revision, BlockRevision):
-            block = revision.block
-            if isinstance(block, Table):
-                parts.append(table_xml(block) if revision.change == "equal"
-                             else _revised_table(block, revision.change, rev))
-            elif isinstance(block, PageBreak):
-                parts.append('<w:p><w:r><w:br w:type="page"/></w:r></w:p>')
+            continue
+        block = revision.block
+        if isinstance(block, Paragraph):  # not made by redline.compare; shown as it is
+            parts.append(paragraph_xml(block, ids))
+            continue
+        xml = block_xml(block, ids)
+        if revision.change != "equal" and xml.startswith("<w:tbl>"):
+            xml = _revised_table(xml, revision.change, rev)
+        parts.append(xml)
+        parts.append(after_table(
+            block, _block(revisions[index + 1]) if index + 1 < len(revisions) else None))
     return "".join(parts)

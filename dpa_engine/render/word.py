@@ -33,7 +33,7 @@ TEMPLATE_NAMES = frozenset(
 _CUSTOM_TYPE = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
 _CUSTOM_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"
 _LANGUAGE_TAGS = {"nl": "nl-BE", "fr": "fr-BE", "en": "en-GB"}
-
+_STYLES = "word/styles.xml"
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,9 @@ class DocxRenderer:
         # The package-level XML, kept raw so that extra parts can be declared per agreement.
         self._package_xml: dict[str, bytes] = {}
         self._reusable: dict[tuple[str, str], ZipEntry] = {}
+        # The styles carry the document language (hyphenation, spelling): one entry per language.
+        self._styles = b""
+        self._styles_in: dict[str, ZipEntry] = {}
         with archive:
             for info in archive.infolist():
                 name = info.filename
@@ -78,6 +81,10 @@ class DocxRenderer:
                     continue
                 if name in ("docProps/core.xml", "docProps/custom.xml", "docProps/thumbnail.jpeg"):
                     continue  # properties are written per agreement; a thumbnail would be stale
+                if name == _STYLES:
+                    self._styles = data or b""
+                    self._parts.append(name)
+                    continue
                 if name == "word/settings.xml":
                     data = _with_update_fields(data or b"")
                 elif name == "[Content_Types].xml":
@@ -125,6 +132,7 @@ class DocxRenderer:
         }
         entries = [
             part if isinstance(part, ZipEntry)
+            else self._styles_entry(model.language) if part == _STYLES
             else deflate(part, self._generated(part, model, context))
             for part in self._parts
         ]
@@ -132,6 +140,12 @@ class DocxRenderer:
             entries = [self._declaring(entry, extra_parts) for entry in entries]
             entries.extend(self._extra_entry(part) for part in extra_parts)
         return build_zip(entries)
+
+    def _styles_entry(self, language: str) -> ZipEntry:
+        if language not in self._styles_in:
+            self._styles_in[language] = deflate(
+                _STYLES, with_language(self._styles, _LANGUAGE_TAGS[language]))
+        return self._styles_in[language]
 
     def _extra_entry(self, part: ExtraPart) -> ZipEntry:
         if not part.reusable:
@@ -195,6 +209,28 @@ def _with_update_fields(settings: bytes) -> bytes:
         if follower in xml:
             return xml.replace(follower, '<w:updateFields w:val="true"/>' + follower, 1).encode()
     return xml.replace("</w:settings>", '<w:updateFields w:val="true"/></w:settings>').encode()
+
+
+def with_language(styles: bytes, tag: str) -> bytes:
+    """The document's language (e.g. nl-BE) in the style defaults: Word and LibreOffice pick
+    the hyphenation patterns and the spelling dictionary by it."""
+    xml = styles.decode("utf-8")
+    lang = f'<w:lang w:val="{tag}" w:eastAsia="{tag}" w:bidi="ar-SA"/>'
+    match = re.search(r"<w:rPrDefault>\s*<w:rPr>(.*?)</w:rPr>", xml, re.S)
+    if match is None:
+        defaults = f"<w:rPrDefault><w:rPr>{lang}</w:rPr></w:rPrDefault>"
+        if "<w:docDefaults>" in xml:
+            return xml.replace("<w:docDefaults>", "<w:docDefaults>" + defaults, 1).encode()
+        return re.sub(r"(<w:styles[^>]*>)", r"\1<w:docDefaults>" + defaults + "</w:docDefaults>",
+                      xml, count=1).encode()
+    props = match.group(1)
+    if "<w:lang " in props:
+        props = re.sub(r"<w:lang [^>]*/>", lang, props)
+    else:  # w:lang is among the last run properties: before w:eastAsianLayout and later ones
+        follower = re.search(r"<w:(eastAsianLayout|specVanish|oMath)\b", props)
+        at = follower.start() if follower else len(props)
+        props = props[:at] + lang + props[at:]
+    return (xml[:match.start(1)] + props + xml[match.end(1):]).encode()
 
 
 def _without_thumbnail(rels: bytes) -> bytes:
