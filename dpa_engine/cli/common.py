@@ -29,6 +29,39 @@ TemplateOption = Annotated[
     Path | None, typer.Option("--template", help="Base .docx template (default: templates/)")]
 
 
+# How `dpa ... --help` names a value, instead of an internal type name such as <list[Path]>.
+VALUE_NAMES = {"str": "TEXT", "int": "N", "float": "NUMBER", "path": "PATH", "Path": "PATH",
+               "list[Path]": "PATH", "list[str]": "TEXT", "datetime": "DATETIME"}
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def tidy_help(command: Any) -> None:
+    """Help without internal type names: a flag shows no type, an argument its name in
+    capitals, an option a short value name (PATH, TEXT, N) or its choices. Recursive."""
+    ctx = typer.Context(command)
+    params = list(command.params)
+    help_option = command.get_help_option(ctx)
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        if param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            param.metavar = (param.name or "value").upper()
+            if hasattr(param, "display_type"):  # typer's <list[Path]> column: the name says it
+                param.display_type_rich = _no_type
+        elif hasattr(param, "display_type"):  # typer's own help types (<str>, <path>, ...)
+            label = str(param.display_type(ctx)).strip("<>")
+            param.metavar = VALUE_NAMES.get(label, label)
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+
+
 def progress_bar() -> Progress:
     """The bar long commands show on stderr: description, bar, done of total, the task's
     `rate` and (in red) `problems` fields, elapsed time and ETA."""
