@@ -58,7 +58,9 @@ def batch(
     library: LibraryOption = None,
     template: TemplateOption = None,
 ) -> None:
-    """Generate many agreements at once; failures are isolated and summarised. Exit 1 if any failed."""
+    """Generate many agreements at once; failures are isolated and summarised.
+
+    Exit code 1 if any agreement failed (see batch-summary.json)."""
     failures = 0
     with progress_bar() as progress:
         task = progress.add_task("agreements", total=None, rate="", problems="")

@@ -47,14 +47,14 @@ def tidy_help(command: Any) -> None:
     if help_option is not None:
         params.append(help_option)
     for param in params:
-        if param.metavar is not None:
-            continue
-        if getattr(param, "is_flag", False):
-            param.metavar = ""
-        elif param.param_type_name == "argument":
-            param.metavar = (param.name or "value").upper()
-            if hasattr(param, "display_type"):  # typer's <list[Path]> column: the name says it
+        if param.param_type_name == "argument":
+            param.metavar = param.metavar or (param.name or "value").upper()
+            if hasattr(param, "display_type"):  # typer's <int> / <list[Path]> column
                 param.display_type_rich = _no_type
+        elif param.metavar is not None:
+            continue
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
         elif hasattr(param, "display_type"):  # typer's own help types (<str>, <path>, ...)
             label = str(param.display_type(ctx)).strip("<>")
             param.metavar = VALUE_NAMES.get(label, label)
