@@ -18,7 +18,18 @@ from ..agreements.engine import Engine
 from ..agreements.engine import explain as explain_deal
 from ..library.format import ClauseFile, LabelsFile
 from ..models import Deal, ProviderProfile
-from .common import LibraryOption, TemplateOption, out, progress_bar, require_docx, user_errors
+from .common import (
+    JsonOption,
+    LibraryOption,
+    TemplateOption,
+    echo_json,
+    out,
+    progress_bar,
+    renamed,
+    require_docx,
+    required,
+    user_errors,
+)
 
 app = typer.Typer()
 
@@ -27,16 +38,21 @@ app = typer.Typer()
 @user_errors
 def generate(
     deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Agreement to write (.docx)")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="Agreement to write (.docx)")],
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write a PDF (headless LibreOffice)")]
     = False,
     library: LibraryOption = None,
     template: TemplateOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate the Word agreement for a deal."""
     require_docx(output)
     engine = Engine.load(library, template)
     result = engine.generate(deal, output, pdf=pdf)
+    if as_json:
+        echo_json(result.model_dump(mode="json"))
+        return
     status = "[bold yellow]DRAFT[/]" if result.draft else "[green]final[/]"
     out.print(f"Wrote {escape(str(result.docx))} ({status}, {len(result.clauses)} clauses)")
     if result.pdf:
@@ -50,17 +66,22 @@ def generate(
 @user_errors
 def batch(
     source: Annotated[Path, typer.Argument(help="Folder of deal files, or a CSV with a 'deal' column")],
-    output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Where the agreements go")],
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the agreements [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write PDFs (warm headless LibreOffice)")]
     = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Worker processes (default: all cores)")] = None,
     library: LibraryOption = None,
     template: TemplateOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate many agreements at once; failures are isolated and summarised.
 
     Exit code 1 if any agreement failed (see batch-summary.json)."""
+    folder = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", "dpa batch examples/ --output-dir out/")
     failures = 0
     with progress_bar() as progress:
         task = progress.add_task("agreements", total=None, rate="", problems="")
@@ -78,8 +99,11 @@ def batch(
             progress.update(task, advance=1, rate=f"{rate:.1f}/s",
                             problems=f"{failures} failed" if failures else "")
 
-        summary = run_batch(source, output_dir, pdf=pdf, jobs=jobs, library=library,
+        summary = run_batch(source, folder, pdf=pdf, jobs=jobs, library=library,
                             template=template, on_start=on_start, on_item=on_item)
+    if as_json:
+        echo_json(summary.model_dump(mode="json"))
+        raise typer.Exit(1 if summary.failed else 0)
     out.print(f"{summary.succeeded} of {summary.total} agreements in {summary.seconds:.1f} s "
               f"({summary.per_second:.1f}/s, {summary.jobs} jobs"
               f"{', PDF ' + summary.pdf_engine if summary.pdf else ''})")
@@ -97,7 +121,7 @@ def batch(
 @user_errors
 def explain(
     deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    as_json: JsonOption = False,
     library: LibraryOption = None,
 ) -> None:
     """Explain which clauses a deal gets and why, and list its deviations."""

@@ -5,6 +5,7 @@ Library errors (DpaError) become one line on stderr and exit code 2, never a tra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -22,11 +23,39 @@ if TYPE_CHECKING:
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
-LibraryOption = Annotated[
-    Path | None, typer.Option("--library", help="Clause library folder (default: ./clauses)")]
-TemplateOption = Annotated[
-    Path | None, typer.Option("--template", help="Base .docx template (default: templates/)")]
+LibraryOption = Annotated[Path | None, typer.Option(
+    "--library", metavar="DIR",
+    help="Clause library folder (default: $DPA_LIBRARY, else ./clauses, else the standard one)")]
+TemplateOption = Annotated[Path | None, typer.Option(
+    "--template", metavar="FILE",
+    help="Base .docx template (default: $DPA_TEMPLATE, else ./templates/agreement.docx, else "
+         "the standard one)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output: JSON on stdout")]
+
+
+def echo_json(data: Any) -> None:
+    """One JSON document on stdout (what --json prints)."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def renamed(new: T | None, old: T | None, new_name: str, old_name: str) -> T | None:
+    """The value of an option whose old spelling (a hidden alias, kept for one release) may
+    have been used instead. Silent: scripts written for the old spelling keep their output."""
+    if old is None:
+        return new
+    if new is not None and new != old:
+        raise DpaError(f"{new_name} and {old_name} are the same option, given different values",
+                       field=new_name, fix=f"give only {new_name}")
+    return old
+
+
+def required(value: T | None, name: str, example: str) -> T:
+    """A required value that may come from an old spelling (see `renamed`)."""
+    if value is None:
+        raise DpaError(f"missing {name}", field=name, fix=f"e.g. {example}")
+    return value
 
 
 # How `dpa ... --help` names a value, instead of an internal type name such as <list[Path]>.

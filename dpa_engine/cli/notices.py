@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 import time
 from enum import StrEnum
@@ -27,17 +28,46 @@ from ..library import load_library
 from ..models import SubProcessor
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
+from ..storage.database import DATABASE_ENV
 from ..yamlsource import load_yaml, validate
-from .common import LibraryOption, TemplateOption, out, progress_bar, user_errors
+from .common import (
+    JsonOption,
+    LibraryOption,
+    TemplateOption,
+    out,
+    progress_bar,
+    renamed,
+    required,
+    user_errors,
+)
 
 DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else sqlite:///dpa.db)")]
+    "--db", metavar="URL", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else "
+    ".dpa/dpa.db in the current folder)")]
+ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", help="Change number")]
+OldChangeOption = Annotated[int | None, typer.Option("--change", hidden=True)]
+DEFAULT_DB_FOLDER = ".dpa"
 ActorOption = Annotated[str | None, typer.Option(
     "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
 
 
 def _db(option: str | None) -> Database:
+    """--db, else $DPA_DATABASE_URL, else .dpa/dpa.db in the current folder (the folder of the
+    provider profile after `dpa init`); a dpa.db left there by an older version is kept."""
+    if option is None and not os.environ.get(DATABASE_ENV):
+        legacy, folder = Path("dpa.db"), Path(DEFAULT_DB_FOLDER)
+        if not (legacy.is_file() and not folder.exists()):
+            folder.mkdir(exist_ok=True)
+            option = str(folder / "dpa.db")
     return open_database(option)
+
+
+def _change(change: int | None, old: int | None, example: str) -> int:
+    return required(renamed(change, old, "CHANGE", "--change"), "CHANGE", example)
+
+
+def _wants_json(as_json: bool, old: OutputFormat | None) -> bool:
+    return as_json or renamed(None, old, "--json", "--format") is OutputFormat.json
 
 
 def _actor(option: str | None) -> str:
@@ -57,13 +87,27 @@ def _renderer(template: Path | None) -> Any:
 
 
 def _moment(value: str, option: str) -> datetime.datetime:
+    """An ISO date and time (Brussels time unless it has an offset), or `now`."""
+    if value.strip().lower() == "now":
+        return datetime.datetime.now(BRUSSELS).replace(microsecond=0)
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise DpaError(f"'{value}' is not a date and time", field=option,
-                       fix="write e.g. 2026-11-23T14:30 (Brussels time) or 2026-11-23T13:30Z"
-                       ) from None
+                       fix="write e.g. 2026-11-23T14:30 (Brussels time), 2026-11-23T13:30Z or "
+                           "now") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS)
+
+
+def _day(value: str, option: str) -> datetime.date:
+    """A date as YYYY-MM-DD, or +N: N days after today (Brussels)."""
+    if value.startswith("+") and value[1:].isdigit():
+        return datetime.datetime.now(BRUSSELS).date() + datetime.timedelta(days=int(value[1:]))
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise DpaError(f"'{value}' is not a date", field=option,
+                       fix="write YYYY-MM-DD, or +30 for 30 days from today") from None
 
 
 def _brussels(moment: datetime.datetime | None) -> str:
@@ -91,6 +135,9 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+OldFormatOption = Annotated[OutputFormat | None, typer.Option("--format", hidden=True)]
+
+
 class ListFormat(StrEnum):
     table = "table"
     csv = "csv"
@@ -108,10 +155,14 @@ customers_app = typer.Typer(no_args_is_help=True, help="The register of customer
 def customers_import(
     paths: Annotated[list[Path], typer.Argument(help="Deal files, or folders with deal-*.yaml")],
     db: DbOption = None, library: LibraryOption = None, actor: ActorOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Register customers and the agreement versions they signed (all or nothing)."""
     lib = load_library(library or default_library_path())
     report = notices.import_deals(_db(db), paths, lib, actor=_actor(actor))
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
     for item in report.agreements:
         out.print(f"{item.status:>16}  {item.customer}  v{item.version} ({item.language}, "
                   f"{item.authorisation} authorisation, {item.window}; services: "
@@ -126,11 +177,12 @@ def customers_import(
 @user_errors
 def customers_list(
     db: DbOption = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
 ) -> None:
     """The registered customers with the terms of their current agreement."""
     items = notices.list_customers(_db(db))
-    if output_format is OutputFormat.json:
+    if _wants_json(as_json, output_format):
         _echo_json([c.model_dump(mode="json") for c in items])
         return
     table = Table()
@@ -154,9 +206,11 @@ subprocessors_app = typer.Typer(no_args_is_help=True, help="The published sub-pr
 def subprocessors_list(
     customer: Annotated[str | None, typer.Option(
         "--customer", help="The list for this customer, in its language")] = None,
-    output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file")]
-    = None,
+    output_format: Annotated[ListFormat, typer.Option(
+        "--format", help="table, csv, json or docx (docx needs -o)")] = ListFormat.table,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", metavar="FILE", help="Write to this file")] = None,
     language: Annotated[str | None, typer.Option(
         "--language", help="nl, fr or en (default: the customer's, else en)")] = None,
     db: DbOption = None, library: LibraryOption = None, template: TemplateOption = None,
@@ -164,6 +218,8 @@ def subprocessors_list(
     """The current list a customer may ask for (or the whole list), as table, CSV, JSON or .docx."""
     if language is not None and language not in ("nl", "fr", "en"):
         raise DpaError(f"unknown language '{language}'", field="--language", fix="use nl, fr or en")
+    if as_json:
+        output_format = ListFormat.json
     texts = _texts(library)
     view = notices.subprocessor_list(_db(db), texts, customer_ref=customer,
                                      language=language)  # type: ignore[arg-type]
@@ -196,7 +252,9 @@ def subprocessors_list(
 @subprocessors_app.command("feed")
 @user_errors
 def subprocessors_feed(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the feed files")],
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the feed files [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
     language: Annotated[str, typer.Option("--language", help="Language of the purposes")] = "en",
     base_url: Annotated[str | None, typer.Option(
         "--base-url", help="Where the files will be published (for the feed's links)")] = None,
@@ -205,6 +263,8 @@ def subprocessors_feed(
     """Write subprocessors.json and subprocessors.atom: every list version with its diff."""
     if language not in ("nl", "fr", "en"):
         raise DpaError(f"unknown language '{language}'", field="--language", fix="use nl, fr or en")
+    output = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", "dpa subprocessors feed --output-dir public/")
     for path in notices.write_feed(_db(db), output, language=language,  # type: ignore[arg-type]
                                    base_url=base_url):
         out.print(f"Wrote {path}", markup=False)
@@ -243,7 +303,8 @@ def _from_file(path: Path) -> SubProcessor:
 @change_app.command("propose")
 @user_errors
 def change_propose(
-    effective: Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD")],
+    effective: Annotated[str, typer.Option(
+        "--effective", metavar="DATE", help="Effective date: YYYY-MM-DD, or +N for N days from today")],
     add: Annotated[bool, typer.Option("--add", help="Add a new sub-processor")] = False,
     replace: Annotated[str | None, typer.Option(
         "--replace", help="Id of the sub-processor the new one replaces")] = None,
@@ -268,7 +329,7 @@ def change_propose(
         "--engagement", help="systematic or incidental")] = "systematic",
     transfer: Annotated[str | None, typer.Option(
         "--transfer", help="scc:3[:detail], scc:2, adequacy[:detail] or bcr")] = None,
-    db: DbOption = None, actor: ActorOption = None,
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
     """Propose adding, replacing or removing a sub-processor."""
     chosen = [flag for flag, on in (("--add", add), ("--replace", replace is not None),
@@ -276,11 +337,7 @@ def change_propose(
     if len(chosen) != 1:
         raise DpaError("say what the change is", field="--add/--replace/--remove",
                        fix="give exactly one of --add, --replace OLD_ID, --remove ID")
-    try:
-        effective_on = datetime.date.fromisoformat(effective)
-    except ValueError:
-        raise DpaError(f"'{effective}' is not a date", field="--effective",
-                       fix="write YYYY-MM-DD") from None
+    effective_on = _day(effective, "--effective")
     action: Literal["add", "replace", "remove"] = (
         "add" if add else "replace" if replace else "remove")
     sub: SubProcessor | None = None
@@ -303,6 +360,9 @@ def change_propose(
     proposal = notices.Proposal(action=action, subprocessor=sub, target=replace or remove,
                                 effective_on=effective_on)
     change = notices.propose_change(_db(db), proposal, actor=_actor(actor))
+    if as_json:
+        _echo_json(change.model_dump(mode="json"))
+        return
     out.print(f"Proposed change {change.id}: {change.action} {change.subject.name} "
               f"({change.subject.id}), effective {change.effective_on}", markup=False)
     out.print(f"Next: dpa change plan {change.id}", markup=False)
@@ -311,16 +371,17 @@ def change_propose(
 @change_app.command("plan")
 @user_errors
 def change_plan(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
     at: Annotated[str | None, typer.Option(
         "--at", help="Show deadlines as if sent at this moment (default: now)")] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """Which customers are affected and why (via their services), and each one's deadline."""
     plan = notices.plan_change(_db(db), change_id, actor=_actor(actor),
                                dispatch_at=_moment(at, "--at") if at else None)
-    if output_format is OutputFormat.json:
+    if _wants_json(as_json, output_format):
         _echo_json(plan.model_dump(mode="json"))
         return
     change = plan.change
@@ -348,7 +409,7 @@ def change_plan(
 @change_app.command("send")
 @user_errors
 def change_send(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
     smtp_port: Annotated[int | None, typer.Option("--smtp-port", help="$DPA_SMTP_PORT")] = None,
     smtp_security: Annotated[str | None, typer.Option(
@@ -366,13 +427,20 @@ def change_send(
         "--connections", help="Parallel SMTP connections (fewer if the server refuses some); "
         "also the most notices a crash can leave in doubt ($DPA_SMTP_CONNECTIONS, 8)")] = None,
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Send every notice of a planned change exactly once (safe to rerun after a crash)."""
+    """Send every notice of a planned change exactly once (safe to rerun after a crash).
+
+    Exit code 0 when every notice is delivered (also when nothing was left to send), 1 when
+    some are deferred (rerun) or were refused (follow up)."""
     settings = notices.SmtpSettings.from_env(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
     report = _send_with_progress(_db(db), change_id, settings, _texts(library), _actor(actor))
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        raise typer.Exit(0 if report.complete and not report.failed else 1)
     if report.connection_limit is not None:
         out.print(f"note: the SMTP server refused connections beyond "
                   f"{report.connection_limit} of the {settings.connections} asked for; the "
@@ -431,13 +499,14 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
 @change_app.command("status")
 @user_errors
 def change_status(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
     db: DbOption = None,
 ) -> None:
     """Per customer: notice, delivery, deadline, objections, outcome and follow-up."""
     status = notices.change_status(_db(db), change_id)
-    if output_format is OutputFormat.json:
+    if _wants_json(as_json, output_format):
         _echo_json(status.model_dump(mode="json"))
         return
     change = status.change
@@ -460,11 +529,14 @@ def change_status(
 @change_app.command("close")
 @user_errors
 def change_close(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
-    db: DbOption = None, actor: ActorOption = None,
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
     """After every deadline: record each outcome (silence under general authorisation = approval)."""
     report = notices.close_change(_db(db), change_id, actor=_actor(actor))
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
     for key, outcome in report.outcomes.items():
         out.print(f"{outcome:>16}  {key}", markup=False)
     for key, note in report.follow_ups.items():
@@ -476,7 +548,7 @@ def change_close(
 @change_app.command("bounce")
 @user_errors
 def change_bounce(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
     customer: Annotated[str, typer.Option("--customer")],
     reason: Annotated[str, typer.Option("--reason", help="The bounce message")],
     db: DbOption = None, actor: ActorOption = None,
@@ -490,14 +562,18 @@ def change_bounce(
 @change_app.command("letters")
 @user_errors
 def change_letters(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the letters [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
     unnotified: Annotated[bool, typer.Option(
         "--unnotified", help="Only customers that were not notified")] = False,
     db: DbOption = None, template: TemplateOption = None, library: LibraryOption = None,
 ) -> None:
     """Write each customer's notice as a .docx letter (e.g. for the fallback contact); a
     notice not sent yet is written as it would be sent now."""
+    output = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", f"dpa change letters {change_id} --output-dir letters/")
     for path in notices.letters(_db(db), change_id, output, renderer=_renderer(template),
                                 texts=_texts(library),
                                 settings=notices.SmtpSettings.from_env(),
@@ -509,10 +585,10 @@ def change_letters(
 
 objection_app = typer.Typer(no_args_is_help=True, help="Record customers' objections and consents.")
 
-ChangeOption = Annotated[int, typer.Option("--change", help="Change number")]
 CustomerOption = Annotated[str, typer.Option("--customer", help="Customer key or number")]
 ReceivedOption = Annotated[str, typer.Option(
-    "--received-at", help="When it arrived, e.g. 2026-11-25T10:12 (Brussels) or with offset")]
+    "--received-at", metavar="WHEN",
+    help="When it arrived: e.g. 2026-11-25T10:12 (Brussels), with an offset, or now")]
 TextOption = Annotated[str | None, typer.Option("--text", help="The customer's message")]
 TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="...or a file with it")]
 
@@ -528,10 +604,13 @@ def _message_text(text: str | None, text_file: Path | None) -> str:
 
 
 def _record(kind: str, change: int, customer: str, received_at: str, text: str | None,
-            text_file: Path | None, db: str | None, actor: str | None) -> None:
+            text_file: Path | None, db: str | None, actor: str | None, as_json: bool) -> None:
     report = notices.record_objection(
         _db(db), change, customer, received_at=_moment(received_at, "--received-at"),
         text=_message_text(text, text_file), actor=_actor(actor), kind=kind)  # type: ignore[arg-type]
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
     flag = "[bold yellow]LATE[/] " if report.late else ""
     out.print(flag + escape(f"Recorded {report.kind} of {report.customer} on change "
                             f"{report.change} (deadline {_deadline(report.deadline)}): "
@@ -540,20 +619,26 @@ def _record(kind: str, change: int, customer: str, received_at: str, text: str |
 
 @objection_app.command("record")
 @user_errors
-def objection_record(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
-                     text: TextOption = None, text_file: TextFileOption = None,
-                     db: DbOption = None, actor: ActorOption = None) -> None:
+def objection_record(customer: CustomerOption, received_at: ReceivedOption,
+                     change: ChangeArgument = None, text: TextOption = None,
+                     text_file: TextFileOption = None, db: DbOption = None,
+                     actor: ActorOption = None, as_json: JsonOption = False,
+                     old_change: OldChangeOption = None) -> None:
     """Record an objection (or, under specific authorisation, a refusal); late ones are flagged."""
-    _record("objection", change, customer, received_at, text, text_file, db, actor)
+    number = _change(change, old_change, "dpa objection record 1 --customer KEY --received-at ...")
+    _record("objection", number, customer, received_at, text, text_file, db, actor, as_json)
 
 
 @objection_app.command("consent")
 @user_errors
-def objection_consent(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
-                      text: TextOption = None, text_file: TextFileOption = None,
-                      db: DbOption = None, actor: ActorOption = None) -> None:
+def objection_consent(customer: CustomerOption, received_at: ReceivedOption,
+                      change: ChangeArgument = None, text: TextOption = None,
+                      text_file: TextFileOption = None, db: DbOption = None,
+                      actor: ActorOption = None, as_json: JsonOption = False,
+                      old_change: OldChangeOption = None) -> None:
     """Record a customer's consent (specific authorisation only)."""
-    _record("consent", change, customer, received_at, text, text_file, db, actor)
+    number = _change(change, old_change, "dpa objection consent 1 --customer KEY --received-at ...")
+    _record("consent", number, customer, received_at, text, text_file, db, actor, as_json)
 
 
 # --- audit --------------------------------------------------------------------------------------
@@ -563,9 +648,12 @@ audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log a
 
 @audit_app.command("verify")
 @user_errors
-def audit_verify(db: DbOption = None) -> None:
+def audit_verify(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Recompute the hash chain; exit 1 if any record was edited, removed or reordered."""
     result = notices.verify_audit(_db(db))
+    if as_json:
+        _echo_json(result.model_dump(mode="json"))
+        raise typer.Exit(0 if result.ok else 1)
     if not result.ok:
         out.print("[bold red]BROKEN[/]" + escape(
             f" at record {result.first_bad_seq}: {result.problem}"))
@@ -578,12 +666,15 @@ def audit_verify(db: DbOption = None) -> None:
 @audit_app.command("export")
 @user_errors
 def audit_export(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Evidence pack to write (.zip)")],
-    change: Annotated[int | None, typer.Option("--change", help="Only this change's notices")]
-    = None,
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="Evidence pack to write (.zip)")],
+    change: Annotated[int | None, typer.Argument(
+        metavar="[CHANGE]", help="Only this change's notices (default: every change)")] = None,
     db: DbOption = None, template: TemplateOption = None,
+    old_change: OldChangeOption = None,
 ) -> None:
     """Write the evidence pack: audit log + verification, lists, register, notices as sent."""
+    change = renamed(change, old_change, "CHANGE", "--change")
     if output.suffix.lower() != ".zip":
         raise DpaError("the evidence pack is a .zip file", path=output, fix="end -o with .zip")
     pack = notices.export_evidence(_db(db), output, change_id=change,
