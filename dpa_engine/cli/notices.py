@@ -55,7 +55,7 @@ def _db(option: str | None) -> Database:
     """--db, else $DPA_DATABASE_URL, else .dpa/dpa.db in the current folder (the folder of the
     provider profile after `dpa init`); a dpa.db left there by an older version is kept."""
     if option is None and not os.environ.get(DATABASE_ENV):
-        legacy, folder = Path("dpa.db"), Path(DEFAULT_DB_FOLDER)
+        legacy, folder = Path.cwd() / "dpa.db", Path.cwd() / DEFAULT_DB_FOLDER
         if not (legacy.is_file() and not folder.exists()):
             folder.mkdir(exist_ok=True)
             option = str(folder / "dpa.db")
@@ -89,7 +89,7 @@ def _renderer(template: Path | None) -> Any:
 def _moment(value: str, option: str) -> datetime.datetime:
     """An ISO date and time (Brussels time unless it has an offset), or `now`."""
     if value.strip().lower() == "now":
-        return datetime.datetime.now(BRUSSELS).replace(microsecond=0)
+        return datetime.datetime.now(BRUSSELS)
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
