@@ -71,6 +71,7 @@ class GenerationResult(BaseModel):
     docx: Path
     pdf: Path | None
     draft: bool
+    language: str = "en"
     clauses: list[str]
     deviations: list[Deviation]
     manifest: Path | None = None
@@ -122,6 +123,7 @@ class Engine:
             write_atomically(output, data)
         write_atomically(manifest_path, manifest_json(manifest, self.library))
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
+                                language=decision.language,
                                 clauses=decision.included_ids, deviations=decision.deviations,
                                 manifest=manifest_path)
 

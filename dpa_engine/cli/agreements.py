@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 from rich.markup import escape
-from rich.table import Table
 
 from ..agreements.batch import SUMMARY_NAME, BatchItem, run_batch
 from ..agreements.engine import Engine
@@ -30,6 +29,7 @@ from .common import (
     required,
     user_errors,
 )
+from .format import add_text_row, deviation_text, folded_table, keep_whole
 
 app = typer.Typer()
 
@@ -58,8 +58,8 @@ def generate(
     if result.pdf:
         out.print(f"Wrote {escape(str(result.pdf))}")
     for deviation in result.deviations:
-        out.print(escape(f"  deviation: {deviation.parameter}: standard {deviation.standard}, "
-                         f"agreed {deviation.agreed}"))
+        out.print(escape(f"  deviation {deviation_text(deviation, result.language)}"),
+                  soft_wrap=True)
 
 
 @app.command()
@@ -131,19 +131,18 @@ def explain(
                                  include={"clauses", "deviations", "facts", "approval"})
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"Clauses for {deal} ({report.language})")
-    for column in ("", "clause", "rule", "facts used"):
-        table.add_column(column)
+    table = folded_table("", "clause", "rule (facts used)",
+                         title=f"Clauses for {deal} ({report.language})")
     for clause in report.clauses:
-        facts = ", ".join(f"{k}={v}" for k, v in clause.facts.items())
-        table.add_row("✔" if clause.included else "✘", f"{clause.id} v{clause.version}",
-                      escape(clause.rule), escape(facts))
+        facts = "".join(f"\n  {k} = {v}" for k, v in clause.facts.items())
+        add_text_row(table, "✔" if clause.included else "✘", f"{clause.id} v{clause.version}",
+                     clause.rule + facts)
+    keep_whole(table, 1)
     out.print(table)
     if not report.deviations:
         out.print("No deviations from the standard terms.")
     for deviation in report.deviations:
-        detail = (f"{deviation.parameter}: standard {deviation.standard} → agreed "
-                  f"{deviation.agreed} (clauses: {', '.join(deviation.clauses) or '-'})")
+        detail = deviation_text(deviation, report.language)
         approved = report.approval is not None and report.approval.approved
         out.print(f"[yellow]deviation[/] {escape(detail)}"
                   + ("" if approved else " — needs legal approval"))

@@ -40,6 +40,7 @@ from .common import (
     require_docx,
     user_errors,
 )
+from .format import deviation_text
 
 ExamplesOption = Annotated[
     Path | None, typer.Option("--examples", help="Folder of example deals (default: the "
@@ -93,9 +94,9 @@ def approve(
     """Record legal's approval of the deal's current deviations (stored next to the deal)."""
     decision = decide(load_deal(deal), load_library(library or default_library_path()))
     record = record_approval(deal, decision, by=by, note=note)
-    out.print(f"Approved by {escape(record.approved_by)}: "
-              + ", ".join(f"{d.parameter} {escape(d.standard)} → {escape(d.agreed)}"
-                          for d in record.deviations))
+    out.print(f"Approved by {escape(record.approved_by)}:")
+    for deviation in decision.deviations:
+        out.print("  " + escape(deviation_text(deviation, decision.language)), soft_wrap=True)
     out.print(f"Recorded in {escape(str(approvals_path(deal)))} "
               f"(deviation set sha256 {record.deviations_sha256[:12]}…)")
 

@@ -40,6 +40,7 @@ from .common import (
     required,
     user_errors,
 )
+from .format import folded_table, keep_whole
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", metavar="URL", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else "
@@ -164,9 +165,9 @@ def customers_import(
         _echo_json(report.model_dump(mode="json"))
         return
     for item in report.agreements:
-        out.print(f"{item.status:>16}  {item.customer}  v{item.version} ({item.language}, "
+        out.print(f"{item.customer} v{item.version} ({item.status}): {item.language}, "
                   f"{item.authorisation} authorisation, {item.window}; services: "
-                  f"{', '.join(item.services)})", markup=False)
+                  f"{', '.join(item.services)}", markup=False)
     for note in report.notes:
         out.print("[yellow]note:[/]" + escape(f" {note}"))
     out.print(f"Register of {report.provider}: {len(report.agreements)} agreement(s) processed",
@@ -185,14 +186,13 @@ def customers_list(
     if _wants_json(as_json, output_format):
         _echo_json([c.model_dump(mode="json") for c in items])
         return
-    table = Table()
-    for column in ("customer", "agreement", "lang", "window", "authorisation", "services",
-                   "notice e-mails"):
-        table.add_column(column)
+    table = folded_table("customer, agreement, notice e-mails", "terms", "services")
     for c in items:
-        _row(table, c.key, f"{c.reference or '-'} v{c.agreement_version}", c.language,
-                      f"{c.window_days} {c.window_unit}", c.authorisation, ", ".join(c.services),
-                      ", ".join(c.notice_emails))
+        _row(table, "\n".join([c.key, f"{c.reference or '-'} v{c.agreement_version}",
+                               *c.notice_emails]),
+             f"{c.language}, {c.window_days} {c.window_unit} days, {c.authorisation} "
+             "authorisation", ", ".join(c.services))
+    keep_whole(table, 0)
     out.print(table)
 
 
@@ -231,10 +231,9 @@ def subprocessors_list(
         out.print(f"Wrote {output}", markup=False)
         return
     if output_format is ListFormat.table:
-        table = Table(title=Text(f"{view.title} – {view.subtitle}"))
-        for column in ("name", "legal_entity", "country", "locations", "services", "engagement",
-                       "transfer", "status"):
-            table.add_column(Text(view.headings[column]))
+        table = folded_table(*(view.headings[column] for column in (
+            "name", "legal_entity", "country", "locations", "services", "engagement", "transfer",
+            "status")), title=f"{view.title} – {view.subtitle}")
         for row in view.rows:
             _row(table, row.name, row.legal_entity, row.country, ", ".join(row.locations),
                           ", ".join(row.services), row.engagement, row.transfer,
@@ -387,15 +386,16 @@ def change_plan(
     change = plan.change
     out.print(f"Change {change.id}: {change.action} {change.subject.name} ({change.subject.id}, "
               f"{change.subject.engagement}), effective {change.effective_on}", markup=False)
-    table = Table(title=f"Affected customers (deadlines if sent {_brussels(plan.dispatch_at)})")
-    for column in ("customer", "agreement", "lang", "notice", "why", "window", "deadline",
-                   "to"):
-        table.add_column(column)
+    table = folded_table("customer, agreement, to", "notice, window, deadline", "why",
+                         title=f"Affected customers (deadlines if sent "
+                               f"{_brussels(plan.dispatch_at)})")
+    keep_whole(table, 0)
     for e in plan.affected:
-        why = "; ".join(f"{r.service} uses {r.subprocessor} ({r.role})" for r in e.reasons)
-        window = f"{e.window_days} {e.window_unit}" if e.window_days else "-"
-        _row(table, e.customer, f"{e.reference or '-'} v{e.agreement_version}", e.language,
-             e.kind, why, window, _deadline(e.deadline_if_sent), ", ".join(e.recipients))
+        why = "\n".join(f"{r.service} uses {r.subprocessor} ({r.role})" for r in e.reasons)
+        window = f"{e.window_days} {e.window_unit} days" if e.window_days else "no window"
+        _row(table, "\n".join([e.customer, f"{e.reference or '-'} v{e.agreement_version}",
+                               *e.recipients]),
+             f"{e.kind} ({e.language})\n{window}\n{_deadline(e.deadline_if_sent)}", why)
     out.print(table)
     for e in plan.affected:
         for warning in e.warnings:
@@ -512,15 +512,15 @@ def change_status(
     change = status.change
     out.print(f"Change {change.id} ({change.status}): {change.action} {change.subject.name}",
               markup=False)
-    table = Table()
-    for column in ("customer", "notice", "delivery", "notified", "deadline", "objections",
-                   "outcome"):
-        table.add_column(column)
+    table = folded_table("customer", "notice, delivery", "notified, deadline",
+                         "objections, outcome")
+    keep_whole(table, 0)
     for t in status.targets:
         objections = ", ".join(f"{o['kind']}{' (late)' if o['late'] else ''}"
-                               for o in t.objections) or "-"
-        _row(table, t.customer, t.kind, t.message_status or "-", _brussels(t.notified_at),
-                      _deadline(t.deadline), objections, t.outcome or "-")
+                               for o in t.objections) or "no objection"
+        _row(table, t.customer, f"{t.kind}\n{t.message_status or '-'}",
+             f"{_brussels(t.notified_at)}\n{_deadline(t.deadline)}",
+             f"{objections}\n{t.outcome or '-'}")
     out.print(table)
     for t in status.follow_ups:
         out.print("[yellow]follow-up[/]" + escape(f" {t.customer}: {t.follow_up}"), soft_wrap=True)
