@@ -52,6 +52,9 @@ def test_the_notice_workflow_with_the_new_spellings_and_json(dpa: Run, smtp: Smt
     sent = json.loads(dpa("change", "send", change, "--smtp-host", "127.0.0.1", "--smtp-port",
                           str(smtp.port), "--smtp-from", "notices@voxalis.example", "--json"))
     assert sent["sent"] == ["medcare-clinics"] and sent["complete"] is True
+    again = json.loads(dpa("change", "send", change, "--smtp-host", "127.0.0.1", "--smtp-port",
+                           str(smtp.port), "--smtp-from", "notices@voxalis.example", "--json"))
+    assert again["nothing_left_to_send"] is True  # exit 0
     assert len(smtp.recorder.messages) == 1
     recorded = json.loads(dpa("objection", "record", change, "--customer", "medcare-clinics",
                               "--received-at", "now", "--text", "Wij maken bezwaar.", "--json"))

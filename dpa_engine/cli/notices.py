@@ -437,7 +437,16 @@ def change_send(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
-    report = _send_with_progress(_db(db), change_id, settings, _texts(library), _actor(actor))
+    database = _db(db)
+    state = notices.change_status(database, change_id).change.status
+    if state in ("sent", "closed"):  # a rerun after the last notice went out: nothing to do
+        if as_json:
+            _echo_json({"change": change_id, "status": state, "nothing_left_to_send": True})
+        else:
+            out.print(f"Change {change_id}: nothing left to send (every notice went out). "
+                      f"See: dpa change status {change_id}", markup=False)
+        return
+    report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
     if as_json:
         _echo_json(report.model_dump(mode="json"))
         raise typer.Exit(0 if report.complete and not report.failed else 1)
