@@ -45,7 +45,7 @@ from .format import folded_table, keep_whole
 DbOption = Annotated[str | None, typer.Option(
     "--db", metavar="URL", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else "
     ".dpa/dpa.db in the current folder)")]
-ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", help="Change number")]
+ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", help="Change number [required]")]
 OldChangeOption = Annotated[int | None, typer.Option("--change", hidden=True)]
 DEFAULT_DB_FOLDER = ".dpa"
 ActorOption = Annotated[str | None, typer.Option(
@@ -678,7 +678,7 @@ def audit_export(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
                                          help="Evidence pack to write (.zip)")],
     change: Annotated[int | None, typer.Argument(
-        metavar="[CHANGE]", help="Only this change's notices (default: every change)")] = None,
+        metavar="CHANGE", help="Only this change's notices (default: every change)")] = None,
     db: DbOption = None, template: TemplateOption = None,
     old_change: OldChangeOption = None,
 ) -> None:
