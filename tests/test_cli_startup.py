@@ -98,3 +98,12 @@ def test_help_shows_no_internal_type_names() -> None:
         assert "Usage: dpa" in text
         for internal in ("<bool>", "<list[", "<str>", "<int>", "<path>", "<float>"):
             assert internal not in text, text
+
+
+def test_every_public_name_resolves_lazily() -> None:
+    probe = ("import sys, dpa_engine as d\n"
+             "assert 'dpa_engine.agreements' not in sys.modules\n"
+             "assert set(d.__all__) - {'__version__'} == set(d._MODULES)\n"
+             "print(sorted(type(getattr(d, n)).__name__ for n in d.__all__)[:1])\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -96,6 +96,11 @@ def test_installed_anywhere_init_generate_and_version_work(installed: Path,
     driver = run(installed / "python", "-c", "import importlib.util; "
                  "print(importlib.util.find_spec('psycopg') is None)", cwd=empty, env=env)
     assert driver.stdout.strip() == "True"
+    postgres = run(dpa, "customers", "list", "--db", "postgresql://dpa@127.0.0.1/dpa",
+                   cwd=empty, env=env)
+    assert postgres.returncode == 2
+    assert "pip install 'dpa-engine[postgres]'" in postgres.stderr
+    assert "Traceback" not in postgres.stderr
 
 
 def test_init_with_library_gives_legal_a_copy_that_lints_clean(tmp_path: Path) -> None:
