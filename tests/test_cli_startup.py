@@ -4,6 +4,7 @@ modules a command loads; the figures are in benchmarks/bench_cli.py)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,12 @@ def test_every_public_name_resolves_lazily() -> None:
              "print(sorted(type(getattr(d, n)).__name__ for n in d.__all__)[:1])\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_startup_benchmark_reports_in_its_documented_form() -> None:
+    bench = Path(__file__).resolve().parent.parent / "benchmarks"
+    result = subprocess.run([sys.executable, "bench_cli.py", "--runs", "1"], cwd=bench,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"cli: --help [\d.]+ s, generate [\d.]+ s",
+                        result.stdout.strip().splitlines()[-1])
