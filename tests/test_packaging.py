@@ -139,3 +139,11 @@ def test_postgres_is_an_extra_and_the_license_an_spdx_string() -> None:
     assert not any(d.startswith("psycopg") for d in project["dependencies"])
     assert any(d.startswith("psycopg") for d in project["optional-dependencies"]["postgres"])
     assert "dpa-engine[postgres]" in project["optional-dependencies"]["dev"]
+
+
+def test_the_packaged_library_is_not_locked_in_place(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPA_")}
+    before = (ROOT / "clauses" / "versions.lock").read_bytes()
+    result = run(Path(sys.executable).parent / "dpa", "clauses", "lock", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "dpa init DIR --with-library" in result.stderr
+    assert (ROOT / "clauses" / "versions.lock").read_bytes() == before

@@ -22,7 +22,7 @@ from ..agreements.deals import load_deal
 from ..agreements.engine import Engine, default_library_path, default_template_path
 from ..agreements.manifest import regenerate as regenerate_agreement
 from ..agreements.rules import decide
-from ..errors import RenderError
+from ..errors import LibraryError, RenderError
 from ..legal.coverage import coverage
 from ..legal.impact import deal_impact
 from ..legal.lint import default_examples_path, example_deals, lint, lock_library
@@ -30,6 +30,7 @@ from ..library import load_library
 from ..library.history import diff_libraries, show_clause, two_libraries
 from ..library.versions import LOCK_FILE
 from ..render import DocxRenderer
+from ..resources import packaged_library
 from .common import (
     JsonOption,
     LibraryOption,
@@ -144,6 +145,11 @@ def clauses_lock(
 ) -> None:
     """Record the content hash of every new clause version in versions.lock."""
     folder = renamed(library, path, "--library", "the PATH argument") or default_library_path()
+    if folder == packaged_library():
+        raise LibraryError("the standard clause library inside the installed package is not "
+                           "yours to lock", path=folder,
+                           fix="make your own copy with `dpa init DIR --with-library` and run "
+                               "this command in DIR, or give --library")
     added = lock_library(folder)
     if as_json:
         echo_json({"lock_file": str(folder / LOCK_FILE), "added": list(added)})
