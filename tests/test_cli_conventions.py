@@ -45,7 +45,8 @@ def test_the_notice_workflow_with_the_new_spellings_and_json(dpa: Run, smtp: Smt
         "change", "propose", "--add", "--id", "voicebot", "--name", "VoiceBot", "--entity",
         "VoiceBot Inc.", "--country", "US", "--locations", "US,IE", "--purpose", "speech",
         "--services", "speech-analytics", "--transfer", "scc:3", "--effective", "+30", "--json"))
-    change = str(proposed["id"])
+    change = str(proposed["change"])
+    assert proposed["id"] == proposed["change"] == 1
     assert proposed["effective_on"] == str(datetime.date.today() + datetime.timedelta(days=30))
     plan = json.loads(dpa("change", "plan", change, "--json"))
     assert [e["customer"] for e in plan["affected"]] == ["medcare-clinics"]

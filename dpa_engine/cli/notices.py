@@ -359,8 +359,8 @@ def change_propose(
     proposal = notices.Proposal(action=action, subprocessor=sub, target=replace or remove,
                                 effective_on=effective_on)
     change = notices.propose_change(_db(db), proposal, actor=_actor(actor))
-    if as_json:
-        _echo_json(change.model_dump(mode="json"))
+    if as_json:  # "change": the number every later command takes, as in the other reports
+        _echo_json({"change": change.id, **change.model_dump(mode="json")})
         return
     out.print(f"Proposed change {change.id}: {change.action} {change.subject.name} "
               f"({change.subject.id}), effective {change.effective_on}", markup=False)
