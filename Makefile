@@ -22,7 +22,7 @@ system-deps:
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check dpa_engine tests benchmarks
-	$(BIN)/dpa clauses lint clauses
+	$(BIN)/dpa clauses lint --library clauses
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy dpa_engine
@@ -36,7 +36,7 @@ template: $(BIN)/.installed
 	$(BIN)/python -m dpa_engine.render.base_template templates/agreement.docx
 
 clean:
-	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache build
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)

@@ -20,6 +20,7 @@ from ..files import write_atomically
 from ..library import Library, load_library
 from ..render import DocxRenderer, convert_to_pdf
 from ..render.tracked import redline_body_xml
+from ..resources import packaged_library, packaged_template
 from .approvals import ApprovalStatus, approval_status, approved_deviation_names
 from .assemble import assemble
 from .deals import LoadedDeal, ProviderCache, load_deal
@@ -34,22 +35,21 @@ from .manifest import (
 from .redline import redline_model
 from .rules import ClauseDecision, Decision, Deviation, decide
 
-_ROOT = Path(__file__).resolve().parents[2]
-
 
 def default_library_path() -> Path:
-    """$DPA_LIBRARY, else ./clauses, else the clauses/ folder next to the package."""
+    """$DPA_LIBRARY, else ./clauses, else the standard library shipped in the package."""
     if os.environ.get("DPA_LIBRARY"):
         return Path(os.environ["DPA_LIBRARY"])
     local = Path.cwd() / "clauses"
-    return local if local.is_dir() else _ROOT / "clauses"
+    return local if local.is_dir() else packaged_library()
 
 
 def default_template_path() -> Path:
+    """$DPA_TEMPLATE, else ./templates/agreement.docx, else the template shipped in the package."""
     if os.environ.get("DPA_TEMPLATE"):
         return Path(os.environ["DPA_TEMPLATE"])
     local = Path.cwd() / "templates" / "agreement.docx"
-    return local if local.is_file() else _ROOT / "templates" / "agreement.docx"
+    return local if local.is_file() else packaged_template()
 
 
 class Explanation(BaseModel):
@@ -71,6 +71,7 @@ class GenerationResult(BaseModel):
     docx: Path
     pdf: Path | None
     draft: bool
+    language: str = "en"
     clauses: list[str]
     deviations: list[Deviation]
     manifest: Path | None = None
@@ -122,6 +123,7 @@ class Engine:
             write_atomically(output, data)
         write_atomically(manifest_path, manifest_json(manifest, self.library))
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
+                                language=decision.language,
                                 clauses=decision.included_ids, deviations=decision.deviations,
                                 manifest=manifest_path)
 

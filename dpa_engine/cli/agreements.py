@@ -11,14 +11,25 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 from rich.markup import escape
-from rich.table import Table
 
 from ..agreements.batch import SUMMARY_NAME, BatchItem, run_batch
 from ..agreements.engine import Engine
 from ..agreements.engine import explain as explain_deal
 from ..library.format import ClauseFile, LabelsFile
 from ..models import Deal, ProviderProfile
-from .common import LibraryOption, TemplateOption, out, progress_bar, require_docx, user_errors
+from .common import (
+    JsonOption,
+    LibraryOption,
+    TemplateOption,
+    echo_json,
+    out,
+    progress_bar,
+    renamed,
+    require_docx,
+    required,
+    user_errors,
+)
+from .format import add_text_row, deviation_text, folded_table, keep_whole
 
 app = typer.Typer()
 
@@ -27,38 +38,50 @@ app = typer.Typer()
 @user_errors
 def generate(
     deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Agreement to write (.docx)")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="Agreement to write (.docx)")],
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write a PDF (headless LibreOffice)")]
     = False,
     library: LibraryOption = None,
     template: TemplateOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate the Word agreement for a deal."""
     require_docx(output)
     engine = Engine.load(library, template)
     result = engine.generate(deal, output, pdf=pdf)
+    if as_json:
+        echo_json(result.model_dump(mode="json"))
+        return
     status = "[bold yellow]DRAFT[/]" if result.draft else "[green]final[/]"
     out.print(f"Wrote {escape(str(result.docx))} ({status}, {len(result.clauses)} clauses)")
     if result.pdf:
         out.print(f"Wrote {escape(str(result.pdf))}")
     for deviation in result.deviations:
-        out.print(escape(f"  deviation: {deviation.parameter}: standard {deviation.standard}, "
-                         f"agreed {deviation.agreed}"))
+        out.print(escape(f"  deviation {deviation_text(deviation, result.language)}"),
+                  soft_wrap=True)
 
 
 @app.command()
 @user_errors
 def batch(
     source: Annotated[Path, typer.Argument(help="Folder of deal files, or a CSV with a 'deal' column")],
-    output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Where the agreements go")],
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the agreements [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write PDFs (warm headless LibreOffice)")]
     = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Worker processes (default: all cores)")] = None,
     library: LibraryOption = None,
     template: TemplateOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Generate many agreements at once; failures are isolated and summarised. Exit 1 if any failed."""
+    """Generate many agreements at once; failures are isolated and summarised.
+
+    Exit code 1 if any agreement failed (see batch-summary.json)."""
+    folder = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", "dpa batch examples/ --output-dir out/")
     failures = 0
     with progress_bar() as progress:
         task = progress.add_task("agreements", total=None, rate="", problems="")
@@ -76,8 +99,11 @@ def batch(
             progress.update(task, advance=1, rate=f"{rate:.1f}/s",
                             problems=f"{failures} failed" if failures else "")
 
-        summary = run_batch(source, output_dir, pdf=pdf, jobs=jobs, library=library,
+        summary = run_batch(source, folder, pdf=pdf, jobs=jobs, library=library,
                             template=template, on_start=on_start, on_item=on_item)
+    if as_json:
+        echo_json(summary.model_dump(mode="json"))
+        raise typer.Exit(1 if summary.failed else 0)
     out.print(f"{summary.succeeded} of {summary.total} agreements in {summary.seconds:.1f} s "
               f"({summary.per_second:.1f}/s, {summary.jobs} jobs"
               f"{', PDF ' + summary.pdf_engine if summary.pdf else ''})")
@@ -95,7 +121,7 @@ def batch(
 @user_errors
 def explain(
     deal: Annotated[Path, typer.Argument(help="Deal file (YAML)")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    as_json: JsonOption = False,
     library: LibraryOption = None,
 ) -> None:
     """Explain which clauses a deal gets and why, and list its deviations."""
@@ -105,19 +131,18 @@ def explain(
                                  include={"clauses", "deviations", "facts", "approval"})
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"Clauses for {deal} ({report.language})")
-    for column in ("", "clause", "rule", "facts used"):
-        table.add_column(column)
+    table = folded_table("", "clause", "rule (facts used)",
+                         title=f"Clauses for {deal} ({report.language})")
     for clause in report.clauses:
-        facts = ", ".join(f"{k}={v}" for k, v in clause.facts.items())
-        table.add_row("✔" if clause.included else "✘", f"{clause.id} v{clause.version}",
-                      escape(clause.rule), escape(facts))
+        facts = "".join(f"\n  {k} = {v}" for k, v in clause.facts.items())
+        add_text_row(table, "✔" if clause.included else "✘", f"{clause.id} v{clause.version}",
+                     clause.rule + facts)
+    keep_whole(table, 1)
     out.print(table)
     if not report.deviations:
         out.print("No deviations from the standard terms.")
     for deviation in report.deviations:
-        detail = (f"{deviation.parameter}: standard {deviation.standard} → agreed "
-                  f"{deviation.agreed} (clauses: {', '.join(deviation.clauses) or '-'})")
+        detail = deviation_text(deviation, report.language)
         approved = report.approval is not None and report.approval.approved
         out.print(f"[yellow]deviation[/] {escape(detail)}"
                   + ("" if approved else " — needs legal approval"))

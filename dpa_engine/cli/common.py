@@ -5,6 +5,7 @@ Library errors (DpaError) become one line on stderr and exit code 2, never a tra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -22,11 +23,72 @@ if TYPE_CHECKING:
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
-LibraryOption = Annotated[
-    Path | None, typer.Option("--library", help="Clause library folder (default: ./clauses)")]
-TemplateOption = Annotated[
-    Path | None, typer.Option("--template", help="Base .docx template (default: templates/)")]
+LibraryOption = Annotated[Path | None, typer.Option(
+    "--library", metavar="DIR",
+    help="Clause library folder (default: $DPA_LIBRARY, else ./clauses, else the standard one)")]
+TemplateOption = Annotated[Path | None, typer.Option(
+    "--template", metavar="FILE",
+    help="Base .docx template (default: $DPA_TEMPLATE, else ./templates/agreement.docx, else "
+         "the standard one)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output: JSON on stdout")]
+
+
+def echo_json(data: Any) -> None:
+    """One JSON document on stdout (what --json prints)."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def renamed(new: T | None, old: T | None, new_name: str, old_name: str) -> T | None:
+    """The value of an option whose old spelling (a hidden alias, kept for one release) may
+    have been used instead. Silent: scripts written for the old spelling keep their output."""
+    if old is None:
+        return new
+    if new is not None and new != old:
+        raise DpaError(f"{new_name} and {old_name} are the same option, given different values",
+                       field=new_name, fix=f"give only {new_name}")
+    return old
+
+
+def required(value: T | None, name: str, example: str) -> T:
+    """A required value that may come from an old spelling (see `renamed`)."""
+    if value is None:
+        raise DpaError(f"missing {name}", field=name, fix=f"e.g. {example}")
+    return value
+
+
+# How `dpa ... --help` names a value, instead of an internal type name such as <list[Path]>.
+VALUE_NAMES = {"str": "TEXT", "int": "N", "float": "NUMBER", "path": "PATH", "Path": "PATH",
+               "list[Path]": "PATH", "list[str]": "TEXT", "datetime": "DATETIME"}
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def tidy_help(command: Any) -> None:
+    """Help without internal type names: a flag shows no type, an argument its name in
+    capitals, an option a short value name (PATH, TEXT, N) or its choices. Recursive."""
+    ctx = typer.Context(command)
+    params = list(command.params)
+    help_option = command.get_help_option(ctx)
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        if param.param_type_name == "argument":
+            param.metavar = param.metavar or (param.name or "value").upper()
+            if hasattr(param, "display_type"):  # typer's <int> / <list[Path]> column
+                param.display_type_rich = _no_type
+        elif param.metavar is not None:
+            continue
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif hasattr(param, "display_type"):  # typer's own help types (<str>, <path>, ...)
+            label = str(param.display_type(ctx)).strip("<>")
+            param.metavar = VALUE_NAMES.get(label, label)
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
 
 
 def progress_bar() -> Progress:

@@ -22,7 +22,7 @@ from ..agreements.deals import load_deal
 from ..agreements.engine import Engine, default_library_path, default_template_path
 from ..agreements.manifest import regenerate as regenerate_agreement
 from ..agreements.rules import decide
-from ..errors import RenderError
+from ..errors import LibraryError, RenderError
 from ..legal.coverage import coverage
 from ..legal.impact import deal_impact
 from ..legal.lint import default_examples_path, example_deals, lint, lock_library
@@ -30,29 +30,52 @@ from ..library import load_library
 from ..library.history import diff_libraries, show_clause, two_libraries
 from ..library.versions import LOCK_FILE
 from ..render import DocxRenderer
-from .common import LibraryOption, TemplateOption, out, require_docx, user_errors
+from ..resources import packaged_library
+from .common import (
+    JsonOption,
+    LibraryOption,
+    TemplateOption,
+    echo_json,
+    out,
+    renamed,
+    require_docx,
+    user_errors,
+)
+from .format import deviation_text
 
 ExamplesOption = Annotated[
     Path | None, typer.Option("--examples", help="Folder of example deals (default: the "
                                                  "examples/ folder next to the library)")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 clauses_app = typer.Typer(no_args_is_help=True, help="Tools for legal: check the clause library.")
+
+
+OldPathArgument = Annotated[Path | None, typer.Argument(
+    hidden=True, help="Library folder (old spelling of --library)")]
 
 
 @clauses_app.command("lint")
 @user_errors
 def clauses_lint(
-    path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
-    = None,
+    path: OldPathArgument = None,
+    library: LibraryOption = None,
     examples: Annotated[Path | None, typer.Option(
-        "--examples", help="Example deals that exercise the conditions (default: the "
-                           "examples/ folder next to the library)")] = None,
+        "--examples", metavar="DIR", help="Example deals that exercise the conditions (default: "
+        "the examples/ folder next to the library)")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Check the clause library; every problem with file:line and a fix. Exit 1 on problems."""
-    folder = path or default_library_path()
+    """Check the clause library; every problem with file:line and a fix.
+
+    Exit code 1 when there are problems."""
+    folder = renamed(library, path, "--library", "the PATH argument") or default_library_path()
     report = lint(folder, examples=examples)
     problems = report.problems
+    if as_json:
+        echo_json({"library": str(folder), "ok": not problems, "notes": report.notes,
+                   "problems": [{"code": p.code, "file": str(p.path), "line": p.line,
+                                 "field": p.field, "what": p.what, "fix": p.fix,
+                                 "message": p.message} for p in problems]})
+        raise typer.Exit(1 if problems else 0)
     for note in report.notes:
         out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     for problem in problems:
@@ -61,8 +84,6 @@ def clauses_lint(
         out.print(f"[red]{len(problems)} problem(s)[/] in {escape(str(folder))}")
         raise typer.Exit(1)
     out.print(f"[green]ok[/]: {escape(str(folder))} has no problems")
-
-
 
 
 def approve(
@@ -74,9 +95,9 @@ def approve(
     """Record legal's approval of the deal's current deviations (stored next to the deal)."""
     decision = decide(load_deal(deal), load_library(library or default_library_path()))
     record = record_approval(deal, decision, by=by, note=note)
-    out.print(f"Approved by {escape(record.approved_by)}: "
-              + ", ".join(f"{d.parameter} {escape(d.standard)} → {escape(d.agreed)}"
-                          for d in record.deviations))
+    out.print(f"Approved by {escape(record.approved_by)}:")
+    for deviation in decision.deviations:
+        out.print("  " + escape(deviation_text(deviation, decision.language)), soft_wrap=True)
     out.print(f"Recorded in {escape(str(approvals_path(deal)))} "
               f"(deviation set sha256 {record.deviations_sha256[:12]}…)")
 
@@ -118,12 +139,21 @@ def clauses_coverage(
 
 
 def clauses_lock(
-    path: Annotated[Path | None, typer.Argument(help="Library folder (default: ./clauses)")]
-    = None,
+    path: OldPathArgument = None,
+    library: LibraryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Record the content hash of every new clause version in versions.lock."""
-    folder = path or default_library_path()
+    folder = renamed(library, path, "--library", "the PATH argument") or default_library_path()
+    if folder == packaged_library():
+        raise LibraryError("the standard clause library inside the installed package is not "
+                           "yours to lock", path=folder,
+                           fix="make your own copy with `dpa init DIR --with-library` and run "
+                               "this command in DIR, or give --library")
     added = lock_library(folder)
+    if as_json:
+        echo_json({"lock_file": str(folder / LOCK_FILE), "added": list(added)})
+        return
     for key in added:
         out.print(f"locked {escape(key)}")
     out.print(f"{escape(str(folder / LOCK_FILE))}: {len(added)} new version(s) recorded")
@@ -156,14 +186,16 @@ class ShowLanguage(StrEnum):
 
 def clauses_show(
     clause_id: Annotated[str, typer.Argument(metavar="ID", help="Clause id, e.g. liability.cap")],
-    lang: Annotated[ShowLanguage | None, typer.Option("--lang", help="Only this language")]
-    = None,
+    language: Annotated[ShowLanguage | None, typer.Option(
+        "--language", help="Only this language")] = None,
+    lang: Annotated[ShowLanguage | None, typer.Option("--lang", hidden=True)] = None,
     as_json: JsonOption = False,
     library: LibraryOption = None,
 ) -> None:
     """One clause: version, effective date, legal references, condition, parameters, texts."""
+    chosen = renamed(language, lang, "--language", "--lang")
     view = show_clause(load_library(library or default_library_path()), clause_id)
-    languages = [lang.value] if lang else ["nl", "fr", "en"]
+    languages = [chosen.value] if chosen else ["nl", "fr", "en"]
     if as_json:
         data = view.model_dump(mode="json")
         for key in ("title", "text"):
@@ -178,9 +210,9 @@ def clauses_show(
         out.print(f"parameter {escape(name)}: default {escape(str(spec['default']))}"
                   + (", negotiable" if spec["negotiable"] else ""))
     out.print(f"content sha256: {view.content_sha256}")
-    for language in languages:
-        out.print(f"\n[bold]{language}: {escape(view.title[language])}[/]")  # type: ignore[index]
-        out.print(escape(view.text[language].rstrip()), soft_wrap=True)  # type: ignore[index]
+    for code in languages:
+        out.print(f"\n[bold]{code}: {escape(view.title[code])}[/]")  # type: ignore[index]
+        out.print(escape(view.text[code].rstrip()), soft_wrap=True)  # type: ignore[index]
 
 
 def clauses_diff(

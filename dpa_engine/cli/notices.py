@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 import time
 from enum import StrEnum
@@ -28,17 +29,47 @@ from ..models import SubProcessor
 from ..notices import checkpoints
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
+from ..storage.database import DATABASE_ENV
 from ..yamlsource import load_yaml, validate
-from .common import LibraryOption, TemplateOption, out, progress_bar, user_errors
+from .common import (
+    JsonOption,
+    LibraryOption,
+    TemplateOption,
+    out,
+    progress_bar,
+    renamed,
+    required,
+    user_errors,
+)
+from .format import folded_table, keep_whole
 
 DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else sqlite:///dpa.db)")]
+    "--db", metavar="URL", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else "
+    ".dpa/dpa.db in the current folder)")]
+ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", help="Change number [required]")]
+OldChangeOption = Annotated[int | None, typer.Option("--change", hidden=True)]
+DEFAULT_DB_FOLDER = ".dpa"
 ActorOption = Annotated[str | None, typer.Option(
     "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
 
 
 def _db(option: str | None) -> Database:
+    """--db, else $DPA_DATABASE_URL, else .dpa/dpa.db in the current folder (the folder of the
+    provider profile after `dpa init`); a dpa.db left there by an older version is kept."""
+    if option is None and not os.environ.get(DATABASE_ENV):
+        legacy, folder = Path.cwd() / "dpa.db", Path.cwd() / DEFAULT_DB_FOLDER
+        if not (legacy.is_file() and not folder.exists()):
+            folder.mkdir(exist_ok=True)
+            option = str(folder / "dpa.db")
     return open_database(option)
+
+
+def _change(change: int | None, old: int | None, example: str) -> int:
+    return required(renamed(change, old, "CHANGE", "--change"), "CHANGE", example)
+
+
+def _wants_json(as_json: bool, old: OutputFormat | None) -> bool:
+    return as_json or renamed(None, old, "--json", "--format") is OutputFormat.json
 
 
 def _actor(option: str | None) -> str:
@@ -58,13 +89,27 @@ def _renderer(template: Path | None) -> Any:
 
 
 def _moment(value: str, option: str) -> datetime.datetime:
+    """An ISO date and time (Brussels time unless it has an offset), or `now`."""
+    if value.strip().lower() == "now":
+        return datetime.datetime.now(BRUSSELS)
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise DpaError(f"'{value}' is not a date and time", field=option,
-                       fix="write e.g. 2026-11-23T14:30 (Brussels time) or 2026-11-23T13:30Z"
-                       ) from None
+                       fix="write e.g. 2026-11-23T14:30 (Brussels time), 2026-11-23T13:30Z or "
+                           "now") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS)
+
+
+def _day(value: str, option: str) -> datetime.date:
+    """A date as YYYY-MM-DD, or +N: N days after today (Brussels)."""
+    if value.startswith("+") and value[1:].isdigit():
+        return datetime.datetime.now(BRUSSELS).date() + datetime.timedelta(days=int(value[1:]))
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise DpaError(f"'{value}' is not a date", field=option,
+                       fix="write YYYY-MM-DD, or +30 for 30 days from today") from None
 
 
 def _brussels(moment: datetime.datetime | None) -> str:
@@ -92,6 +137,9 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+OldFormatOption = Annotated[OutputFormat | None, typer.Option("--format", hidden=True)]
+
+
 class ListFormat(StrEnum):
     table = "table"
     csv = "csv"
@@ -109,14 +157,18 @@ customers_app = typer.Typer(no_args_is_help=True, help="The register of customer
 def customers_import(
     paths: Annotated[list[Path], typer.Argument(help="Deal files, or folders with deal-*.yaml")],
     db: DbOption = None, library: LibraryOption = None, actor: ActorOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Register customers and the agreement versions they signed (all or nothing)."""
     lib = load_library(library or default_library_path())
     report = notices.import_deals(_db(db), paths, lib, actor=_actor(actor))
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
     for item in report.agreements:
-        out.print(f"{item.status:>16}  {item.customer}  v{item.version} ({item.language}, "
+        out.print(f"{item.customer} v{item.version} ({item.status}): {item.language}, "
                   f"{item.authorisation} authorisation, {item.window}; services: "
-                  f"{', '.join(item.services)})", markup=False)
+                  f"{', '.join(item.services)}", markup=False)
     for note in report.notes:
         out.print("[yellow]note:[/]" + escape(f" {note}"))
     out.print(f"Register of {report.provider}: {len(report.agreements)} agreement(s) processed",
@@ -127,21 +179,21 @@ def customers_import(
 @user_errors
 def customers_list(
     db: DbOption = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
 ) -> None:
     """The registered customers with the terms of their current agreement."""
     items = notices.list_customers(_db(db))
-    if output_format is OutputFormat.json:
+    if _wants_json(as_json, output_format):
         _echo_json([c.model_dump(mode="json") for c in items])
         return
-    table = Table()
-    for column in ("customer", "agreement", "lang", "window", "authorisation", "services",
-                   "notice e-mails"):
-        table.add_column(column)
+    table = folded_table("customer, agreement, notice e-mails", "terms", "services")
     for c in items:
-        _row(table, c.key, f"{c.reference or '-'} v{c.agreement_version}", c.language,
-                      f"{c.window_days} {c.window_unit}", c.authorisation, ", ".join(c.services),
-                      ", ".join(c.notice_emails))
+        _row(table, "\n".join([c.key, f"{c.reference or '-'} v{c.agreement_version}",
+                               *c.notice_emails]),
+             f"{c.language}, {c.window_days} {c.window_unit} days, {c.authorisation} "
+             "authorisation", ", ".join(c.services))
+    keep_whole(table, 0)
     out.print(table)
 
 
@@ -155,9 +207,11 @@ subprocessors_app = typer.Typer(no_args_is_help=True, help="The published sub-pr
 def subprocessors_list(
     customer: Annotated[str | None, typer.Option(
         "--customer", help="The list for this customer, in its language")] = None,
-    output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file")]
-    = None,
+    output_format: Annotated[ListFormat, typer.Option(
+        "--format", help="table, csv, json or docx (docx needs -o)")] = ListFormat.table,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", metavar="FILE", help="Write to this file")] = None,
     language: Annotated[str | None, typer.Option(
         "--language", help="nl, fr or en (default: the customer's, else en)")] = None,
     db: DbOption = None, library: LibraryOption = None, template: TemplateOption = None,
@@ -165,6 +219,8 @@ def subprocessors_list(
     """The current list a customer may ask for (or the whole list), as table, CSV, JSON or .docx."""
     if language is not None and language not in ("nl", "fr", "en"):
         raise DpaError(f"unknown language '{language}'", field="--language", fix="use nl, fr or en")
+    if as_json:
+        output_format = ListFormat.json
     texts = _texts(library)
     view = notices.subprocessor_list(_db(db), texts, customer_ref=customer,
                                      language=language)  # type: ignore[arg-type]
@@ -176,10 +232,9 @@ def subprocessors_list(
         out.print(f"Wrote {output}", markup=False)
         return
     if output_format is ListFormat.table:
-        table = Table(title=Text(f"{view.title} – {view.subtitle}"))
-        for column in ("name", "legal_entity", "country", "locations", "services", "engagement",
-                       "transfer", "status"):
-            table.add_column(Text(view.headings[column]))
+        table = folded_table(*(view.headings[column] for column in (
+            "name", "legal_entity", "country", "locations", "services", "engagement", "transfer",
+            "status")), title=f"{view.title} – {view.subtitle}")
         for row in view.rows:
             _row(table, row.name, row.legal_entity, row.country, ", ".join(row.locations),
                           ", ".join(row.services), row.engagement, row.transfer,
@@ -197,7 +252,9 @@ def subprocessors_list(
 @subprocessors_app.command("feed")
 @user_errors
 def subprocessors_feed(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the feed files")],
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the feed files [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
     language: Annotated[str, typer.Option("--language", help="Language of the purposes")] = "en",
     base_url: Annotated[str | None, typer.Option(
         "--base-url", help="Where the files will be published (for the feed's links)")] = None,
@@ -206,6 +263,8 @@ def subprocessors_feed(
     """Write subprocessors.json and subprocessors.atom: every list version with its diff."""
     if language not in ("nl", "fr", "en"):
         raise DpaError(f"unknown language '{language}'", field="--language", fix="use nl, fr or en")
+    output = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", "dpa subprocessors feed --output-dir public/")
     for path in notices.write_feed(_db(db), output, language=language,  # type: ignore[arg-type]
                                    base_url=base_url):
         out.print(f"Wrote {path}", markup=False)
@@ -244,7 +303,8 @@ def _from_file(path: Path) -> SubProcessor:
 @change_app.command("propose")
 @user_errors
 def change_propose(
-    effective: Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD")],
+    effective: Annotated[str, typer.Option(
+        "--effective", metavar="DATE", help="Effective date: YYYY-MM-DD, or +N for N days from today")],
     add: Annotated[bool, typer.Option("--add", help="Add a new sub-processor")] = False,
     replace: Annotated[str | None, typer.Option(
         "--replace", help="Id of the sub-processor the new one replaces")] = None,
@@ -269,7 +329,7 @@ def change_propose(
         "--engagement", help="systematic or incidental")] = "systematic",
     transfer: Annotated[str | None, typer.Option(
         "--transfer", help="scc:3[:detail], scc:2, adequacy[:detail] or bcr")] = None,
-    db: DbOption = None, actor: ActorOption = None,
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
     """Propose adding, replacing or removing a sub-processor."""
     chosen = [flag for flag, on in (("--add", add), ("--replace", replace is not None),
@@ -277,11 +337,7 @@ def change_propose(
     if len(chosen) != 1:
         raise DpaError("say what the change is", field="--add/--replace/--remove",
                        fix="give exactly one of --add, --replace OLD_ID, --remove ID")
-    try:
-        effective_on = datetime.date.fromisoformat(effective)
-    except ValueError:
-        raise DpaError(f"'{effective}' is not a date", field="--effective",
-                       fix="write YYYY-MM-DD") from None
+    effective_on = _day(effective, "--effective")
     action: Literal["add", "replace", "remove"] = (
         "add" if add else "replace" if replace else "remove")
     sub: SubProcessor | None = None
@@ -304,6 +360,9 @@ def change_propose(
     proposal = notices.Proposal(action=action, subprocessor=sub, target=replace or remove,
                                 effective_on=effective_on)
     change = notices.propose_change(_db(db), proposal, actor=_actor(actor))
+    if as_json:  # "change": the number every later command takes, as in the other reports
+        _echo_json({"change": change.id, **change.model_dump(mode="json")})
+        return
     out.print(f"Proposed change {change.id}: {change.action} {change.subject.name} "
               f"({change.subject.id}), effective {change.effective_on}", markup=False)
     out.print(f"Next: dpa change plan {change.id}", markup=False)
@@ -312,30 +371,32 @@ def change_propose(
 @change_app.command("plan")
 @user_errors
 def change_plan(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
     at: Annotated[str | None, typer.Option(
         "--at", help="Show deadlines as if sent at this moment (default: now)")] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """Which customers are affected and why (via their services), and each one's deadline."""
     plan = notices.plan_change(_db(db), change_id, actor=_actor(actor),
                                dispatch_at=_moment(at, "--at") if at else None)
-    if output_format is OutputFormat.json:
+    if _wants_json(as_json, output_format):
         _echo_json(plan.model_dump(mode="json"))
         return
     change = plan.change
     out.print(f"Change {change.id}: {change.action} {change.subject.name} ({change.subject.id}, "
               f"{change.subject.engagement}), effective {change.effective_on}", markup=False)
-    table = Table(title=f"Affected customers (deadlines if sent {_brussels(plan.dispatch_at)})")
-    for column in ("customer", "agreement", "lang", "notice", "why", "window", "deadline",
-                   "to"):
-        table.add_column(column)
+    table = folded_table("customer, agreement, to", "notice, window, deadline", "why",
+                         title=f"Affected customers (deadlines if sent "
+                               f"{_brussels(plan.dispatch_at)})")
+    keep_whole(table, 0)
     for e in plan.affected:
-        why = "; ".join(f"{r.service} uses {r.subprocessor} ({r.role})" for r in e.reasons)
-        window = f"{e.window_days} {e.window_unit}" if e.window_days else "-"
-        _row(table, e.customer, f"{e.reference or '-'} v{e.agreement_version}", e.language,
-             e.kind, why, window, _deadline(e.deadline_if_sent), ", ".join(e.recipients))
+        why = "\n".join(f"{r.service} uses {r.subprocessor} ({r.role})" for r in e.reasons)
+        window = f"{e.window_days} {e.window_unit} days" if e.window_days else "no window"
+        _row(table, "\n".join([e.customer, f"{e.reference or '-'} v{e.agreement_version}",
+                               *e.recipients]),
+             f"{e.kind} ({e.language})\n{window}\n{_deadline(e.deadline_if_sent)}", why)
     out.print(table)
     for e in plan.affected:
         for warning in e.warnings:
@@ -349,7 +410,7 @@ def change_plan(
 @change_app.command("send")
 @user_errors
 def change_send(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
     smtp_port: Annotated[int | None, typer.Option("--smtp-port", help="$DPA_SMTP_PORT")] = None,
     smtp_security: Annotated[str | None, typer.Option(
@@ -367,15 +428,30 @@ def change_send(
         "--connections", help="Parallel SMTP connections (fewer if the server refuses some); "
         "also the most notices a crash can leave in doubt ($DPA_SMTP_CONNECTIONS, 8)")] = None,
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Send every notice of a planned change exactly once (safe to rerun after a crash)."""
+    """Send every notice of a planned change exactly once (safe to rerun after a crash).
+
+    Exit code 0 when every notice is delivered (also when nothing was left to send), 1 when
+    some are deferred (rerun) or were refused (follow up)."""
     settings = notices.SmtpSettings.from_env(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
     database = _db(db)
+    state = notices.change_status(database, change_id).change.status
+    if state in ("sent", "closed"):  # a rerun after the last notice went out: nothing to do
+        if as_json:
+            _echo_json({"change": change_id, "status": state, "nothing_left_to_send": True})
+        else:
+            out.print(f"Change {change_id}: nothing left to send (every notice went out). "
+                      f"See: dpa change status {change_id}", markup=False)
+        return
     report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
-    _checkpoint(database)
+    _checkpoint(database, quiet=as_json)
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        raise typer.Exit(0 if report.complete and not report.failed else 1)
     if report.connection_limit is not None:
         out.print(f"note: the SMTP server refused connections beyond "
                   f"{report.connection_limit} of the {settings.connections} asked for; the "
@@ -434,27 +510,28 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
 @change_app.command("status")
 @user_errors
 def change_status(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
     db: DbOption = None,
 ) -> None:
     """Per customer: notice, delivery, deadline, objections, outcome and follow-up."""
     status = notices.change_status(_db(db), change_id)
-    if output_format is OutputFormat.json:
+    if _wants_json(as_json, output_format):
         _echo_json(status.model_dump(mode="json"))
         return
     change = status.change
     out.print(f"Change {change.id} ({change.status}): {change.action} {change.subject.name}",
               markup=False)
-    table = Table()
-    for column in ("customer", "notice", "delivery", "notified", "deadline", "objections",
-                   "outcome"):
-        table.add_column(column)
+    table = folded_table("customer", "notice, delivery", "notified, deadline",
+                         "objections, outcome")
+    keep_whole(table, 0)
     for t in status.targets:
         objections = ", ".join(f"{o['kind']}{' (late)' if o['late'] else ''}"
-                               for o in t.objections) or "-"
-        _row(table, t.customer, t.kind, t.message_status or "-", _brussels(t.notified_at),
-                      _deadline(t.deadline), objections, t.outcome or "-")
+                               for o in t.objections) or "no objection"
+        _row(table, t.customer, f"{t.kind}\n{t.message_status or '-'}",
+             f"{_brussels(t.notified_at)}\n{_deadline(t.deadline)}",
+             f"{objections}\n{t.outcome or '-'}")
     out.print(table)
     for t in status.follow_ups:
         out.print("[yellow]follow-up[/]" + escape(f" {t.customer}: {t.follow_up}"), soft_wrap=True)
@@ -463,13 +540,16 @@ def change_status(
 @change_app.command("close")
 @user_errors
 def change_close(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
-    db: DbOption = None, actor: ActorOption = None,
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
     """After every deadline: record each outcome (silence under general authorisation = approval)."""
     database = _db(db)
     report = notices.close_change(database, change_id, actor=_actor(actor))
-    _checkpoint(database)
+    _checkpoint(database, quiet=as_json)
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
     for key, outcome in report.outcomes.items():
         out.print(f"{outcome:>16}  {key}", markup=False)
     for key, note in report.follow_ups.items():
@@ -481,7 +561,7 @@ def change_close(
 @change_app.command("bounce")
 @user_errors
 def change_bounce(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
     customer: Annotated[str, typer.Option("--customer")],
     reason: Annotated[str, typer.Option("--reason", help="The bounce message")],
     db: DbOption = None, actor: ActorOption = None,
@@ -495,14 +575,18 @@ def change_bounce(
 @change_app.command("letters")
 @user_errors
 def change_letters(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
+    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the letters [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
     unnotified: Annotated[bool, typer.Option(
         "--unnotified", help="Only customers that were not notified")] = False,
     db: DbOption = None, template: TemplateOption = None, library: LibraryOption = None,
 ) -> None:
     """Write each customer's notice as a .docx letter (e.g. for the fallback contact); a
     notice not sent yet is written as it would be sent now."""
+    output = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", f"dpa change letters {change_id} --output-dir letters/")
     for path in notices.letters(_db(db), change_id, output, renderer=_renderer(template),
                                 texts=_texts(library),
                                 settings=notices.SmtpSettings.from_env(),
@@ -514,10 +598,10 @@ def change_letters(
 
 objection_app = typer.Typer(no_args_is_help=True, help="Record customers' objections and consents.")
 
-ChangeOption = Annotated[int, typer.Option("--change", help="Change number")]
 CustomerOption = Annotated[str, typer.Option("--customer", help="Customer key or number")]
 ReceivedOption = Annotated[str, typer.Option(
-    "--received-at", help="When it arrived, e.g. 2026-11-25T10:12 (Brussels) or with offset")]
+    "--received-at", metavar="WHEN",
+    help="When it arrived: e.g. 2026-11-25T10:12 (Brussels), with an offset, or now")]
 TextOption = Annotated[str | None, typer.Option("--text", help="The customer's message")]
 TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="...or a file with it")]
 
@@ -533,10 +617,13 @@ def _message_text(text: str | None, text_file: Path | None) -> str:
 
 
 def _record(kind: str, change: int, customer: str, received_at: str, text: str | None,
-            text_file: Path | None, db: str | None, actor: str | None) -> None:
+            text_file: Path | None, db: str | None, actor: str | None, as_json: bool) -> None:
     report = notices.record_objection(
         _db(db), change, customer, received_at=_moment(received_at, "--received-at"),
         text=_message_text(text, text_file), actor=_actor(actor), kind=kind)  # type: ignore[arg-type]
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
     flag = "[bold yellow]LATE[/] " if report.late else ""
     out.print(flag + escape(f"Recorded {report.kind} of {report.customer} on change "
                             f"{report.change} (deadline {_deadline(report.deadline)}): "
@@ -545,20 +632,26 @@ def _record(kind: str, change: int, customer: str, received_at: str, text: str |
 
 @objection_app.command("record")
 @user_errors
-def objection_record(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
-                     text: TextOption = None, text_file: TextFileOption = None,
-                     db: DbOption = None, actor: ActorOption = None) -> None:
+def objection_record(customer: CustomerOption, received_at: ReceivedOption,
+                     change: ChangeArgument = None, text: TextOption = None,
+                     text_file: TextFileOption = None, db: DbOption = None,
+                     actor: ActorOption = None, as_json: JsonOption = False,
+                     old_change: OldChangeOption = None) -> None:
     """Record an objection (or, under specific authorisation, a refusal); late ones are flagged."""
-    _record("objection", change, customer, received_at, text, text_file, db, actor)
+    number = _change(change, old_change, "dpa objection record 1 --customer KEY --received-at ...")
+    _record("objection", number, customer, received_at, text, text_file, db, actor, as_json)
 
 
 @objection_app.command("consent")
 @user_errors
-def objection_consent(change: ChangeOption, customer: CustomerOption, received_at: ReceivedOption,
-                      text: TextOption = None, text_file: TextFileOption = None,
-                      db: DbOption = None, actor: ActorOption = None) -> None:
+def objection_consent(customer: CustomerOption, received_at: ReceivedOption,
+                      change: ChangeArgument = None, text: TextOption = None,
+                      text_file: TextFileOption = None, db: DbOption = None,
+                      actor: ActorOption = None, as_json: JsonOption = False,
+                      old_change: OldChangeOption = None) -> None:
     """Record a customer's consent (specific authorisation only)."""
-    _record("consent", change, customer, received_at, text, text_file, db, actor)
+    number = _change(change, old_change, "dpa objection consent 1 --customer KEY --received-at ...")
+    _record("consent", number, customer, received_at, text, text_file, db, actor, as_json)
 
 
 # --- audit --------------------------------------------------------------------------------------
@@ -566,10 +659,10 @@ def objection_consent(change: ChangeOption, customer: CustomerOption, received_a
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log and evidence pack.")
 
 
-def _checkpoint(database: Database) -> None:
+def _checkpoint(database: Database, *, quiet: bool = False) -> None:
     """Sign the audit log's head into the checkpoint file when $DPA_AUDIT_KEY is set."""
     checkpoint = checkpoints.write_checkpoint(database)
-    if checkpoint is not None:
+    if checkpoint is not None and not quiet:
         out.print(f"Audit checkpoint at record {checkpoint.seq} signed "
                   f"({checkpoints.checkpoint_file(database)})", markup=False)
 
@@ -587,10 +680,24 @@ def audit_verify(
     witness: Annotated[list[Path] | None, typer.Option(
         "--witness", help="A notice as received (.eml); its audit-head header is checked",
         metavar="MESSAGE.eml")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Recompute the hash chain and check it against external anchors; exit 1 on any problem."""
     database = _db(db)
     result = notices.verify_audit(database)
+    anchors: list[tuple[str, checkpoints.CheckpointVerification]] = []
+    if result.ok and checkpoint is not None:
+        anchors.append((f"checkpoints in {checkpoint}",
+                        checkpoints.verify_checkpoint_file(database, checkpoint, public_key)))
+    if result.ok:
+        anchors += [(f"witness in {message}", checkpoints.verify_witness_file(database, message))
+                    for message in witness or []]
+    ok = result.ok and all(verification.ok for _, verification in anchors)
+    if as_json:
+        _echo_json({**result.model_dump(mode="json"), "ok": ok,
+                    "anchors": [{"anchor": label, **verification.model_dump(mode="json")}
+                                for label, verification in anchors]})
+        raise typer.Exit(0 if ok else 1)
     if not result.ok:
         out.print("[bold red]BROKEN[/]" + escape(
             f" at record {result.first_bad_seq}: {result.problem}"))
@@ -598,22 +705,13 @@ def audit_verify(
     out.print("[green]ok[/]" + escape(
         f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…); "
         f"{result.notices_checked} sent notice(s) match the digest recorded when sent"))
-    anchors: list[tuple[str, checkpoints.CheckpointVerification]] = []
-    if checkpoint is not None:
-        anchors.append((f"checkpoints in {checkpoint}",
-                        checkpoints.verify_checkpoint_file(database, checkpoint, public_key)))
-    for message in witness or []:
-        anchors.append((f"witness in {message}",
-                        checkpoints.verify_witness_file(database, message)))
-    broken = False
     for label, verification in anchors:
         if verification.ok:
             out.print("[green]ok[/]" + escape(f": {label} ({verification.checkpoints} checked)"))
         else:
-            broken = True
             out.print("[bold red]BROKEN[/]" + escape(f": {label}: {verification.problem}"),
                       soft_wrap=True)
-    if broken:
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -633,12 +731,15 @@ def audit_keygen(
 @audit_app.command("export")
 @user_errors
 def audit_export(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Evidence pack to write (.zip)")],
-    change: Annotated[int | None, typer.Option("--change", help="Only this change's notices")]
-    = None,
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="Evidence pack to write (.zip)")],
+    change: Annotated[int | None, typer.Argument(
+        metavar="CHANGE", help="Only this change's notices (default: every change)")] = None,
     db: DbOption = None, template: TemplateOption = None,
+    old_change: OldChangeOption = None,
 ) -> None:
     """Write the evidence pack: audit log + verification, lists, register, notices as sent."""
+    change = renamed(change, old_change, "CHANGE", "--change")
     if output.suffix.lower() != ".zip":
         raise DpaError("the evidence pack is a .zip file", path=output, fix="end -o with .zip")
     pack = notices.export_evidence(_db(db), output, change_id=change,

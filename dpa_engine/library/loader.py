@@ -31,11 +31,12 @@ from .format import (
     ClauseFile,
     LabelsFile,
 )
+from .ruleparser import import_rule_engine
 from .textenv import clause_environment
 
 if TYPE_CHECKING:
-    # rule_engine is imported where conditions are compiled: building its parser takes
-    # ~0.4 s, which every `dpa` command that loads no clause library would pay at start
+    # rule_engine is imported where conditions are compiled (through import_rule_engine):
+    # importing it builds its parser, which every `dpa` command would pay at start
     import rule_engine
 
 LABELS_FILE = "labels.yaml"
@@ -106,6 +107,7 @@ class Library:
 @functools.cache
 def rule_context() -> rule_engine.Context:
     """The rule-engine context that types every fact a condition may use."""
+    import_rule_engine()
     import rule_engine
 
     types = {
@@ -367,6 +369,7 @@ def _same_across_languages(clause: Clause, per_language: dict[Language, frozense
 
 def _compile_condition(clause: Clause, path: Path, line: int | None, out: _Collector
                        ) -> tuple[rule_engine.Rule | None, tuple[str, ...]]:
+    import_rule_engine()  # its parser tables read from a file, not computed (ruleparser.py)
     import rule_engine
     import rule_engine.ast as rast
 

@@ -7,6 +7,7 @@ inside the package and are applied on first use; there is no alembic.ini.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,10 @@ class Database:
                                    path=database, fix="create the folder or give another --db")
             kwargs["connect_args"] = {"timeout": 30}
         else:
+            if parsed.get_driver_name() == "psycopg" and importlib.util.find_spec("psycopg") is None:
+                raise StorageError("PostgreSQL needs the psycopg driver, which is not installed",
+                                   field="--db / DPA_DATABASE_URL",
+                                   fix="pip install 'dpa-engine[postgres]'")
             kwargs["connect_args"] = {"connect_timeout": 10}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.dialect == "sqlite":
