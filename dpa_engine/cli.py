@@ -203,6 +203,7 @@ from .cli_legal import register_legal_commands  # noqa: E402
 
 register_legal_commands(app, clauses_app)
 # --- end clause library tooling for legal -----------------------------------------------------
+__import__("dpa_engine.cli_web", fromlist=["*"]).register_web_commands(app)  # web app (issue 19)
 
 
 def main() -> None:
