@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from .flows import CUSTOMER, fill_in, new_agreement, post_step
 
 
 def docx_text(data: bytes) -> str:
+    """The text of the body and the headers (where the DRAFT marking is)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        xml = archive.read("word/document.xml").decode("utf-8")
-    import re
-
+        names = ["word/document.xml", *sorted(n for n in archive.namelist()
+                                              if n.startswith("word/header"))]
+        xml = "".join(archive.read(n).decode("utf-8") for n in names)
     return "".join(re.findall(r"<w:t(?: [^>]*)?>([^<]*)</w:t>", xml))
 
 
