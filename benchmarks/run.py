@@ -71,6 +71,7 @@ def main() -> None:
     print(f"pdf: {pdf['per_second']:.1f} agreements/s")
     if fan:
         print(fan)
+    subprocess.run([sys.executable, str(HERE / "bench_web.py"), *(["--quick"] if quick else [])], check=False)
 
 
 if __name__ == "__main__":
