@@ -16,6 +16,8 @@ from dpa_engine import Engine
 from dpa_engine.storage import close_databases
 from dpa_engine.web import WebSettings, create_app
 from dpa_engine.web.users import Role, add_user, list_users, start_session
+from tests.notices.conftest import PgServer
+from tests.notices.conftest import pg_server as pg_server  # the same throwaway cluster fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = ROOT / "examples" / "provider.yaml"
@@ -46,6 +48,13 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory, engine: Engine) ->
     make_app(f"sqlite:///{path}", engine)
     close_databases()
     return path
+
+
+@pytest.fixture
+def pg_app(pg_server: PgServer, engine: Engine) -> Iterator[FastAPI]:
+    """The app on a fresh PostgreSQL database (a throwaway cluster, as the notice tests use)."""
+    yield make_app(pg_server.create_database(), engine)
+    close_databases()
 
 
 @pytest.fixture
