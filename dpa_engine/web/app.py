@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 from dpa_engine import Engine
 from dpa_engine.storage import open_database
 
-from . import routes_admin, routes_agreements, routes_auth, routes_legal
+from . import routes_admin, routes_agreements, routes_auth, routes_files, routes_legal
 from .pages import STATIC, render
 from .security import Refused, authorize, security_middleware
 from .workflow import WebContext
@@ -45,7 +45,7 @@ def create_app(settings: WebSettings, engine: Engine | None = None) -> FastAPI:
     app.state.web = context
     app.middleware("http")(security_middleware(MAX_REQUEST_BYTES))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (routes_auth, routes_agreements, routes_legal, routes_admin):
+    for module in (routes_auth, routes_agreements, routes_files, routes_legal, routes_admin):
         app.include_router(module.router)
     app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -1,12 +1,15 @@
-"""Account managers: the agreement list, the guided form, generation, downloads, signing."""
+"""Account managers: the agreement list, the guided form, generation and new versions."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -14,7 +17,7 @@ from starlette.datastructures import UploadFile
 from dpa_engine import DpaError, InputError, load_deal
 
 from . import workflow
-from .forms import STEPS, AgreementForm, enterprise_number_error, form_from_deal, slug_of, validation_errors
+from .forms import STEPS, AgreementForm, enterprise_number_error, form_from_deal, validation_errors
 from .library import LANGUAGES, WebAgreementRow
 from .pages import render
 from .security import allow, current_login
@@ -29,26 +32,28 @@ AM = Role.account_manager
 MAX_DEAL_FILE = 1_000_000
 
 
-def _user(request: Request) -> User:
+def user_of(request: Request) -> User:
     login = current_login(request)
     assert login is not None  # authorize() let only logged-in users through
     return login.user
 
 
-def _context(request: Request) -> WebContext:
+def context_of(request: Request) -> WebContext:
     context: WebContext = request.app.state.web
     return context
 
 
-def _row(session: Session, agreement_id: int) -> WebAgreementRow:
+def find_row(session: Session, agreement_id: int) -> WebAgreementRow:
     row = session.get(WebAgreementRow, agreement_id)
     if row is None:
         raise HTTPException(404, "no such agreement")
     return row
 
 
-def _see(agreement_id: int) -> RedirectResponse:
-    return RedirectResponse(f"/agreements/{agreement_id}", status_code=303)
+def see_agreement(agreement_id: int, problem: str | None = None) -> RedirectResponse:
+    """Back to the agreement's page (with a problem to show, if any)."""
+    query = f"?upload_error={quote(problem[:300])}" if problem else ""
+    return RedirectResponse(f"/agreements/{agreement_id}{query}", status_code=303)
 
 
 @router.get("")
@@ -57,7 +62,7 @@ async def agreements(request: Request) -> Response:
     query = request.query_params.get("q", "")
     status = request.query_params.get("status", "")
     language = request.query_params.get("language", "")
-    with _context(request).db.transaction() as session:
+    with context_of(request).db.transaction() as session:
         rows = workflow.find_agreements(session, query, status, language)
         items = [{"id": r.id, "customer": r.customer_name, "status": r.status,
                   "language": r.language, "version": r.version, "reference": r.reference,
@@ -69,8 +74,8 @@ async def agreements(request: Request) -> Response:
 @router.post("")
 @allow(AM)
 async def new_agreement(request: Request) -> Response:
-    with _context(request).db.transaction() as session:
-        row = workflow.new_agreement(session, AgreementForm(), _user(request))
+    with context_of(request).db.transaction() as session:
+        row = workflow.new_agreement(session, AgreementForm(), user_of(request))
         agreement_id = row.id
     return RedirectResponse(f"/agreements/{agreement_id}/step/customer", status_code=303)
 
@@ -81,7 +86,7 @@ async def upload_deal(request: Request) -> Response:
     """Start from a deal file (the command line's format)."""
     posted = await request.form()
     upload = posted.get("deal")
-    context = _context(request)
+    context = context_of(request)
     error = None
     if not isinstance(upload, UploadFile) or not upload.filename:
         error = "choose a deal file (.yaml) to upload"
@@ -93,21 +98,18 @@ async def upload_deal(request: Request) -> Response:
             try:
                 form = await run_in_threadpool(_form_from_upload, context, data, upload.filename)
             except DpaError as exc:
-                error = exc.message
+                error = workflow.public_message(exc)
             except UnicodeDecodeError:
                 error = "the deal file is not UTF-8 text: save it as UTF-8 and upload it again"
     if error is not None:
         return await _list_with_error(request, error)
     with context.db.transaction() as session:
-        row = workflow.new_agreement(session, form, _user(request))
+        row = workflow.new_agreement(session, form, user_of(request))
         agreement_id = row.id
-    return _see(agreement_id)
+    return see_agreement(agreement_id)
 
 
 def _form_from_upload(context: WebContext, data: bytes, filename: str) -> AgreementForm:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
-
     text = data.decode("utf-8")
     yaml = YAML(typ="rt")
     try:
@@ -130,7 +132,7 @@ def _form_from_upload(context: WebContext, data: bytes, filename: str) -> Agreem
 
 
 async def _list_with_error(request: Request, error: str) -> Response:
-    with _context(request).db.transaction() as session:
+    with context_of(request).db.transaction() as session:
         rows = workflow.find_agreements(session)
         items = [{"id": r.id, "customer": r.customer_name, "status": r.status,
                   "language": r.language, "version": r.version, "reference": r.reference,
@@ -155,9 +157,9 @@ async def check_enterprise(request: Request) -> Response:
 async def step_page(request: Request, agreement_id: int, step: str) -> Response:
     if step not in STEPS:
         raise HTTPException(404, "no such step")
-    context = _context(request)
+    context = context_of(request)
     with context.db.transaction() as session:
-        row = _row(session, agreement_id)
+        row = find_row(session, agreement_id)
         form = AgreementForm.model_validate(row.form)
     page = await run_in_threadpool(step_context, context, agreement_id, form, step, {})
     return render(request, "step.html", **page)
@@ -169,9 +171,11 @@ async def step_post(request: Request, agreement_id: int, step: str) -> Response:
     if step not in STEPS:
         raise HTTPException(404, "no such step")
     posted = await request.form()
-    context = _context(request)
+    context = context_of(request)
     with context.db.transaction() as session:
-        row = _row(session, agreement_id)
+        row = find_row(session, agreement_id)
+        if row.status == "signed":
+            return see_agreement(agreement_id, "a signed agreement does not change: start a new version")
         form = apply_step(AgreementForm.model_validate(row.form), step, posted, context.provider,
                           sorted(context.engine.library.negotiable))
         errors = validation_errors(form, context.provider, context.provider_ref, (step,))
@@ -186,7 +190,7 @@ async def step_post(request: Request, agreement_id: int, step: str) -> Response:
     if index + 1 < len(STEPS):
         return RedirectResponse(f"/agreements/{agreement_id}/step/{STEPS[index + 1]}",
                                 status_code=303)
-    return _see(agreement_id)
+    return see_agreement(agreement_id)
 
 
 @router.post("/{agreement_id}/preview/{step}")
@@ -194,9 +198,9 @@ async def step_post(request: Request, agreement_id: int, step: str) -> Response:
 async def preview(request: Request, agreement_id: int, step: str) -> Response:
     """The live explanation beside the form (htmx), for the form as typed, not saved."""
     posted = await request.form()
-    context = _context(request)
+    context = context_of(request)
     with context.db.transaction() as session:
-        row = _row(session, agreement_id)
+        row = find_row(session, agreement_id)
         form = AgreementForm.model_validate(row.form)
         approvals = row.approvals_yaml
     if step in STEPS:
@@ -209,9 +213,9 @@ async def preview(request: Request, agreement_id: int, step: str) -> Response:
 @router.get("/{agreement_id}")
 @allow(AM)
 async def agreement(request: Request, agreement_id: int) -> Response:
-    context = _context(request)
+    context = context_of(request)
     with context.db.transaction() as session:
-        row = _row(session, agreement_id)
+        row = find_row(session, agreement_id)
         form = AgreementForm.model_validate(row.form)
         info = {"id": row.id, "status": row.status, "customer": row.customer_name,
                 "version": row.version, "language": row.language, "reference": row.reference,
@@ -229,147 +233,29 @@ async def agreement(request: Request, agreement_id: int) -> Response:
 @router.post("/{agreement_id}/generate")
 @allow(AM)
 async def generate(request: Request, agreement_id: int) -> Response:
-    context = _context(request)
-    user = _user(request)
+    context = context_of(request)
+    user = user_of(request)
 
     def run() -> None:
         with context.db.transaction() as session:
-            row = _row(session, agreement_id)
+            row = find_row(session, agreement_id)
             workflow.generate(context, session, row, user)
 
     try:
         await run_in_threadpool(run)
     except DpaError as exc:
-        return RedirectResponse(f"/agreements/{agreement_id}?upload_error="
-                                + _quote(workflow.public_message(exc)), status_code=303)
-    return _see(agreement_id)
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text[:300])
-
-
-def _download(data: bytes | str | None, media_type: str, filename: str) -> Response:
-    if data is None:
-        raise HTTPException(404, "not generated yet")
-    return Response(data, media_type=media_type,
-                    headers={"content-disposition": f'attachment; filename="{filename}"'})
-
-
-def _filename(row: WebAgreementRow, suffix: str) -> str:
-    return f"{slug_of(row.reference or row.customer_name)}-v{row.version}{suffix}"
-
-
-@router.get("/{agreement_id}/agreement.docx")
-@allow(AM)
-async def download_docx(request: Request, agreement_id: int) -> Response:
-    with _context(request).db.transaction() as session:
-        row = _row(session, agreement_id)
-        return _download(row.docx, "application/vnd.openxmlformats-officedocument."
-                         "wordprocessingml.document", _filename(row, ".docx"))
-
-
-@router.get("/{agreement_id}/agreement.pdf")
-@allow(AM)
-async def download_pdf(request: Request, agreement_id: int) -> Response:
-    """The PDF, converted by headless LibreOffice when first asked for."""
-    context = _context(request)
-    with context.db.transaction() as session:
-        row = _row(session, agreement_id)
-        docx, pdf, name = row.docx, row.pdf, _filename(row, ".pdf")
-    if docx is None:
-        raise HTTPException(404, "not generated yet")
-    if pdf is None:
-        pdf = await run_in_threadpool(_convert, docx)
-        with context.db.transaction() as session:
-            _row(session, agreement_id).pdf = pdf
-    return _download(pdf, "application/pdf", name)
-
-
-def _convert(docx: bytes) -> bytes:
-    from dpa_engine.render import convert_to_pdf
-
-    with tempfile.TemporaryDirectory(prefix="dpa-web-pdf-") as folder:
-        source = Path(folder) / "agreement.docx"
-        source.write_bytes(docx)
-        target = source.with_suffix(".pdf")
-        convert_to_pdf(source, target)
-        return target.read_bytes()
-
-
-@router.get("/{agreement_id}/deal.yaml")
-@allow(AM)
-async def download_deal(request: Request, agreement_id: int) -> Response:
-    context = _context(request)
-    with context.db.transaction() as session:
-        row = _row(session, agreement_id)
-        from .forms import deal_data, deal_yaml
-
-        text = row.deal_yaml or deal_yaml(deal_data(AgreementForm.model_validate(row.form),
-                                                    context.provider_ref))
-        return _download(text, "application/yaml", _filename(row, ".yaml"))
-
-
-@router.get("/{agreement_id}/manifest.json")
-@allow(AM)
-async def download_manifest(request: Request, agreement_id: int) -> Response:
-    with _context(request).db.transaction() as session:
-        row = _row(session, agreement_id)
-        return _download(row.manifest, "application/json", _filename(row, ".manifest.json"))
-
-
-@router.get("/{agreement_id}/signed.pdf")
-@allow(AM)
-async def download_signed(request: Request, agreement_id: int) -> Response:
-    with _context(request).db.transaction() as session:
-        row = _row(session, agreement_id)
-        return _download(row.signed_pdf, "application/pdf", _filename(row, "-signed.pdf"))
-
-
-@router.post("/{agreement_id}/signed")
-@allow(AM)
-async def upload_signed(request: Request, agreement_id: int) -> Response:
-    """The signed PDF: size and type checked; the customer enters the notice register."""
-    posted = await request.form()
-    upload = posted.get("signed")
-    context = _context(request)
-    user = _user(request)
-    data = await upload.read(workflow.MAX_SIGNED_PDF + 1) if isinstance(upload, UploadFile) else b""
-    error = None
-    if not data:
-        error = "choose the signed PDF to upload"
-    elif len(data) > workflow.MAX_SIGNED_PDF:
-        error = "the signed PDF is larger than 10 MB: scan it at a lower resolution"
-    elif not data.startswith(b"%PDF-"):
-        error = "the file is not a PDF: upload the signed agreement as a PDF"
-    with context.db.transaction() as session:
-        row = _row(session, agreement_id)
-        form, approvals, status = AgreementForm.model_validate(row.form), row.approvals_yaml, row.status
-    if error is None and status != "final":
-        error = "only a final agreement (without DRAFT marking) can be signed: generate it first"
-    if error is None:
-        try:
-            form = await run_in_threadpool(workflow.register_signed, context, form, approvals, user)
-        except DpaError as exc:
-            error = workflow.public_message(exc)
-    if error is not None:
-        return RedirectResponse(f"/agreements/{agreement_id}?upload_error=" + _quote(error),
-                                status_code=303)
-    with context.db.transaction() as session:
-        workflow.record_signed(context, _row(session, agreement_id), form, data)
-    return _see(agreement_id)
+        return see_agreement(agreement_id, workflow.public_message(exc))
+    return see_agreement(agreement_id)
 
 
 @router.post("/{agreement_id}/new-version")
 @allow(AM)
 async def new_version(request: Request, agreement_id: int) -> Response:
     """A new version starts from the previous one (same customer, terms and processing)."""
-    with _context(request).db.transaction() as session:
-        previous = _row(session, agreement_id)
+    with context_of(request).db.transaction() as session:
+        previous = find_row(session, agreement_id)
         form = AgreementForm.model_validate(previous.form)
         form = form.model_copy(update={"version": form.version + 1, "agreement_date": ""})
-        row = workflow.new_agreement(session, form, _user(request), previous)
+        row = workflow.new_agreement(session, form, user_of(request), previous)
         new_id = row.id
     return RedirectResponse(f"/agreements/{new_id}/step/customer", status_code=303)

@@ -78,12 +78,12 @@ class WebContext:
             return redline_model(loaded, self.engine.library, generated_at=now_utc())
 
 
-_PRIVATE_DEAL = re.compile(r"\S*dpa-web-[^/\s]+/deal\.yaml")
+_PRIVATE_FOLDER = re.compile(r"\S*/dpa-(?:web|upload|web-pdf)-[^/\s]+/")
 
 
 def public_message(exc: DpaError) -> str:
-    """A library error for the page: the private folder's path reads as 'the deal'."""
-    return _PRIVATE_DEAL.sub("deal", exc.message)
+    """A library error for the page, without the private working folder's path."""
+    return _PRIVATE_FOLDER.sub("", exc.message)
 
 
 def _form(row: WebAgreementRow) -> AgreementForm:

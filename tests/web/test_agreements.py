@@ -124,6 +124,16 @@ class DescribeGeneration:
         assert response.status_code == 422
         assert "deal.yaml" in response.text
 
+    def it_names_the_field_of_an_uploaded_deal_without_private_paths(self, am: Browserless
+                                                                     ) -> None:
+        deal = (ROOT / "examples" / "deal-standard-nl.yaml").read_text(encoding="utf-8")
+        broken = deal.replace("services: [customer-service]", "services: [customer-servise]")
+        response = am.client.post("/agreements/upload", data={"csrf_token": am.csrf},
+                                  files={"deal": ("mine.yaml", broken.encode(), "application/yaml")})
+        assert response.status_code == 422
+        assert "mine.yaml:" in response.text and "customer-servise" in response.text
+        assert "dpa-upload-" not in response.text
+
     def it_keeps_hostile_text_as_text(self, am: Browserless) -> None:
         agreement_id = fill_in(am, customer={"customer.name": "{{ 7*7 }} <script>x</script> <w:p>"})
         am.post(f"/agreements/{agreement_id}/generate")
@@ -148,6 +158,15 @@ class DescribeSigning:
         customers = list_customers(app.state.web.db)
         assert [c.name for c in customers] == ["Bakkerij Peeters"]
         assert am.get(f"/agreements/{agreement_id}/signed.pdf").content == pdf
+
+    def it_keeps_a_signed_agreement_as_signed(self, am: Browserless) -> None:
+        agreement_id = fill_in(am)
+        am.post(f"/agreements/{agreement_id}/generate")
+        am.client.post(f"/agreements/{agreement_id}/signed", data={"csrf_token": am.csrf},
+                       files={"signed": ("signed.pdf", b"%PDF-1.7\n", "application/pdf")})
+        response = am.post(f"/agreements/{agreement_id}/step/language", {"language": "fr"})
+        assert "start a new version" in am.get(response.headers["location"]).text
+        assert "status-signed" in am.get(f"/agreements/{agreement_id}").text
 
     def it_refuses_a_file_that_is_not_a_pdf(self, am: Browserless) -> None:
         agreement_id = fill_in(am)
