@@ -58,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("web_agreements")
-    op.drop_table("web_sessions")
-    op.drop_table("web_users")
+    # IF EXISTS: SQLite's driver runs DDL outside the transaction, so a downgrade that a later
+    # step refuses (and rolls back) may already have dropped these tables.
+    for table in ("web_agreements", "web_sessions", "web_users"):
+        op.execute(f"DROP TABLE IF EXISTS {table}")
