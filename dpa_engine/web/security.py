@@ -144,10 +144,17 @@ class LoginThrottle:
             entries.popleft()
         return entries
 
+    def __len__(self) -> int:
+        """How many addresses and e-mails have failures on record."""
+        return len(self._failures)
+
     def blocked(self, *keys: str) -> bool:
         return any(len(self._recent(k)) >= self.limit for k in keys)
 
     def failed(self, *keys: str) -> None:
+        if len(self._failures) > 10_000:  # many guessed e-mails: forget the expired entries
+            for key in [k for k in self._failures if not self._recent(k)]:
+                del self._failures[key]
         for key in keys:
             self._recent(key).append(time.monotonic())
 

@@ -185,3 +185,15 @@ class DescribeAdmin:
                                                "password": "short", "language": "en"})
         assert response.status_code == 422
         assert "fewer than 12 characters" in response.text
+
+
+class DescribeThrottle:
+    def it_forgets_expired_failures(self) -> None:
+        from dpa_engine.web.security import LoginThrottle
+
+        throttle = LoginThrottle(limit=1, window=0.0)
+        for index in range(10_002):
+            throttle.failed(f"email:{index}")
+        throttle.failed("email:last")
+        assert len(throttle) < 100
+        assert not throttle.blocked("email:1")
