@@ -281,3 +281,10 @@ class DescribeLegal:
         admin.log_in(Role.admin)
         admin.goto("/admin/users")
         assert admin.page.locator("text=legal@provider.example").count() == 1
+        admin.page.select_option("#ui-language", "fr")
+        admin.page.click("button:has-text('Change')")
+        admin.page.wait_for_selector("h1:has-text('Utilisateurs')")
+        admin.check("users in French")
+        assert admin.page.get_attribute("html", "lang") == "fr"
+        admin.goto("/agreements")  # an admin may open every page, here in French
+        assert admin.page.locator("h1:has-text('Conventions')").count() == 1
