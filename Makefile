@@ -1,10 +1,11 @@
 # make demo  — set up .venv and generate the standard example agreement
+# make serve — set up .venv and start the web app with the example provider (first user: see README)
 # make test  — set up everything (incl. LibreOffice when root) and run lint, types and tests
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test check lint typecheck pytest system-deps template clean bench
+.PHONY: demo test check lint typecheck pytest system-deps template clean bench serve
 
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,3 +41,7 @@ clean:
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)
+
+serve: $(BIN)/.installed
+	@echo "No user yet? In another terminal: $(BIN)/dpa users add you@example.com --role admin"
+	$(BIN)/dpa serve --provider examples/provider.yaml $(if $(PORT),--port $(PORT))

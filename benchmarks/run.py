@@ -71,6 +71,7 @@ def main() -> None:
     print(f"pdf: {pdf['per_second']:.1f} agreements/s")
     if fan:
         print(fan)
+    subprocess.run([sys.executable, str(HERE / "bench_web.py"), *(["--quick"] if quick else [])], check=False)
     print((subprocess.run([sys.executable, str(HERE / "bench_cli.py")], capture_output=True,
                           text=True, cwd=HERE).stdout.strip().splitlines() or ["cli: FAILED"])[-1])
 

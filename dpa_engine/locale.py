@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import gettext
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date as _format_date
@@ -40,3 +42,22 @@ def language_name(code: str, language: Language) -> str:
 @lru_cache(maxsize=1024)
 def country_name(code: str, language: Language) -> str:
     return str(Locale.parse(LOCALES[language]).territories.get(code, code))
+
+
+def load_catalog(folder: Path, domain: str, language: str) -> gettext.NullTranslations:
+    """The gettext catalog `folder/<language>/LC_MESSAGES/<domain>.po`, compiled in memory
+    with babel (no .mo files to build or ship); a missing catalog translates nothing."""
+    import io
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    source = folder / language / "LC_MESSAGES" / f"{domain}.po"
+    if not source.is_file():
+        return gettext.NullTranslations()
+    with source.open("rb") as handle:
+        catalog = read_po(handle, locale=language, domain=domain)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)

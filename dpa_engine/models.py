@@ -155,10 +155,23 @@ class Party(StrictModel):
 
 # --- provider profile -----------------------------------------------------------------------
 
+class ServiceDefaults(StrictModel):
+    """The processing a service usually involves, pre-filled in the web app's guided form."""
+
+    purpose: str = Field(min_length=1)
+    nature: str = Field(min_length=1)
+    data_subjects: list[str] = Field(min_length=1)
+    personal_data: list[DataCategory | str] = Field(min_length=1)
+    retention: str = Field(min_length=1)
+    duration: str = Field(min_length=1)
+
+
 class Service(StrictModel):
     id: Slug
     name: LocalizedText
     description: LocalizedText | None = None
+    defaults: dict[Language, ServiceDefaults] = Field(
+        default_factory=dict, description="Usual processing per language (web form pre-fill)")
 
 
 class TransferMechanism(StrictModel):

@@ -26,6 +26,7 @@ from .common import err, tidy_help
 AGREEMENTS = "Agreements"
 LEGAL = "For legal"
 NOTICES = "Sub-processor change notices"
+WEB = "Web app"
 SETUP = "Setup"
 
 
@@ -58,6 +59,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("change", "notices", "Propose, plan, send and close a change.", NOTICES),
     Entry("objection", "notices", "Record customers' objections and consents.", NOTICES),
     Entry("audit", "notices", "The hash-chained audit log and evidence pack.", NOTICES),
+    Entry("serve", "web", "Start the web app for account managers and legal.", WEB),
+    Entry("users", "web", "Users of the web app.", WEB),
 )
 
 

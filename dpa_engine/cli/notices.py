@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import sys
 import time
 from enum import StrEnum
@@ -29,7 +28,6 @@ from ..models import SubProcessor
 from ..notices import checkpoints
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
-from ..storage.database import DATABASE_ENV
 from ..yamlsource import load_yaml, validate
 from .common import (
     JsonOption,
@@ -48,19 +46,11 @@ DbOption = Annotated[str | None, typer.Option(
     ".dpa/dpa.db in the current folder)")]
 ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", help="Change number [required]")]
 OldChangeOption = Annotated[int | None, typer.Option("--change", hidden=True)]
-DEFAULT_DB_FOLDER = ".dpa"
 ActorOption = Annotated[str | None, typer.Option(
     "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
 
 
 def _db(option: str | None) -> Database:
-    """--db, else $DPA_DATABASE_URL, else .dpa/dpa.db in the current folder (the folder of the
-    provider profile after `dpa init`); a dpa.db left there by an older version is kept."""
-    if option is None and not os.environ.get(DATABASE_ENV):
-        legacy, folder = Path.cwd() / "dpa.db", Path.cwd() / DEFAULT_DB_FOLDER
-        if not (legacy.is_file() and not folder.exists()):
-            folder.mkdir(exist_ok=True)
-            option = str(folder / "dpa.db")
     return open_database(option)
 
 

@@ -5,7 +5,6 @@ SQLite by default (`sqlite:///dpa.db`), PostgreSQL via `DPA_DATABASE_URL` / `--d
 
 from .database import (
     DATABASE_ENV,
-    DEFAULT_DATABASE_URL,
     Database,
     StorageError,
     close_databases,
@@ -13,6 +12,6 @@ from .database import (
     resolve_url,
 )
 
-__all__ = ["DATABASE_ENV", "DEFAULT_DATABASE_URL", "Database", "StorageError", "close_databases",
+__all__ = ["DATABASE_ENV", "Database", "StorageError", "close_databases",
            "open_database",
            "resolve_url"]

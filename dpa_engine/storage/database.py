@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import DpaError
 
-DEFAULT_DATABASE_URL = "sqlite:///dpa.db"
 DATABASE_ENV = "DPA_DATABASE_URL"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -34,9 +33,22 @@ class StorageError(DpaError):
     """The register database cannot be opened, migrated or written."""
 
 
+DEFAULT_FOLDER = ".dpa"
+
+
+def default_database_file() -> Path:
+    """.dpa/dpa.db in the current folder (created); a dpa.db left there by an older version
+    is kept while there is no .dpa/ folder."""
+    legacy, folder = Path.cwd() / "dpa.db", Path.cwd() / DEFAULT_FOLDER
+    if legacy.is_file() and not folder.exists():
+        return legacy
+    folder.mkdir(exist_ok=True)
+    return folder / "dpa.db"
+
+
 def resolve_url(option: str | None = None) -> str:
-    """`--db` (a URL or a SQLite file path), else $DPA_DATABASE_URL, else sqlite:///dpa.db."""
-    raw = option or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE_URL
+    """`--db` (a URL or a SQLite file path), else $DPA_DATABASE_URL, else .dpa/dpa.db."""
+    raw = option or os.environ.get(DATABASE_ENV) or str(default_database_file())
     if "://" not in raw:
         return f"sqlite:///{raw}"
     for prefix in ("postgresql://", "postgres://"):

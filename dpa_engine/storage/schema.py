@@ -228,3 +228,53 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int]
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- web app (issue 19): users, sessions, agreements made in the browser -------------------
+
+class WebUserRow(Base):
+    __tablename__ = "web_users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime.datetime]
+
+
+class WebSessionRow(Base):
+    """A logged-in browser: the cookie holds a random token, the table only its sha256."""
+
+    __tablename__ = "web_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime]
+    user: Mapped[WebUserRow] = relationship()
+
+
+class WebAgreementRow(Base):
+    """An agreement made in the browser: the form, the deal file, the generated files."""
+
+    __tablename__ = "web_agreements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(24))
+    customer_name: Mapped[str] = mapped_column(Text)
+    enterprise_number: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(2))
+    version: Mapped[int]
+    reference: Mapped[str | None] = mapped_column(Text)
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    deal_yaml: Mapped[str | None] = mapped_column(Text)
+    approvals_yaml: Mapped[str | None] = mapped_column(Text)
+    legal_note: Mapped[str | None] = mapped_column(Text)
+    docx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    manifest: Mapped[str | None] = mapped_column(Text)
+    draft_marking: Mapped[bool] = mapped_column(Boolean, default=False)
+    signed_pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime]
+    updated_at: Mapped[datetime.datetime]

@@ -1,0 +1,25 @@
+"""The one place the web app reaches library functionality that `dpa_engine` does not export
+yet (the lead exports these at merge; see notes/web.md). Everything else comes through
+`from dpa_engine import ...`, `dpa_engine.notices` and `dpa_engine.storage`."""
+
+from __future__ import annotations
+
+from ..agreements.approvals import ApprovalStatus, approval_status, approvals_path, approve
+from ..agreements.deals import load_provider
+from ..agreements.engine import default_library_path, default_template_path
+from ..agreements.redline import redline_model
+from ..document import RedlineModel
+from ..legal.coverage import CoverageReport, coverage
+from ..library.history import ClauseView, library_version, show_clause
+from ..models import LANGUAGES, TERM_NAMES, Language, Terms, belgian_enterprise_number, dutch_kvk_number
+from ..notices.audit import append_event
+from ..storage.schema import WebAgreementRow, WebSessionRow, WebUserRow
+
+__all__ = [
+    "LANGUAGES", "TERM_NAMES", "ApprovalStatus", "ClauseView", "CoverageReport", "Language",
+    "RedlineModel", "Terms", "WebAgreementRow", "WebSessionRow", "WebUserRow", "append_event",
+    "approval_status", "approvals_path", "approve", "belgian_enterprise_number", "coverage",
+    "default_library_path", "default_template_path", "dutch_kvk_number", "library_version",
+    "load_provider",
+    "redline_model", "show_clause",
+]

@@ -1,0 +1,290 @@
+"""The web app driven in headless Chromium (Debian's `chromium`, through Playwright):
+the account manager's and legal's journeys, access and CSRF refusals, axe-core on every
+page and a screenshot of every page under tests/web/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from dpa_engine import Engine
+from dpa_engine.storage import close_databases
+from dpa_engine.web import WebSettings, create_app
+from dpa_engine.web.users import Role
+
+from .conftest import EMAILS, PASSWORD, PROVIDER
+from .test_agreements import docx_text
+
+CHROMIUM = Path("/usr/bin/chromium")
+HERE = Path(__file__).resolve().parent
+SCREENSHOTS = HERE / "screenshots"
+AXE = HERE / "vendor" / "axe.min.js"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DRAFT_NL = "ONTWERP – bevat niet-goedgekeurde afwijkingen"
+
+pytestmark = pytest.mark.browser
+
+
+def _require_chromium() -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is missing (.ci/system-deps installs it)")
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): apt-get install chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, engine: Engine, seeded_database: Path
+           ) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, on a copy of the seeded database."""
+    _require_chromium()
+    folder = tmp_path_factory.mktemp("browser-db")
+    shutil.copyfile(seeded_database, folder / "web.db")
+    app = create_app(WebSettings(provider=PROVIDER, database=f"sqlite:///{folder / 'web.db'}"),
+                     engine)
+    port = _free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                       lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        if time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start within 20 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+    close_databases()
+
+
+class Visitor:
+    """One user's browser: every page it loads is screenshotted and checked with axe-core."""
+
+    def __init__(self, context: Any, base: str, name: str) -> None:
+        self.context = context
+        self.base = base
+        self.name = name
+        self.page = context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.shots = 0
+        self.refusals_expected = False  # a test that provokes 403 pages says so
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        if self.refusals_expected and "status of 403" in message.text:
+            return
+        self.problems.append(f"console: {message.text}")
+
+    def goto(self, path: str) -> Any:
+        response = self.page.goto(self.base + path)
+        self.check(path)
+        return response
+
+    def check(self, label: str) -> None:
+        """axe-core on the page as it is: no critical or serious violation; a screenshot."""
+        self.page.wait_for_load_state("networkidle")
+        self.shots += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "start"
+        SCREENSHOTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{self.name}-{self.shots:02d}-{slug}.png"),
+                             full_page=True)
+        self.page.evaluate(AXE.read_text(encoding="utf-8"))
+        result = self.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        for violation in result["violations"]:
+            if violation["impact"] in ("critical", "serious"):
+                targets = [n["target"] for n in violation["nodes"]][:3]
+                self.problems.append(f"{label}: axe {violation['id']} ({violation['impact']}): "
+                                     f"{violation['help']} at {targets}")
+
+    def log_in(self, role: Role) -> None:
+        self.goto("/login")
+        self.page.fill("#email", EMAILS[role])
+        self.page.fill("#password", PASSWORD)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_load_state("networkidle")
+        self.check(f"after login {role.value}")
+
+
+@pytest.fixture
+def visit(server: str, tmp_path: Path) -> Iterator[Callable[[str], Visitor]]:
+    from playwright.sync_api import sync_playwright
+
+    visitors: list[Visitor] = []
+    with sync_playwright() as playwright:
+        contexts = []
+
+        def open_visitor(name: str) -> Visitor:
+            profile = tmp_path / f"profile-{name}"
+            context = playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
+                accept_downloads=True, viewport={"width": 1366, "height": 900})
+            contexts.append(context)
+            visitor = Visitor(context, server, name)
+            visitors.append(visitor)
+            return visitor
+
+        yield open_visitor
+        for context in contexts:
+            context.close()
+    problems = [p for v in visitors for p in v.problems]
+    assert not problems, "\n".join(problems)
+
+
+def _download_docx(visitor: Visitor, tmp_path: Path) -> str:
+    with visitor.page.expect_download() as info:
+        visitor.page.click("text=Agreement (.docx)")
+    target = tmp_path / "agreement.docx"
+    info.value.save_as(str(target))
+    return docx_text(target.read_bytes())
+
+
+def _fill_steps(am: Visitor, name: str, *, window_days: str = "") -> None:
+    page = am.page
+    am.goto("/agreements")
+    page.click("text=New agreement")
+    page.wait_for_url(re.compile(r"/step/customer$"))
+    am.check("step customer")
+    page.fill("#customer-name", name)
+    page.fill("#customer-legal_form", "BV")
+    page.fill("#customer-country", "BE")
+    page.fill("#customer-enterprise_number", "0403.170.702")  # wrong check digits
+    page.wait_for_selector("#err-customer-enterprise_number:has-text('check digits')")
+    am.check("step customer error as you type")
+    page.fill("#customer-enterprise_number", "0403.170.701")
+    page.wait_for_selector("#err-customer-enterprise_number:empty", state="attached")
+    page.fill("#customer-street", "Grote Markt 12")
+    page.fill("#customer-postal_code", "9000")
+    page.fill("#customer-city", "Gent")
+    page.fill("#customer-signatory_name", "An Peeters")
+    page.fill("#customer-notice_emails", "privacy@peeters.example")
+    page.click("button:has-text('Next')")
+    page.wait_for_url(re.compile(r"/step/language$"))
+    am.check("step language")
+    page.check("#language-nl")
+    page.fill("#reference", "DPA-BROWSER-1")
+    page.click("button:has-text('Next')")
+    page.wait_for_url(re.compile(r"/step/services$"))
+    am.check("step services")
+    page.check("#service-customer-service")
+    page.click("button:has-text('Next')")
+    page.wait_for_url(re.compile(r"/step/processing$"))
+    am.check("step processing")
+    assert page.input_value("#processing-customer-service-retention").startswith("12 maanden")
+    page.click("button:has-text('Next')")
+    page.wait_for_url(re.compile(r"/step/deviations$"))
+    am.check("step deviations")
+    if window_days:
+        page.fill("#deviations-objection_window_days", window_days)
+        page.press("#deviations-objection_window_days", "Tab")
+        page.wait_for_selector("#explanation :text('needs legal')")
+        am.check("step deviations with a deviation")
+    page.click("button:has-text('Review')")
+    page.wait_for_url(re.compile(r"/agreements/\d+$"))
+    am.check("review")
+
+
+class DescribeAccountManager:
+    def it_creates_an_agreement_for_a_new_customer(self, visit: Callable[[str], Visitor],
+                                                   tmp_path: Path) -> None:
+        am = visit("am")
+        am.log_in(Role.account_manager)
+        _fill_steps(am, "Bakkerij Browser")
+        page = am.page
+        assert page.locator("#explanation li.in").count() > 10  # the explanation is there
+        page.click("button:has-text('Generate')")
+        page.wait_for_selector(".status-final")
+        am.check("generated")
+        text = _download_docx(am, tmp_path)
+        assert "Bakkerij Browser" in text and "0403.170.701" in text
+        assert DRAFT_NL not in text
+        am.goto("/agreements?q=browser")
+        assert page.locator("table.list >> text=Bakkerij Browser").count() == 1
+
+    def it_cannot_reach_legals_pages(self, visit: Callable[[str], Visitor]) -> None:
+        am = visit("am-denied")
+        am.refusals_expected = True
+        am.log_in(Role.account_manager)
+        for path in ("/legal/approvals", "/legal/clauses", "/admin/users"):
+            response = am.goto(path)
+            assert response.status == 403
+            assert am.page.locator("text=your role may not open this page").count() == 1
+
+    def it_is_refused_a_form_posted_without_its_csrf_token(self, visit: Callable[[str], Visitor]
+                                                           ) -> None:
+        am = visit("am-csrf")
+        am.refusals_expected = True
+        am.log_in(Role.account_manager)
+        am.goto("/agreements")
+        am.page.evaluate("document.querySelectorAll('input[name=csrf_token]')"
+                         ".forEach(e => e.remove())")
+        with am.page.expect_navigation():
+            am.page.click("text=New agreement")
+        am.check("csrf refused")
+        assert am.page.locator("text=security token is missing").count() == 1
+
+
+class DescribeLegal:
+    def it_approves_a_deviation_and_the_regenerated_agreement_is_final(
+            self, visit: Callable[[str], Visitor], tmp_path: Path) -> None:
+        am = visit("am-deviation")
+        am.log_in(Role.account_manager)
+        _fill_steps(am, "Slagerij Afwijking", window_days="14")
+        am.page.click("button:has-text('Generate')")
+        am.page.wait_for_selector(".status-awaiting-approval")
+        am.check("generated draft")
+        agreement_url = am.page.url
+        assert DRAFT_NL in _download_docx(am, tmp_path)
+
+        legal = visit("legal")
+        legal.log_in(Role.legal)
+        legal.goto("/legal/approvals")
+        legal.page.click("text=Slagerij Afwijking")
+        legal.page.wait_for_selector("ins")
+        legal.check("approval redline")
+        legal.page.fill("#note", "14 days agreed for this customer")
+        legal.page.click("button:has-text('Approve')")
+        legal.page.wait_for_url(re.compile(r"/legal/approvals$"))
+        legal.check("queue after approval")
+        assert legal.page.locator("text=Slagerij Afwijking").count() == 0
+        for path in ("/legal/clauses", "/legal/clauses?article=28(3)(a)",
+                     "/legal/clauses/audit.inspections", "/legal/coverage"):
+            legal.goto(path)
+
+        am.page.goto(agreement_url)
+        am.page.click("button:has-text('Generate')")
+        am.page.wait_for_selector(".status-final")
+        am.check("regenerated final")
+        text = _download_docx(am, tmp_path)
+        assert DRAFT_NL not in text and "Slagerij Afwijking" in text
+
+    def it_lets_an_admin_see_the_users(self, visit: Callable[[str], Visitor]) -> None:
+        admin = visit("admin")
+        admin.log_in(Role.admin)
+        admin.goto("/admin/users")
+        assert admin.page.locator("text=legal@provider.example").count() == 1
+        admin.page.select_option("#ui-language", "fr")
+        admin.page.click("button:has-text('Change')")
+        admin.page.wait_for_selector("h1:has-text('Utilisateurs')")
+        admin.check("users in French")
+        assert admin.page.get_attribute("html", "lang") == "fr"
+        admin.goto("/agreements")  # an admin may open every page, here in French
+        assert admin.page.locator("h1:has-text('Conventions')").count() == 1
