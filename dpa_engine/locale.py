@@ -9,6 +9,7 @@ from functools import lru_cache
 from babel import Locale
 from babel.dates import format_date as _format_date
 from babel.numbers import format_currency
+from babel.units import format_unit
 
 from .models import Language
 
@@ -40,3 +41,14 @@ def language_name(code: str, language: Language) -> str:
 @lru_cache(maxsize=1024)
 def country_name(code: str, language: Language) -> str:
     return str(Locale.parse(LOCALES[language]).territories.get(code, code))
+
+
+_DURATION_UNITS = {"days": "duration-day", "weeks": "duration-week", "months": "duration-month",
+                   "years": "duration-year"}
+
+
+@lru_cache(maxsize=1024)
+def duration(count: int, unit: str, language: Language) -> str:
+    """A period in words: (6, 'months') -> '6 maanden' / '6 mois' / '6 months'."""
+    return str(format_unit(count, _DURATION_UNITS[unit], length="long",
+                           locale=LOCALES[language]))

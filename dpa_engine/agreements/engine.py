@@ -63,6 +63,7 @@ class Explanation(BaseModel):
     clauses: list[ClauseDecision]
     deviations: list[Deviation]
     approval: ApprovalStatus | None = None
+    warnings: list[str] = []
 
 
 class GenerationResult(BaseModel):
@@ -160,4 +161,5 @@ def _explanation(deal_path: Path, library: Library) -> Explanation:
     decision = decide(load_deal(deal_path), library)
     return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
                        clauses=decision.clauses, deviations=decision.deviations,
-                       approval=approval_status(deal_path, decision))
+                       approval=approval_status(deal_path, decision),
+                       warnings=decision.warnings)

@@ -73,30 +73,30 @@ def test_an_example_that_cannot_be_decided(workspace: Path) -> None:
 
 
 def test_edited_without_new_version(workspace: Path) -> None:
-    edit(workspace / "clauses" / "liability.yaml", "Ces limitations s'appliquent",
-         "Ces limitations valent")
+    edit(workspace / "clauses" / "liability.yaml", "Le Prestataire ne répare que",
+         "Le Prestataire n'indemnise que")
     _check(workspace, "edited-without-new-version", "liability.yaml",
-           "- id: liability.cap >> version: 1")
+           "- id: liability.cap >> version: 2")
 
 
 def test_a_new_version_must_be_locked_and_lock_records_it(workspace: Path) -> None:
     clauses = workspace / "clauses"
-    edit(clauses / "liability.yaml", "Ces limitations s'appliquent", "Ces limitations valent")
-    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 1",
-         "  - id: liability.cap\n    version: 2")
-    _check(workspace, "unlocked-version", "liability.yaml", "    version: 2")
+    edit(clauses / "liability.yaml", "Le Prestataire ne répare que", "Le Prestataire n'indemnise que")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 2",
+         "  - id: liability.cap\n    version: 3")
+    _check(workspace, "unlocked-version", "liability.yaml", "    version: 3")
     run = dpa("clauses", "lock", clauses)
-    assert run.returncode == 0 and "liability.cap@2" in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 0 and "liability.cap@3" in run.stdout, run.stdout + run.stderr
     lock = (clauses / "versions.lock").read_text(encoding="utf-8")
-    assert "liability.cap@1:" in lock and "liability.cap@2:" in lock  # history kept
+    assert "liability.cap@1:" in lock and "liability.cap@3:" in lock  # history kept
     assert lint(clauses).problems == []
 
 
 def test_lock_refuses_an_edit_without_a_new_version(workspace: Path) -> None:
-    edit(workspace / "clauses" / "liability.yaml", "Ces limitations s'appliquent",
-         "Ces limitations valent")
+    edit(workspace / "clauses" / "liability.yaml", "Le Prestataire ne répare que",
+         "Le Prestataire n'indemnise que")
     run = dpa("clauses", "lock", workspace / "clauses")
-    assert run.returncode == 2 and "raise 'version:' to 2" in run.stderr, run.stderr
+    assert run.returncode == 2 and "raise 'version:' to 3" in run.stderr, run.stderr
 
 
 def test_lock_missing(workspace: Path) -> None:
