@@ -66,7 +66,7 @@ def test_diff_between_two_folders_names_languages_and_affected_deals(workspace: 
     assert impact["deal-health-en.yaml"] == "changes"  # the only English example
     assert impact["deal-standard-nl.yaml"] == "unchanged"
     plain = dpa("clauses", "diff", old, workspace / "clauses").stdout
-    assert "breach.notification changed (v1 → v2)" in plain
+    assert "breach.notification changed (v2 → v3)" in plain
     assert "agreement changes: deal-health-en.yaml" in plain
 
 
