@@ -204,7 +204,7 @@ def _party_context(party: Party, signatory: Person | None, language: Language,
         "signatory_name": signatory.name if signatory else "",
         "signatory_title": str(signatory.title) if signatory else "",
         "contact": (f"{contact.name}" + (f" ({contact.email})" if contact.email else ""))
-        if contact else not_applicable,
+        if contact else "",
     }
 
 
