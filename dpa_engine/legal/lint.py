@@ -6,6 +6,7 @@ need more than the library itself.
   all, of the example deals (`examples/deal-*.yaml`): a conditional clause must be exercised
   both ways by the examples — when it is not, add an example deal rather than drop the check;
 - `example-invalid`: an example deal that cannot be decided with this library;
+- `defined-term-unused`, `term-used-undefined`, `numbers-differ`: see legal/terms.py;
 - `lock-missing`, `lock-invalid`, `unlocked-version`, `edited-without-new-version`: see
   clauses/versions.py.
 
@@ -27,6 +28,7 @@ from ..library.facts import FactValue
 from ..library.loader import load_with_problems
 from ..library.versions import LOCK_FILE, clause_line, lock_problems, updated_lock
 from ..yamlsource import YamlDocument, load_yaml
+from .terms import number_problems, term_problems
 
 EXAMPLE_PATTERN = "deal-*.yaml"
 
@@ -52,6 +54,8 @@ def lint(library_path: Path, *, examples: Path | None = None) -> LintReport:
     report = LintReport(library_path=library_path, problems=list(problems))
     report.problems.extend(legal_reference_problems(library))
     report.problems.extend(lock_problems(library))
+    report.problems.extend(term_problems(library))
+    report.problems.extend(number_problems(library))
     folder = examples or default_examples_path(library_path)
     if folder is None:
         report.notes.append("conditions not checked against example deals: no examples/ folder "

@@ -122,3 +122,35 @@ def test_without_examples_the_conditions_are_skipped_with_a_note(tmp_path: Path)
     assert report.problems == [] and report.notes
     run = dpa("clauses", "lint", tmp_path / "lib")
     assert run.returncode == 0 and "note:" in run.stdout
+
+
+def test_a_defined_term_no_clause_uses(workspace: Path) -> None:
+    edit(workspace / "clauses" / "definitions.yaml",
+         "        - “EER”: de Europese Economische Ruimte;",
+         "        - “EER”: de Europese Economische Ruimte;\n"
+         "        - “Verwerkingsregister”: het register van verwerkingsactiviteiten;")
+    _check(workspace, "defined-term-unused", "definitions.yaml",
+           "- id: definitions.terms >> nl: |")
+
+
+def test_a_capitalised_term_that_is_not_defined(workspace: Path) -> None:
+    edit(workspace / "clauses" / "breach.yaml",
+         "it notifies the Customer without undue delay",
+         "it notifies the Customer's Security Officer without undue delay")
+    _check(workspace, "term-used-undefined", "breach.yaml", "- id: breach.notification >> en: |")
+    report = lint(workspace / "clauses")
+    assert any("“Security Officer”" in p.message and "(en)" in p.message
+               for p in report.problems if p.code == "term-used-undefined")
+
+
+def test_languages_that_state_different_numbers(workspace: Path) -> None:
+    edit(workspace / "clauses" / "termination.yaml",
+         "binnen dertig dagen na het einde", "binnen 30 dagen na het einde")
+    _check(workspace, "numbers-differ", "termination.yaml",
+           "- id: termination.return-deletion >> text:")
+
+
+def test_the_real_library_has_no_wording_problems() -> None:
+    report = lint(LIBRARY)
+    codes = {"defined-term-unused", "term-used-undefined", "numbers-differ", "language-drift"}
+    assert [p.message for p in report.problems if p.code in codes] == []
