@@ -154,3 +154,27 @@ def test_the_real_library_has_no_wording_problems() -> None:
     report = lint(LIBRARY)
     codes = {"defined-term-unused", "term-used-undefined", "numbers-differ", "language-drift"}
     assert [p.message for p in report.problems if p.code in codes] == []
+
+
+def test_a_new_version_changed_in_one_language_only_drifts_until_locked(workspace: Path) -> None:
+    clauses = workspace / "clauses"
+    edit(clauses / "liability.yaml", "Le Prestataire ne répare que", "Le Prestataire n'indemnise que")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 2",
+         "  - id: liability.cap\n    version: 3")
+    _check(workspace, "language-drift", "liability.yaml", "- id: liability.cap >> fr: |")
+    report = lint(clauses)
+    drift = [p for p in report.problems if p.code == "language-drift"]
+    assert "changed in fr but not in nl, en since version 2" in drift[0].message
+    # Once legal has checked the other languages, locking the version records it.
+    assert dpa("clauses", "lock", clauses).returncode == 0
+    assert lint(clauses).problems == []
+
+
+def test_a_new_version_changed_in_every_language_does_not_drift(workspace: Path) -> None:
+    clauses = workspace / "clauses"
+    edit(clauses / "liability.yaml", "Le Prestataire ne répare que", "Le Prestataire n'indemnise que")
+    edit(clauses / "liability.yaml", "De Dienstverlener vergoedt enkel", "De Dienstverlener vergoedt slechts")
+    edit(clauses / "liability.yaml", "The Provider compensates only", "The Provider only compensates")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 2",
+         "  - id: liability.cap\n    version: 3")
+    assert not [p for p in lint(clauses).problems if p.code == "language-drift"]
