@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,8 @@ from pydantic import ValidationError
 from dpa_engine import locale
 from dpa_engine.library.localnames import court_seat, legal_form, register_label
 from dpa_engine.models import Party, RetentionRule, SubProcessor, vat_number
+from tests.conftest import EXAMPLES, LIBRARY
+from tests.legal.conftest import dpa
 
 
 def _sub(**overrides: Any) -> SubProcessor:
@@ -78,3 +82,18 @@ def test_periods_are_written_in_the_agreement_language() -> None:
     assert locale.duration(6, "months", "nl") == "6 maanden"
     assert locale.duration(6, "months", "fr").replace("\u00a0", " ") == "6 mois"
     assert locale.duration(1, "years", "en") == "1 year"
+
+
+def test_explain_warns_when_the_provider_has_no_signatory(tmp_path: Path) -> None:
+    profile = (EXAMPLES / "provider.yaml").read_text(encoding="utf-8")
+    start = profile.index("signatory:\n")
+    end = profile.index("\n", profile.index("  title:", start)) + 1
+    (tmp_path / "provider.yaml").write_text(profile[:start] + profile[end:], encoding="utf-8")
+    deal = (EXAMPLES / "deal-standard-nl.yaml").read_text(encoding="utf-8")
+    (tmp_path / "deal.yaml").write_text(deal, encoding="utf-8")
+    run = dpa("explain", tmp_path / "deal.yaml", "--library", LIBRARY)
+    assert run.returncode == 0, run.stderr
+    assert "warning" in run.stdout and "no signatory for Voxalis" in run.stdout
+    data = json.loads(dpa("explain", tmp_path / "deal.yaml", "--json", "--library",
+                          LIBRARY).stdout)
+    assert any("authorised representative(s)" in w for w in data["warnings"])
