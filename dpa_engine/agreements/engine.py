@@ -75,6 +75,7 @@ class GenerationResult(BaseModel):
     clauses: list[str]
     deviations: list[Deviation]
     manifest: Path | None = None
+    warnings: list[str] = []
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Engine:
         write_atomically(manifest_path, manifest_json(manifest, self.library))
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
                                 clauses=decision.included_ids, deviations=decision.deviations,
-                                manifest=manifest_path)
+                                manifest=manifest_path, warnings=decision.warnings)
 
     def regenerate(self, manifest: Path, output: Path) -> Regenerated:
         """The agreement again from its manifest (.manifest.json or the .docx), with the

@@ -44,6 +44,8 @@ def generate(
     for deviation in result.deviations:
         out.print(escape(f"  deviation: {deviation.parameter}: standard {deviation.standard}, "
                          f"agreed {deviation.agreed}"))
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning[/] {escape(warning)}", soft_wrap=True)
 
 
 @app.command()

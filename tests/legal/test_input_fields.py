@@ -97,3 +97,6 @@ def test_explain_warns_when_the_provider_has_no_signatory(tmp_path: Path) -> Non
     data = json.loads(dpa("explain", tmp_path / "deal.yaml", "--json", "--library",
                           LIBRARY).stdout)
     assert any("authorised representative(s)" in w for w in data["warnings"])
+    run = dpa("generate", tmp_path / "deal.yaml", "-o", tmp_path / "out.docx", "--library",
+              LIBRARY)
+    assert run.returncode == 0 and "no signatory for Voxalis" in run.stdout, run.stderr
