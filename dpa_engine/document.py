@@ -85,7 +85,8 @@ class Table(BaseModel):
 
 
 class SignatureField(BaseModel):
-    """One line of a signature block: `label: value`, or a line to fill in when no value."""
+    """One line of a signature block: `label value` (the label carries its colon, French
+    typography included), or a line to fill in when there is no value."""
 
     model_config = ConfigDict(frozen=True)
     label: str
@@ -98,7 +99,7 @@ class SignatureParty(BaseModel):
     model_config = ConfigDict(frozen=True)
     heading: str  # "For <party>"
     above: list[SignatureField]  # place and date of signing
-    sign_label: str  # "Signature", printed over the room to sign
+    sign_label: str  # "Signature:", printed over the room to sign
     below: list[SignatureField]  # the signatory's name and title, under the line
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import format_date as _format_date
 from babel.numbers import format_currency
+from babel.units import format_unit
 
 from .models import Language
 
@@ -61,3 +62,14 @@ def load_catalog(folder: Path, domain: str, language: str) -> gettext.NullTransl
     write_mo(compiled, catalog)
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
+
+
+_DURATION_UNITS = {"days": "duration-day", "weeks": "duration-week", "months": "duration-month",
+                   "years": "duration-year"}
+
+
+@lru_cache(maxsize=1024)
+def duration(count: int, unit: str, language: Language) -> str:
+    """A period in words: (6, 'months') -> '6 maanden' / '6 mois' / '6 months'."""
+    return str(format_unit(count, _DURATION_UNITS[unit], length="long",
+                           locale=LOCALES[language]))

@@ -13,10 +13,17 @@ optionally an error message fragment.
       excluded: [final.governing-law-be]
       deviations: [governing_law, objection_window_days, liability_cap_total, liability_cap_other]
       error: "..."               # instead of the above: the deal must be refused with this text
+      text_contains: ["..."]     # the assembled agreement contains each (no-break spaces as spaces)
+      text_excludes: ["..."]     # ... and none of these
+      warnings: ["..."]          # `dpa explain` warns with text containing each
+
+`provider_changes:` is deep-merged into the deal's provider profile the same way (a list
+replaces the list; `subprocessors: []` empties the register).
 """
 
 from __future__ import annotations
 
+import datetime
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,10 +32,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from dpa_engine import DpaError, decide, load_deal, load_library
+from dpa_engine.agreements.assemble import assemble
+from dpa_engine.document import Paragraph, Table
 
 _LIBRARY = Path(__file__).resolve().parent.parent / "clauses"
-_KEYS = {"description", "deal", "changes", "expect"}
-_EXPECT_KEYS = {"included", "excluded", "deviations", "error", "facts"}
+_KEYS = {"description", "deal", "changes", "provider_changes", "expect"}
+_EXPECT_KEYS = {"included", "excluded", "deviations", "error", "facts", "text_contains",
+                "text_excludes", "warnings"}
+_FIXED_TIME = datetime.datetime(2026, 11, 23, 9, 30, tzinfo=datetime.UTC)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -72,16 +83,28 @@ class ScenarioItem(pytest.Item):
         deal_path = (self.path.parent / self.spec["deal"]).resolve()
         expect = self.spec["expect"]
         with tempfile.TemporaryDirectory() as tmp:
-            if self.spec.get("changes"):
+            if self.spec.get("changes") or self.spec.get("provider_changes"):
                 yaml = YAML(typ="safe")
                 data = _merge(yaml.load(deal_path.read_text(encoding="utf-8")),
-                              self.spec["changes"])
-                data["provider"] = str((deal_path.parent / data["provider"]).resolve())
+                              self.spec.get("changes") or {})
+                provider_path = (deal_path.parent / data["provider"]).resolve()
+                if self.spec.get("provider_changes"):
+                    profile = _merge(yaml.load(provider_path.read_text(encoding="utf-8")),
+                                     self.spec["provider_changes"])
+                    provider_path = Path(tmp) / "provider.yaml"
+                    with provider_path.open("w", encoding="utf-8") as handle:
+                        yaml.dump(profile, handle)
+                data["provider"] = str(provider_path)
                 deal_path = Path(tmp) / deal_path.name
                 with deal_path.open("w", encoding="utf-8") as handle:
                     yaml.dump(data, handle)
             try:
-                decision = decide(load_deal(deal_path), load_library(_LIBRARY))
+                library = load_library(_LIBRARY)
+                loaded = load_deal(deal_path)
+                decision = decide(loaded, library)
+                text = ""
+                if {"text_contains", "text_excludes", "error"} & set(expect):
+                    text = _text(assemble(loaded, library, decision, generated_at=_FIXED_TIME))
             except DpaError as exc:
                 if "error" in expect and expect["error"] in exc.message:
                     return
@@ -100,6 +123,13 @@ class ScenarioItem(pytest.Item):
         for name, value in expect.get("facts", {}).items():
             if decision.facts.get(name) != value:
                 problems.append(f"expected fact {name}={value!r}, got {decision.facts.get(name)!r}")
+        problems += [f"expected the text to contain {t!r}" for t in expect.get("text_contains", [])
+                     if t not in text]
+        problems += [f"expected the text not to contain {t!r}"
+                     for t in expect.get("text_excludes", []) if t in text]
+        problems += [f"expected a warning containing {w!r}, got {decision.warnings}"
+                     for w in expect.get("warnings", [])
+                     if not any(w in warning for warning in decision.warnings)]
         if problems:
             raise ScenarioError("; ".join(problems))
 
@@ -111,3 +141,16 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"scenario: {self.name}"
+
+
+def _text(model: Any) -> str:
+    """The agreement's text, one paragraph or table cell per line, no-break spaces as spaces."""
+    lines: list[str] = []
+    for block in model.blocks:
+        if isinstance(block, Paragraph):
+            lines.append("".join(getattr(run, "text", None) or getattr(run, "number", "")
+                                 for run in block.runs))
+        elif isinstance(block, Table):
+            lines.extend(block.header or [])
+            lines.extend(line for row in block.rows for cell in row for line in cell)
+    return "\n".join(lines).replace("\u00a0", " ").replace("\u202f", " ")

@@ -44,8 +44,10 @@ def test_the_negotiated_deal_states_the_negotiated_terms(generated: dict[str, Pa
     text = body_text(generated["deal-negotiated-nl"])
     assert "14 dagen" in text
     assert "Nederlands recht" in text
-    assert "Autoriteit Persoonsgegevens" in text
-    assert "Utrecht" in text  # the Dutch party's seat
+    # The authority follows the provider's profile (a Belgian provider), not the law chosen.
+    assert "Gegevensbeschermingsautoriteit" in text
+    assert "Autoriteit Persoonsgegevens" not in text
+    assert "rechter te Utrecht" in text  # the Dutch party's seat
     assert "Belgisch recht" not in text
 
 

@@ -33,8 +33,20 @@ from ..document import (
 from ..errors import InputError, LibraryError
 from ..library import Library, LoadedClause
 from ..library.facts import used_subprocessors
+from ..library.localnames import court_seat, legal_form, register_label
 from ..library.textenv import REF_PATTERN, ref_marker
-from ..models import Language, LocalizedText, Party, Person, TransferMechanism, text_in
+from ..models import (
+    Language,
+    LocalizedText,
+    Party,
+    Period,
+    Person,
+    ProviderProfile,
+    RetentionRule,
+    SubProcessor,
+    TransferMechanism,
+    text_in,
+)
 from ..yamlsource import YamlDocument
 from .deals import LoadedDeal
 from .rules import Decision
@@ -111,7 +123,7 @@ def assemble(
         for item in present:
             target.extend(_clause_blocks(item, numbers, context, language, lettering))
     blocks.extend(_keeping_with_next(signature_blocks))
-    blocks.append(_signature_table(loaded, library, label))
+    blocks.append(_signature_table(loaded, library, label, localize))
     blocks.extend(_annexes(loaded, decision, label, localize))
 
     unapproved = [d for d in decision.deviations if d.parameter not in approved_deviations]
@@ -161,9 +173,14 @@ _SIGNATURE_ORDER = 200
 _Lettering = Literal["lower", "upper"] | None
 
 
+# French typography puts a narrow no-break space before a colon; label texts are stripped
+# when loaded, so the colon is the engine's.
+_COLON: dict[Language, str] = {"nl": ":", "fr": "\u202f:", "en": ":"}
+
+
 def _labels(library: Library, language: Language) -> Any:
     def label(key: str) -> str:
-        return library.label(key, language)
+        return _COLON[language] if key == "colon" else library.label(key, language)
 
     return label
 
@@ -180,25 +197,42 @@ def _subtitle(loaded: LoadedDeal, label: Any, language: Language,
 
 def _party_context(party: Party, signatory: Person | None, language: Language,
                    not_applicable: str) -> dict[str, str]:
+    """A party for clause texts. A missing signatory gives empty strings, never 'n/a': the
+    texts then name the party's authorised representative(s)."""
     contact = party.privacy_contact
+    country = party.registered_office.country
     return {
         "name": party.name,
-        "legal_form": party.legal_form,
+        "legal_form": legal_form(party.legal_form, country, language),
+        "register_label": register_label(country, language),
         "enterprise_number": party.enterprise_number,
         "vat_number": party.vat_number or not_applicable,
         "address": f"{party.registered_office.one_line()}, "
                    f"{locale.country_name(party.registered_office.country, language)}",
         "city": party.registered_office.city,
         "country": locale.country_name(party.registered_office.country, language),
-        "signatory_name": signatory.name if signatory else not_applicable,
-        "signatory_title": (signatory.title or not_applicable) if signatory else not_applicable,
+        "signatory_name": signatory.name if signatory else "",
+        "signatory_title": str(signatory.title) if signatory else "",
         "contact": (f"{contact.name}" + (f" ({contact.email})" if contact.email else ""))
-        if contact else not_applicable,
+        if contact else "",
     }
 
 
-def _provider_signatory(loaded: LoadedDeal) -> Person | None:
-    return loaded.deal.provider_signatory or loaded.provider.signatory
+def _signatories(loaded: LoadedDeal, localize: _Localizer) -> tuple[Person, Person | None]:
+    """The customer's and the provider's signatory, their titles in the agreement's language."""
+    def titled(person: Person | None, doc: YamlDocument, loc: tuple[str | int, ...]
+               ) -> Person | None:
+        if person is None or isinstance(person.title, str):
+            return person
+        return person.model_copy(update={"title": localize(person.title, doc, (*loc, "title"))})
+
+    deal = loaded.deal
+    customer = titled(deal.customer.signatory, loaded.deal_doc, ("customer", "signatory"))
+    assert customer is not None
+    provider = (titled(deal.provider_signatory, loaded.deal_doc, ("provider_signatory",))
+                if deal.provider_signatory else
+                titled(loaded.provider.signatory, loaded.provider_doc, ("signatory",)))
+    return customer, provider
 
 
 def _service_names(loaded: LoadedDeal, localize: _Localizer) -> list[str]:
@@ -216,19 +250,29 @@ def _text_context(loaded: LoadedDeal, library: Library, decision: Decision,
     language = decision.language
     na = library.label("not_applicable", language)
     terms: dict[str, Any] = decision.terms.model_dump()
+    customer_signatory, provider_signatory = _signatories(loaded, localize)
     return {
         **terms,
         "language": language,
-        "customer": _party_context(loaded.deal.customer, loaded.deal.customer.signatory,
-                                   language, na),
-        "provider": _party_context(loaded.provider, _provider_signatory(loaded), language, na),
-        "authority": library.label(f"authority_{decision.terms.governing_law}", language),
-        "courts_city": decision.courts_city,
+        "customer": _party_context(loaded.deal.customer, customer_signatory, language, na),
+        "provider": _party_context(loaded.provider, provider_signatory, language, na),
+        "authority": library.label(f"authority_{decision.authority}", language),
+        "courts_city": _court_name(decision.courts_city, language),
+        "backup_retention": _period(loaded.provider.backup_retention, language),
         "services_list": ", ".join(_service_names(loaded, localize)),
         "prevailing_language_name": locale.language_name(decision.terms.prevailing_language,
                                                          language),
         "ref": ref_marker,
     }
+
+
+def _court_name(seat_name: str, language: Language) -> str:
+    seat = court_seat(seat_name)
+    return seat.name(language) if seat else seat_name
+
+
+def _period(period: Period | None, language: Language) -> str:
+    return locale.duration(period.count, period.unit, language) if period else ""
 
 
 def _clause_blocks(item: LoadedClause, numbers: dict[str, str | None], context: dict[str, Any],
@@ -310,25 +354,28 @@ def _keeping_with_next(blocks: list[Block]) -> list[Block]:
             for b in blocks]
 
 
-def _signature_table(loaded: LoadedDeal, library: Library, label: Any) -> SignatureBlock:
+def _signature_table(loaded: LoadedDeal, library: Library, label: Any,
+                     localize: _Localizer) -> SignatureBlock:
     customer, provider = loaded.deal.customer, loaded.provider
+    customer_signatory, provider_signatory = _signatories(loaded, localize)
+    colon = label("colon")
     # `signature_place` is newer than some library snapshots kept in manifests.
-    place = ([SignatureField(label=label("signature_place"))]
+    place = ([SignatureField(label=label("signature_place") + colon)]
              if "signature_place" in library.labels else [])
 
     def party(name: str, person: Person | None) -> SignatureParty:
         return SignatureParty(
             heading=f"{label('signature_for')} {name}",
-            above=[*place, SignatureField(label=label("signature_date"))],
-            sign_label=label("signature_sign"),
-            below=[SignatureField(label=label("signature_name"),
+            above=[*place, SignatureField(label=label("signature_date") + colon)],
+            sign_label=label("signature_sign") + colon,
+            below=[SignatureField(label=label("signature_name") + colon,
                                   value=person.name if person else ""),
-                   SignatureField(label=label("signature_title"),
-                                  value=(person.title or "") if person else "")],
+                   SignatureField(label=label("signature_title") + colon,
+                                  value=str(person.title or "") if person else "")],
         )
 
-    return SignatureBlock(parties=[party(customer.name, customer.signatory),
-                                   party(provider.name, _provider_signatory(loaded))])
+    return SignatureBlock(parties=[party(customer.name, customer_signatory),
+                                   party(provider.name, provider_signatory)])
 
 
 def _annex_heading(label: Any, number: str, key: str) -> Paragraph:
@@ -337,77 +384,166 @@ def _annex_heading(label: Any, number: str, key: str) -> Paragraph:
 
 def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
              localize: _Localizer) -> list[Block]:
-    deal, provider = loaded.deal, loaded.provider
-    language = decision.language
     blocks: list[Block] = [_annex_heading(label, "I", "annex_1_title")]
+    blocks.extend(_annex_parties(loaded, decision.language, label, localize))
+    blocks.append(_annex_heading(label, "II", "annex_2_title"))
+    blocks.extend(_annex_processing(loaded, decision.language, label, localize))
+    blocks.append(_annex_heading(label, "III", "annex_3_title"))
+    sensitive = bool(decision.facts["has_special_categories"] or decision.facts["has_criminal_data"])
+    blocks.extend(_annex_measures(loaded, sensitive, label, localize))
+    blocks.append(_annex_heading(label, "IV", "annex_4_title"))
+    blocks.extend(_annex_subprocessors(loaded, decision.language, label, localize))
+    return blocks
 
-    # Annex I: the parties.
-    def party_rows(party: Party, signatory: Person | None) -> list[str]:
+
+def _annex_parties(loaded: LoadedDeal, language: Language, label: Any,
+                   localize: _Localizer) -> list[Block]:
+    deal, provider = loaded.deal, loaded.provider
+    customer_signatory, provider_signatory = _signatories(loaded, localize)
+
+    def party_rows(party: Party, signatory: Person | None) -> list[list[str]]:
         ctx = _party_context(party, signatory, language, label("not_applicable"))
-        signer = ctx["signatory_name"] + (
-            f", {signatory.title}" if signatory and signatory.title else "")
-        return [ctx["name"], ctx["legal_form"], ctx["enterprise_number"], ctx["vat_number"],
-                ctx["address"], ctx["contact"], signer]
+        register = ctx["register_label"]
+        signer = (ctx["signatory_name"] + (f", {ctx['signatory_title']}"
+                                           if ctx["signatory_title"] else "")
+                  ) if signatory else label("authorised_representative")
+        return [[ctx["name"]], [ctx["legal_form"]],
+                [f"{register[:1].upper()}{register[1:]} {ctx['enterprise_number']}"],
+                [ctx["vat_number"]], [ctx["address"]], [ctx["contact"]], [signer]]
 
     keys = ["party_name", "party_legal_form", "party_enterprise_number", "party_vat_number",
             "party_registered_office", "party_privacy_contact", "party_signatory"]
-    customer_rows = party_rows(deal.customer, deal.customer.signatory)
-    provider_rows = party_rows(provider, _provider_signatory(loaded))
-    blocks.append(Table(
-        header=["", label("role_controller"), label("role_processor")],
-        rows=[[[label(k)], [c], [p]] for k, c, p in zip(keys, customer_rows, provider_rows,
-                                                       strict=True)],
-        widths=[24, 38, 38], label_column=True,
-    ))
+    customer_rows = party_rows(deal.customer, customer_signatory)
+    provider_rows = party_rows(provider, provider_signatory)
+    rows = [[[label(k)], c, p] for k, c, p in zip(keys, customer_rows, provider_rows, strict=True)]
+    if provider.dpo is not None:
+        rows.append([[label("party_dpo")], [""],
+                     _dpo_lines(provider, language, label)])
+    return [Table(header=["", label("role_controller"), label("role_processor")], rows=rows,
+                  widths=[24, 38, 38], label_column=True)]
 
-    # Annex II: the processing, per service.
-    blocks.append(_annex_heading(label, "II", "annex_2_title"))
+
+def _dpo_lines(provider: ProviderProfile, language: Language, label: Any) -> list[str]:
+    dpo = provider.dpo
+    assert dpo is not None
+    lines = [dpo.name + (f" ({label('dpo_external')})" if dpo.external else "")]
+    if dpo.address:
+        lines.append(f"{dpo.address.one_line()}, "
+                     f"{locale.country_name(dpo.address.country, language)}")
+    colon = label("colon")
+    if dpo.phone:
+        lines.append(f"{label('phone')}{colon} {dpo.phone}")
+    if dpo.email:
+        lines.append(f"{label('email')}{colon} {dpo.email}")
+    return lines
+
+
+def _annex_processing(loaded: LoadedDeal, language: Language, label: Any,
+                      localize: _Localizer) -> list[Block]:
+    deal, provider, doc = loaded.deal, loaded.provider, loaded.deal_doc
     names = dict(zip(deal.services, _service_names(loaded, localize), strict=True))
-    for processing in deal.processing:
+    colon = label("colon")
+    blocks: list[Block] = []
+    for i, processing in enumerate(deal.processing):
+        at = ("processing", i)
         data = [
-            c.name + (f" – {label('sensitive_' + c.sensitive)}" if c.sensitive else "")
-            for c in processing.categories()
+            localize(c.name, doc, (*at, "personal_data", j))
+            + (f" – {label('sensitive_' + c.sensitive)}" if c.sensitive else "")
+            for j, c in enumerate(processing.categories())
         ]
-        blocks.append(Table(header=[f"{label('service')}: {names[processing.service]}"], rows=[
-            [[label("purpose")], [processing.purpose]],
-            [[label("nature")], [processing.nature]],
-            [[label("data_subjects")], list(processing.data_subjects)],
+        subjects = [localize(d, doc, (*at, "data_subjects", j))
+                    for j, d in enumerate(processing.data_subjects)]
+        rows = [
+            [[label("purpose")], [localize(processing.purpose, doc, (*at, "purpose"))]],
+            [[label("nature")], [localize(processing.nature, doc, (*at, "nature"))]],
+            [[label("data_subjects")], subjects],
             [[label("personal_data")], data],
-            [[label("retention")], [processing.retention]],
-            [[label("duration")], [processing.duration]],
-        ], widths=[30, 70], label_column=True))
+            [[label("retention")], _retention_lines(processing.retention, language, label,
+                                                    localize, doc, (*at, "retention"))],
+            [[label("duration")], [localize(processing.duration, doc, (*at, "duration"))]],
+        ]
+        index = next(k for k, s in enumerate(provider.services) if s.id == processing.service)
+        disclosures = provider.services[index].legal_disclosures
+        if disclosures:
+            lines = []
+            for k, item in enumerate(disclosures):
+                where = ("services", index, "legal_disclosures", k)
+                lines.append(
+                    f"{localize(item.recipient, loaded.provider_doc, (*where, 'recipient'))}"
+                    f" – {label('disclosure_data')}{colon} "
+                    f"{localize(item.data, loaded.provider_doc, (*where, 'data'))}"
+                    f" – {label('disclosure_basis')}{colon} "
+                    f"{localize(item.legal_basis, loaded.provider_doc, (*where, 'legal_basis'))}")
+            lines.append(label("disclosures_note"))
+            rows.append([[label("legal_disclosures")], lines])
+        blocks.append(Table(header=[f"{label('service')}{colon} {names[processing.service]}"],
+                            rows=rows, widths=[30, 70], label_column=True))
+    return blocks
 
-    # Annex III: technical and organisational measures.
-    blocks.append(_annex_heading(label, "III", "annex_3_title"))
-    sensitive = bool(decision.facts["has_special_categories"] or decision.facts["has_criminal_data"])
+
+def _retention_lines(retention: LocalizedText | list[RetentionRule], language: Language,
+                     label: Any, localize: _Localizer, doc: YamlDocument,
+                     at: tuple[str | int, ...]) -> list[str]:
+    if not isinstance(retention, list):
+        return [localize(retention, doc, at)]
+    lines = []
+    colon = label("colon")
+    for j, rule in enumerate(retention):
+        period = _period(rule.period, language)
+        if rule.after_end:
+            text = (str(label("retention_after_end")).format(period=period) if period
+                    else label("retention_until_end"))
+        elif rule.after is not None:
+            text = str(label("retention_after")).format(
+                period=period, event=localize(rule.after, doc, (*at, j, "after")))
+        else:
+            text = period
+        lines.append(f"{localize(rule.data, doc, (*at, j, 'data'))}{colon} {text}")
+    return lines
+
+
+def _annex_measures(loaded: LoadedDeal, sensitive: bool, label: Any,
+                    localize: _Localizer) -> list[Block]:
+    provider, doc = loaded.provider, loaded.provider_doc
+    blocks: list[Block] = []
     groups = [("measures_general", False)] + ([("measures_sensitive", True)] if sensitive else [])
     for key, for_sensitive in groups:
         rows = [
-            [[localize(m.category, loaded.provider_doc, ("measures", i, "category"))],
-             [localize(m.description, loaded.provider_doc, ("measures", i, "description"))]]
+            [[localize(m.category, doc, ("measures", i, "category"))],
+             [localize(m.description, doc, ("measures", i, "description"))]]
             for i, m in enumerate(provider.measures) if m.for_sensitive_data == for_sensitive
         ]
+        if for_sensitive and provider.sensitive_data_access:
+            rows.append([[label("access_categories")], [
+                f"{localize(a.category, doc, ('sensitive_data_access', i, 'category'))} – "
+                f"{localize(a.capacity, doc, ('sensitive_data_access', i, 'capacity'))}"
+                for i, a in enumerate(provider.sensitive_data_access)]])
         if rows:
             blocks.append(Table(header=[label(key)], rows=rows, widths=[30, 70],
                                 label_column=True))
         else:
             blocks.append(_heading(label(key), level=2))
+    return blocks
 
-    # Annex IV: authorised (active and systematic) sub-processors.
-    blocks.append(_annex_heading(label, "IV", "annex_4_title"))
-    subs = used_subprocessors(loaded.deal, loaded.provider)
+
+def _annex_subprocessors(loaded: LoadedDeal, language: Language, label: Any,
+                         localize: _Localizer) -> list[Block]:
+    provider = loaded.provider
+    names = dict(zip(loaded.deal.services, _service_names(loaded, localize), strict=True))
+    subs = used_subprocessors(loaded.deal, provider)
     listed = [s for s in subs if s.engagement == "systematic"]
+    blocks: list[Block] = []
     if listed:
         rows = []
         for sub in listed:
             index = provider.subprocessors.index(sub)
             rows.append([
-                [sub.name, sub.legal_entity],
+                _sub_identity(sub, language, label),
                 [locale.country_name(sub.country, language)],
-                [", ".join(locale.country_name(c, language) for c in sub.locations)],
+                [_sub_locations(sub, language, localize, loaded, index)],
                 [localize(sub.purpose, loaded.provider_doc, ("subprocessors", index, "purpose"))],
                 [", ".join(names[s] for s in sub.services if s in names)],
-                [_transfer_text(sub.transfer, label)],
+                [_transfer_text(sub.transfer, label, localize, loaded, index)],
             ])
         # One label per header cell; the legal entity is the second line of the name.
         blocks.append(Table(
@@ -417,14 +553,38 @@ def _annexes(loaded: LoadedDeal, decision: Decision, label: Any,
         ))
     else:
         blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("no_subprocessors"))]))
-    if any(s.engagement == "incidental" for s in subs):
-        blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("incidental_note"))]))
+    blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=label("incidental_note"))]))
     return blocks
 
 
-def _transfer_text(mechanism: TransferMechanism | None, label: Any) -> str:
+def _sub_identity(sub: SubProcessor, language: Language, label: Any) -> list[str]:
+    lines = [sub.name, sub.legal_entity + (f" ({label('group_entity')})" if sub.group_entity
+                                           else "")]
+    if sub.address is not None:
+        lines.append(f"{sub.address.one_line()}, "
+                     f"{locale.country_name(sub.address.country, language)}")
+    return lines
+
+
+def _sub_locations(sub: SubProcessor, language: Language, localize: _Localizer,
+                   loaded: LoadedDeal, index: int) -> str:
+    parts = []
+    for country in sub.locations:
+        places = [localize(p.place, loaded.provider_doc, ("subprocessors", index, "places", k,
+                                                          "place"))
+                  for k, p in enumerate(sub.places) if p.country == country]
+        name = locale.country_name(country, language)
+        parts.append(f"{name} ({', '.join(places)})" if places else name)
+    return ", ".join(parts)
+
+
+def _transfer_text(mechanism: TransferMechanism | None, label: Any, localize: _Localizer,
+                   loaded: LoadedDeal, index: int) -> str:
     if mechanism is None:
         return str(label("transfer_none"))
     text = str(label(f"transfer_{mechanism.kind}")).format(module=mechanism.scc_module or "")
-    return f"{text} ({mechanism.detail})" if mechanism.detail else text
-
+    if mechanism.detail is None:
+        return text
+    detail = localize(mechanism.detail, loaded.provider_doc,
+                      ("subprocessors", index, "transfer", "detail"))
+    return f"{text} ({detail})"

@@ -63,6 +63,7 @@ class Explanation(BaseModel):
     clauses: list[ClauseDecision]
     deviations: list[Deviation]
     approval: ApprovalStatus | None = None
+    warnings: list[str] = []
 
 
 class GenerationResult(BaseModel):
@@ -75,6 +76,7 @@ class GenerationResult(BaseModel):
     clauses: list[str]
     deviations: list[Deviation]
     manifest: Path | None = None
+    warnings: list[str] = []
 
 
 @dataclass
@@ -125,7 +127,7 @@ class Engine:
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
                                 language=decision.language,
                                 clauses=decision.included_ids, deviations=decision.deviations,
-                                manifest=manifest_path)
+                                manifest=manifest_path, warnings=decision.warnings)
 
     def regenerate(self, manifest: Path, output: Path) -> Regenerated:
         """The agreement again from its manifest (.manifest.json or the .docx), with the
@@ -162,4 +164,5 @@ def _explanation(deal_path: Path, library: Library) -> Explanation:
     decision = decide(load_deal(deal_path), library)
     return Explanation(deal=str(deal_path), language=decision.language, facts=decision.facts,
                        clauses=decision.clauses, deviations=decision.deviations,
-                       approval=approval_status(deal_path, decision))
+                       approval=approval_status(deal_path, decision),
+                       warnings=decision.warnings)

@@ -7,13 +7,14 @@ Every decision is kept in a trace so `dpa explain` can say why.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InputError, RuleError
 from ..library import Library, LoadedClause
 from ..library.facts import FactValue, compute_facts, used_subprocessors
+from ..library.localnames import court_seat, court_seat_names
 from ..models import TERM_NAMES, Language, Terms
 from .deals import LoadedDeal
 
@@ -50,8 +51,10 @@ class Decision(BaseModel):
     terms: Terms
     standard_terms: Terms
     courts_city: str
+    authority: Literal["BE", "NL"] = "BE"
     clauses: list[ClauseDecision]
     deviations: list[Deviation]
+    warnings: list[str] = []
 
     @property
     def included_ids(self) -> list[str]:
@@ -69,28 +72,88 @@ def agreed_terms(loaded: LoadedDeal, library: Library) -> Terms:
 
 
 def courts_city(loaded: LoadedDeal, terms: Terms) -> str:
-    """The city whose courts have jurisdiction: provider's seat under Belgian law; under Dutch
-    law the Dutch party's seat (the provider's first). An explicit `courts_city` wins."""
-    derived = _derived_courts_city(loaded, terms)
+    """The court seat (its Dutch name) with jurisdiction. An explicit `courts_city` must be a
+    seat in the governing law's country. Otherwise: under Belgian law the provider's seat
+    when it is a Belgian court seat, Brussels for a provider established outside Belgium;
+    under Dutch law the Dutch party's seat (the provider's first)."""
+    law = terms.governing_law
     if loaded.deal.courts_city:
-        return loaded.deal.courts_city
+        seat = court_seat(loaded.deal.courts_city)
+        if seat is None or seat.country != law:
+            what = ("is not a Belgian or Dutch court seat" if seat is None else
+                    f"is a {_COUNTRY_ADJECTIVE[seat.country]} court seat, but the agreement is "
+                    f"governed by {_COUNTRY_ADJECTIVE[law]} law")
+            raise loaded.deal_error(
+                ("courts_city",), f"courts_city '{loaded.deal.courts_city}' {what}",
+                f"name a {_COUNTRY_ADJECTIVE[law]} court seat (one of "
+                f"{', '.join(court_seat_names(law))}), or agree the other governing law")
+        return seat.nl
+    derived = _derived_courts_city(loaded, terms)
     if derived is None:
+        office = loaded.provider.registered_office
+        if law == "BE":
+            raise loaded.deal_error(
+                ("courts_city",),
+                f"the provider's registered office ({office.city}) is not a Belgian court seat,"
+                " so the competent Belgian court cannot be derived",
+                "add 'courts_city: <Belgian court seat>' to the deal (e.g. the seat of the "
+                "provider's judicial district)")
         raise loaded.deal_error(
             ("deviations", "governing_law"),
-            "Dutch law is agreed but neither party has its registered office in the Netherlands,"
-            " so the competent Dutch court cannot be derived",
-            "add 'courts_city: <Dutch city>' to the deal")
+            "Dutch law is agreed but neither party has its registered office in a Dutch court "
+            "seat, so the competent Dutch court cannot be derived",
+            "add 'courts_city: <Dutch court seat>' to the deal")
     return derived
+
+
+_COUNTRY_ADJECTIVE = {"BE": "Belgian", "NL": "Dutch"}
 
 
 def _derived_courts_city(loaded: LoadedDeal, terms: Terms) -> str | None:
     provider, customer = loaded.provider, loaded.deal.customer
     if terms.governing_law == "BE":
-        return provider.registered_office.city
+        if provider.registered_office.country != "BE":
+            return court_seat("Brussel").nl  # type: ignore[union-attr]
+        seat = court_seat(provider.registered_office.city)
+        return seat.nl if seat and seat.country == "BE" else None
     for party in (provider, customer):
         if party.registered_office.country == "NL":
-            return party.registered_office.city
+            seat = court_seat(party.registered_office.city)
+            if seat and seat.country == "NL":
+                return seat.nl
     return None
+
+
+def supervisory_authority(loaded: LoadedDeal) -> Literal["BE", "NL"]:
+    """The profile's `supervisory_authority`, else the provider's main establishment's."""
+    provider = loaded.provider
+    if provider.supervisory_authority:
+        return provider.supervisory_authority
+    country = provider.registered_office.country
+    if country in ("BE", "NL"):
+        return country  # type: ignore[return-value]
+    raise InputError(
+        f"the provider is established in {country}, so its supervisory authority cannot be "
+        "derived", path=loaded.provider_path, line=loaded.provider_doc.line_of(("name",)),
+        field="supervisory_authority",
+        fix="add 'supervisory_authority: BE' or 'NL' to the provider profile")
+
+
+def warnings_for(loaded: LoadedDeal) -> list[str]:
+    """Things a lawyer must see before signature that do not stop generation."""
+    found: list[str] = []
+    provider = loaded.provider
+    if loaded.deal.provider_signatory is None and provider.signatory is None:
+        found.append(
+            f"no signatory for {provider.name}: the agreement says it is represented by its "
+            "authorised representative(s) and leaves the name and title lines blank — add "
+            "'provider_signatory:' to the deal or 'signatory:' to the provider profile")
+    if provider.backup_retention is None:
+        found.append(
+            "the provider profile has no 'backup_retention': the agreement cannot say when "
+            "copies in back-ups are overwritten — add e.g. 'backup_retention: {count: 35, "
+            "unit: days}'")
+    return found
 
 
 def _check_required_annex_content(loaded: LoadedDeal, facts: dict[str, FactValue]) -> None:
@@ -103,6 +166,15 @@ def _check_required_annex_content(loaded: LoadedDeal, facts: dict[str, FactValue
             "for such data (Annex III)",
             path=doc.path, line=doc.line_of(("measures",)), field="measures",
             fix="add a measure with 'for_sensitive_data: true' to the provider profile")
+    if (facts["has_special_categories"] or facts["has_criminal_data"]) \
+            and not provider.sensitive_data_access:
+        raise RuleError(
+            "the deal processes art. 9/10 data but the provider profile does not list the "
+            "categories of persons with access to such data (Belgian Act of 30 July 2018, "
+            "art. 9 and 10 §2; Annex III)",
+            path=doc.path, line=doc.line_of(("measures",)), field="sensitive_data_access",
+            fix="add 'sensitive_data_access:' with entries {category: ..., capacity: ...} "
+                "to the provider profile")
     for sub in used_subprocessors(loaded.deal, loaded.provider):
         if sub.outside_eea and sub.transfer is None:
             index = provider.subprocessors.index(sub)
@@ -155,12 +227,13 @@ def decide(loaded: LoadedDeal, library: Library) -> Decision:
         if getattr(terms, name) != getattr(standard, name)
     ]
     derived = _derived_courts_city(loaded, terms)
-    if loaded.deal.courts_city and derived and loaded.deal.courts_city != derived:
+    if loaded.deal.courts_city and derived and city != derived:
         deviations.append(Deviation(
             parameter="courts_city", standard=derived, agreed=loaded.deal.courts_city,
             clauses=sorted(i for i in included if i.startswith("final.")),
         ))
     return Decision(
         language=language, facts=facts, terms=terms, standard_terms=standard,
-        courts_city=city, clauses=decisions, deviations=deviations,
+        courts_city=city, authority=supervisory_authority(loaded), clauses=decisions,
+        deviations=deviations, warnings=warnings_for(loaded),
     )

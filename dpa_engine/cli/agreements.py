@@ -60,6 +60,8 @@ def generate(
     for deviation in result.deviations:
         out.print(escape(f"  deviation {deviation_text(deviation, result.language)}"),
                   soft_wrap=True)
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning[/] {escape(warning)}", soft_wrap=True)
 
 
 @app.command()
@@ -128,7 +130,8 @@ def explain(
     report = explain_deal(deal, library_path=library)
     if as_json:
         data = report.model_dump(mode="json",
-                                 include={"clauses", "deviations", "facts", "approval"})
+                                 include={"clauses", "deviations", "facts", "approval",
+                                          "warnings"})
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     table = folded_table("", "clause", "rule (facts used)",
@@ -150,6 +153,8 @@ def explain(
         colour = "green" if report.approval.approved else "yellow"
         out.print(f"[{colour}]approval[/] {report.approval.state}: "
                   f"{escape(report.approval.message)}", soft_wrap=True)
+    for warning in report.warnings:
+        out.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
 
 
 class SchemaName(StrEnum):

@@ -6,6 +6,8 @@ need more than the library itself.
   all, of the example deals (`examples/deal-*.yaml`): a conditional clause must be exercised
   both ways by the examples — when it is not, add an example deal rather than drop the check;
 - `example-invalid`: an example deal that cannot be decided with this library;
+- `defined-term-unused`, `term-used-undefined`, `numbers-differ`: see legal/terms.py;
+- `language-drift`: see library/drift.py;
 - `lock-missing`, `lock-invalid`, `unlocked-version`, `edited-without-new-version`: see
   clauses/versions.py.
 
@@ -23,10 +25,12 @@ from ..agreements.rules import decide
 from ..errors import DpaError, LibraryError
 from ..files import write_atomically
 from ..library import Library, Problem, load_library
+from ..library.drift import LANGUAGE_LOCK_FILE, drift_problems, updated_language_lock
 from ..library.facts import FactValue
 from ..library.loader import load_with_problems
-from ..library.versions import LOCK_FILE, clause_line, lock_problems, updated_lock
+from ..library.versions import LOCK_FILE, clause_line, lock_problems, read_lock, updated_lock
 from ..yamlsource import YamlDocument, load_yaml
+from .terms import number_problems, term_problems
 
 EXAMPLE_PATTERN = "deal-*.yaml"
 
@@ -52,6 +56,10 @@ def lint(library_path: Path, *, examples: Path | None = None) -> LintReport:
     report = LintReport(library_path=library_path, problems=list(problems))
     report.problems.extend(legal_reference_problems(library))
     report.problems.extend(lock_problems(library))
+    report.problems.extend(term_problems(library))
+    report.problems.extend(number_problems(library))
+    entries, _ = read_lock(library.path)
+    report.problems.extend(drift_problems(library, set(entries or {})))
     folder = examples or default_examples_path(library_path)
     if folder is None:
         report.notes.append("conditions not checked against example deals: no examples/ folder "
@@ -145,4 +153,8 @@ def lock_library(library_path: Path) -> list[str]:
     target = library_path / LOCK_FILE
     if added or not target.is_file():
         write_atomically(target, data)
+    languages = updated_language_lock(library)
+    target = library_path / LANGUAGE_LOCK_FILE
+    if not target.is_file() or target.read_bytes() != languages:
+        write_atomically(target, languages)
     return added

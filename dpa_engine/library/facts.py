@@ -6,6 +6,7 @@ declarations) and the rules (which ask for the values of one deal).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, get_args
@@ -44,6 +45,9 @@ FACTS: dict[str, FactSpec] = {
         FactSpec("has_incidental_subprocessors", "boolean",
                  "an incidental sub-processor serves a bought service"),
         FactSpec("has_transfers", "boolean", "an authorised sub-processor processes outside the EEA"),
+        FactSpec("has_group_entities", "boolean", "a group entity of the provider serves the deal"),
+        FactSpec("has_legal_disclosures", "boolean",
+                 "a bought service passes data to a recipient because the law requires it"),
         FactSpec("services", "text-list", "ids of the services bought"),
         FactSpec("customer_country", "text", "customer's registered office country (ISO code)"),
         FactSpec("provider_country", "text", "provider's registered office country (ISO code)"),
@@ -53,19 +57,27 @@ FACTS: dict[str, FactSpec] = {
 # Names a clause text may use besides the term parameters (see clauses/README.md).
 PARTY_FIELDS = (
     "name", "legal_form", "enterprise_number", "vat_number", "address", "city", "country",
-    "signatory_name", "signatory_title", "contact",
+    "signatory_name", "signatory_title", "contact", "register_label",
 )
 TEXT_NAMES: tuple[str, ...] = (
     *TERM_NAMES,
     "language", "customer", "provider", "authority", "courts_city", "services_list",
-    "prevailing_language_name", "ref",
+    "prevailing_language_name", "backup_retention", "ref",
 )
 
 
 def used_subprocessors(deal: Deal, provider: ProviderProfile) -> list[SubProcessor]:
-    """Sub-processors that serve at least one of the services the deal buys."""
-    bought = set(deal.services)
-    return [s for s in provider.subprocessors if bought & set(s.services)]
+    """Sub-processors that process this deal's data: they serve a bought service and, for a
+    group entity limited to some countries, the customer is established in one of them."""
+    return subprocessors_for(provider.subprocessors, deal.services,
+                             deal.customer.registered_office.country)
+
+
+def subprocessors_for(register: Iterable[SubProcessor], services: Iterable[str],
+                      customer_country: str) -> list[SubProcessor]:
+    """The rule shared by the agreement (Annex IV) and the change-notice planning."""
+    bought = set(services)
+    return [s for s in register if bought & set(s.services) and s.serves(customer_country)]
 
 
 def compute_facts(deal: Deal, provider: ProviderProfile, terms: Terms) -> dict[str, FactValue]:
@@ -82,6 +94,9 @@ def compute_facts(deal: Deal, provider: ProviderProfile, terms: Terms) -> dict[s
         has_subprocessors=any(s.engagement == "systematic" for s in subs),
         has_incidental_subprocessors=any(s.engagement == "incidental" for s in subs),
         has_transfers=any(s.outside_eea for s in subs),
+        has_group_entities=any(s.group_entity for s in subs),
+        has_legal_disclosures=any(
+            provider.service(service).legal_disclosures for service in deal.services),
         services=list(deal.services),
         customer_country=deal.customer.registered_office.country,
         provider_country=provider.registered_office.country,

@@ -43,6 +43,10 @@ LABEL_KEYS: tuple[str, ...] = (
     "no_subprocessors", "incidental_note",
     "signature_for", "signature_name", "signature_title", "signature_date", "signature_sign",
     "authority_BE", "authority_NL", "not_applicable",
+    "authorised_representative", "party_dpo", "dpo_external", "phone", "email",
+    "retention_until_end", "retention_after_end", "retention_after", "legal_disclosures",
+    "disclosure_data", "disclosure_basis", "disclosures_note", "access_categories",
+    "group_entity",
 )
 # Labels added later: a library snapshot kept in an older manifest may lack them.
 OPTIONAL_LABEL_KEYS: tuple[str, ...] = ("signature_place",)

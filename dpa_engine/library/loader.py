@@ -19,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from ..errors import DpaError, LibraryError, did_you_mean
-from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides
+from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides, Terms
 from ..yamlsource import YamlDocument, load_yaml, validation_error
 from .facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
 from .format import (
@@ -214,7 +214,7 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
                     f"ref(\"{target}\") points to no clause",
                     did_you_mean(target, all_ids) or "use the id of an existing clause")
     for name in TERM_NAMES:
-        if name not in defaults:
+        if name not in defaults and Terms.model_fields[name].is_required():
             out.add("no-default", path, None, name,
                     f"no clause declares the parameter '{name}', so it has no standard value",
                     f"declare '{name}: {{default: ..., negotiable: ...}}' under 'parameters:' "

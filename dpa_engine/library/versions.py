@@ -36,7 +36,7 @@ _HEADER = (
 )
 
 
-def _normalised(text: str) -> str:
+def normalised(text: str) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(line.rstrip() for line in lines).strip()
 
@@ -45,9 +45,9 @@ def clause_content(clause: Clause) -> dict[str, Any]:
     """The parts of a clause that change the agreement's wording, normalised."""
     return {
         "id": clause.id,
-        "title": {lang: _normalised(clause.title[lang]) for lang in LANGUAGES},
-        "text": {lang: _normalised(clause.text[lang]) for lang in LANGUAGES},
-        "when": _normalised(clause.when) if clause.when is not None else None,
+        "title": {lang: normalised(clause.title[lang]) for lang in LANGUAGES},
+        "text": {lang: normalised(clause.text[lang]) for lang in LANGUAGES},
+        "when": normalised(clause.when) if clause.when is not None else None,
         "parameters": {name: str(spec.default) for name, spec in sorted(clause.parameters.items())},
     }
 

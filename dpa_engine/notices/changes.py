@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..bulk import paused_gc
+from ..library.facts import subprocessors_for
 from ..models import EEA_COUNTRIES, LANGUAGES, SubProcessor, text_in
 from ..storage import Database
 from ..storage.schema import AgreementRow, ChangeRow, CustomerRow, ObjectionRow, TargetRow
@@ -232,10 +233,12 @@ def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: Agreeme
     services = list(agreement.services)
     new, old = change.subprocessor, change.previous
     reasons: list[PlanReason] = []
-    if new is not None:
+    # A group entity limited to some countries concerns only customers established there:
+    # the same rule as the agreement's Annex IV (library.facts.subprocessors_for).
+    if new is not None and subprocessors_for([new], services, customer.country):
         reasons += [PlanReason(service=s, subprocessor=new.id, role="new")
                     for s in new.services if s in services]
-    if old is not None:
+    if old is not None and subprocessors_for([old], services, customer.country):
         role: Literal["replaced", "removed"] = "replaced" if change.action == "replace" \
             else "removed"
         reasons += [PlanReason(service=s, subprocessor=old.id, role=role)

@@ -77,7 +77,8 @@ def transfer_text(texts: NoticeTexts, mechanism: TransferMechanism | None, langu
         return texts.render("transfer_none", language)
     text = texts.render(f"transfer_{mechanism.kind}", language,
                         scc_module=str(mechanism.scc_module or ""))
-    return f"{text} ({mechanism.detail})" if mechanism.detail else text
+    detail = mechanism.detail_in(language)
+    return f"{text} ({detail})" if detail else text
 
 
 def purpose_text(sub: SubProcessor, language: Language) -> str:

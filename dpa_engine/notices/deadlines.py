@@ -1,10 +1,14 @@
 """Objection deadlines: the end of the last day of the window, in Europe/Brussels.
 
-The window runs from the moment of dispatch. The day of dispatch itself is not counted
-(dies a quo non computatur); the window ends at midnight after its last day, Brussels time,
-so DST changes inside the window never shift it by an hour. A window in business days skips
-Saturdays, Sundays and the public holidays of the agreement's country (BE or NL), as kept
-by the `holidays` library.
+This module is the single source of the counting rule the agreement states (clause
+`subprocessors.general-authorisation`), for Belgian and Dutch law alike:
+- the window runs from the day after dispatch (dies a quo non computatur);
+- it ends at 24:00 Brussels time on its last day, so DST changes never shift it by an hour;
+- a window in business days skips Saturdays, Sundays and the public holidays of the
+  governing law's calendar (BE or NL, as kept by the `holidays` library);
+- a calendar-day window whose last day is a Saturday, Sunday or public holiday ends on the
+  next working day instead (Belgian Civil Code, book 1, art. 1.7; the Dutch Algemene
+  termijnenwet, art. 1, gives the same result for Dutch law).
 
 A deadline is stored as that exclusive end instant (e.g. 2026-04-02 00:00 CEST); an objection
 received before it is on time. Notices print the last day with "23:59".
@@ -46,6 +50,13 @@ def is_business_day(day: datetime.date, country: HolidayCountry) -> bool:
     return day.weekday() < 5 and day not in _public_holidays(country, day.year)
 
 
+def next_working_day(day: datetime.date, country: HolidayCountry) -> datetime.date:
+    """`day` itself when it is a working day, otherwise the first working day after it."""
+    while not is_business_day(day, country):
+        day += datetime.timedelta(days=1)
+    return day
+
+
 def brussels_day(moment: datetime.datetime) -> datetime.date:
     """The calendar day in Brussels at `moment` (which must be timezone-aware)."""
     if moment.tzinfo is None:
@@ -76,7 +87,8 @@ def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.
         raise NoticeError("a window of 0 days gives the customer no time to object",
                           fix="agree a window of at least 1 day")
     if window.unit == "calendar":
-        return dispatch_day + datetime.timedelta(days=window.days)
+        return next_working_day(dispatch_day + datetime.timedelta(days=window.days),
+                                window.holiday_country)
     day, counted = dispatch_day, 0
     while counted < window.days:
         day += datetime.timedelta(days=1)

@@ -176,13 +176,13 @@ def _field_xml(field: SignatureField | None, width: int, *, keep_next: bool) -> 
     if field is None:
         return _signature_paragraph("", keep_next=keep_next)
     if field.value:
-        return _signature_paragraph(text_xml(f"{field.label}: {field.value}"),
+        return _signature_paragraph(text_xml(f"{field.label} {field.value}"),
                                     keep_next=keep_next)
     # No value: a dotted line to fill in by hand, up to the cell's right edge. The zero-width
     # space after the tab makes LibreOffice draw the leader of a tab that ends the paragraph.
     tabs = (f'<w:tabs><w:tab w:val="right" w:leader="dot" '
             f'w:pos="{width - _CELL_MARGINS - 57}"/></w:tabs>')
-    return _signature_paragraph(text_xml(f"{field.label}: ") + "<w:r><w:tab/><w:t>\u200b</w:t></w:r>",
+    return _signature_paragraph(text_xml(f"{field.label} ") + "<w:r><w:tab/><w:t>\u200b</w:t></w:r>",
                                 keep_next=keep_next, extra=tabs)
 
 
@@ -215,7 +215,7 @@ def signature_xml(block: SignatureBlock) -> str:
                                                party_width, keep_next=True))
                          for p in block.parties]))
     rows.append(row(
-        [plain_cell(_signature_paragraph(text_xml(p.sign_label + ":"), keep_next=True),
+        [plain_cell(_signature_paragraph(text_xml(p.sign_label), keep_next=True),
                     _SIGN_LINE) for p in block.parties],
         f'<w:trHeight w:val="{_SIGN_HEIGHT}" w:hRule="atLeast"/>'))
     below = max((len(p.below) for p in block.parties), default=0)

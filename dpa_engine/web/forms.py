@@ -18,7 +18,16 @@ from ruamel.yaml import YAML
 
 from dpa_engine import Deal, ProviderProfile
 
-from .library import LANGUAGES, Terms, belgian_enterprise_number, dutch_kvk_number
+from .library import (
+    LANGUAGES,
+    Language,
+    LocalizedText,
+    RetentionRule,
+    Terms,
+    belgian_enterprise_number,
+    dutch_kvk_number,
+    text_in,
+)
 
 STEPS: tuple[str, ...] = ("customer", "language", "services", "processing", "deviations")
 CUSTOMER_FIELDS: tuple[str, ...] = (
@@ -236,20 +245,42 @@ def form_from_deal(deal: Deal) -> AgreementForm:
                 "enterprise_number": c.enterprise_number, "vat_number": c.vat_number or "",
                 "street": c.registered_office.street, "postal_code": c.registered_office.postal_code,
                 "city": c.registered_office.city, "country": c.registered_office.country,
-                "signatory_name": c.signatory.name, "signatory_title": c.signatory.title,
+                "signatory_name": c.signatory.name,
+                "signatory_title": text_in(c.signatory.title, deal.language) or "",
                 "notice_emails": "\n".join(c.notice_emails)}
     processing = {}
+    language = deal.language
+
+    def plain(value: LocalizedText) -> str:
+        return text_in(value, language) or ""
+
     for p in deal.processing:
         processing[p.service] = ProcessingForm(
-            purpose=p.purpose, nature=p.nature, data_subjects="\n".join(p.data_subjects),
-            categories=[Category(name=x.name, sensitive=x.sensitive or "") for x in p.categories()],
-            retention=p.retention, duration=p.duration)
+            purpose=plain(p.purpose), nature=plain(p.nature),
+            data_subjects="\n".join(plain(d) for d in p.data_subjects),
+            categories=[Category(name=plain(x.name), sensitive=x.sensitive or "")
+                        for x in p.categories()],
+            retention=_retention_text(p.retention, language), duration=plain(p.duration))
     deviations = {k: _text(v) for k, v in deal.deviations.given().items()}
     return AgreementForm(customer=customer, reference=deal.reference or "",
                          agreement_date=deal.agreement_date.isoformat() if deal.agreement_date else "",
                          language=deal.language, version=deal.version, services=list(deal.services),
                          processing=processing, deviations=deviations,
                          courts_city=deal.courts_city or "")
+
+
+def _retention_text(retention: LocalizedText | list[RetentionRule], language: Language) -> str:
+    """Retention as the form's one text field; a per-category schedule becomes one line per
+    category (the form edits it as text)."""
+    if not isinstance(retention, list):
+        return text_in(retention, language) or ""
+    lines = []
+    for rule in retention:
+        period = f"{rule.period.count} {rule.period.unit}" if rule.period else ""
+        after = (" after the end of the agreement" if rule.after_end else
+                 f" after {text_in(rule.after, language) or ''}" if rule.after else "")
+        lines.append(f"{text_in(rule.data, language) or ''}: {period}{after}".strip())
+    return "\n".join(lines)
 
 
 def _text(value: object) -> str:

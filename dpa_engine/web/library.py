@@ -11,15 +11,26 @@ from ..agreements.redline import redline_model
 from ..document import RedlineModel
 from ..legal.coverage import CoverageReport, coverage
 from ..library.history import ClauseView, library_version, show_clause
-from ..models import LANGUAGES, TERM_NAMES, Language, Terms, belgian_enterprise_number, dutch_kvk_number
+from ..models import (
+    LANGUAGES,
+    TERM_NAMES,
+    Language,
+    LocalizedText,
+    RetentionRule,
+    Terms,
+    belgian_enterprise_number,
+    dutch_kvk_number,
+    text_in,
+)
 from ..notices.audit import append_event
 from ..storage.schema import WebAgreementRow, WebSessionRow, WebUserRow
 
 __all__ = [
     "LANGUAGES", "TERM_NAMES", "ApprovalStatus", "ClauseView", "CoverageReport", "Language",
-    "RedlineModel", "Terms", "WebAgreementRow", "WebSessionRow", "WebUserRow", "append_event",
+    "LocalizedText", "RedlineModel", "RetentionRule", "Terms", "WebAgreementRow", "WebSessionRow",
+    "WebUserRow", "append_event",
     "approval_status", "approvals_path", "approve", "belgian_enterprise_number", "coverage",
     "default_library_path", "default_template_path", "dutch_kvk_number", "library_version",
     "load_provider",
-    "redline_model", "show_clause",
+    "redline_model", "show_clause", "text_in",
 ]

@@ -34,11 +34,11 @@ def test_the_specific_authorisation_example_gets_its_clause(generated: dict[str,
 def test_show_prints_one_clause() -> None:
     run = dpa("clauses", "show", "liability.cap", "--lang", "fr", "--library", LIBRARY)
     assert run.returncode == 0, run.stderr
-    assert "Limitation de responsabilité" in run.stdout and "version 1" in run.stdout
+    assert "Limitation de responsabilité" in run.stdout and "version 2" in run.stdout
     assert "Limitation of liability" not in run.stdout
     data = json.loads(dpa("clauses", "show", "liability.cap", "--json", "--library",
                           LIBRARY).stdout)
-    assert data["version"] == 1 and set(data["text"]) == {"nl", "fr", "en"}
+    assert data["version"] == 2 and set(data["text"]) == {"nl", "fr", "en"}
     wrong = dpa("clauses", "show", "liability.caps", "--library", LIBRARY)
     assert wrong.returncode == 2 and "did you mean 'liability.cap'" in wrong.stderr
 
@@ -48,8 +48,8 @@ def test_diff_between_two_folders_names_languages_and_affected_deals(workspace: 
 
     old = workspace / "old-clauses"
     shutil.copytree(workspace / "clauses", old)
-    edit(workspace / "clauses" / "breach.yaml", "  - id: breach.notification\n    version: 1",
-         "  - id: breach.notification\n    version: 2")
+    edit(workspace / "clauses" / "breach.yaml", "  - id: breach.notification\n    version: 2",
+         "  - id: breach.notification\n    version: 3")
     text = (workspace / "clauses" / "breach.yaml").read_text(encoding="utf-8")
     en_start = text.index("      en: |")
     en_line_end = text.index("\n", en_start + 12)
@@ -60,13 +60,13 @@ def test_diff_between_two_folders_names_languages_and_affected_deals(workspace: 
     assert run.returncode == 0, run.stdout + run.stderr
     data = json.loads(run.stdout)
     change = next(c for c in data["clauses"] if c["id"] == "breach.notification")
-    assert change["old_version"] == 1 and change["new_version"] == 2
+    assert change["old_version"] == 2 and change["new_version"] == 3
     assert [c["field"] for c in change["changes"]] == ["text.en"]
     impact = {Path(d["deal"]).name: d["status"] for d in data["deals"]}
     assert impact["deal-health-en.yaml"] == "changes"  # the only English example
     assert impact["deal-standard-nl.yaml"] == "unchanged"
     plain = dpa("clauses", "diff", old, workspace / "clauses").stdout
-    assert "breach.notification changed (v1 → v2)" in plain
+    assert "breach.notification changed (v2 → v3)" in plain
     assert "agreement changes: deal-health-en.yaml" in plain
 
 

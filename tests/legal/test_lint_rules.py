@@ -73,30 +73,30 @@ def test_an_example_that_cannot_be_decided(workspace: Path) -> None:
 
 
 def test_edited_without_new_version(workspace: Path) -> None:
-    edit(workspace / "clauses" / "liability.yaml", "Ces limitations s'appliquent",
-         "Ces limitations valent")
+    edit(workspace / "clauses" / "liability.yaml", "Le Prestataire ne répare que",
+         "Le Prestataire n'indemnise que")
     _check(workspace, "edited-without-new-version", "liability.yaml",
-           "- id: liability.cap >> version: 1")
+           "- id: liability.cap >> version: 2")
 
 
 def test_a_new_version_must_be_locked_and_lock_records_it(workspace: Path) -> None:
     clauses = workspace / "clauses"
-    edit(clauses / "liability.yaml", "Ces limitations s'appliquent", "Ces limitations valent")
-    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 1",
-         "  - id: liability.cap\n    version: 2")
-    _check(workspace, "unlocked-version", "liability.yaml", "    version: 2")
+    edit(clauses / "liability.yaml", "Le Prestataire ne répare que", "Le Prestataire n'indemnise que")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 2",
+         "  - id: liability.cap\n    version: 3")
+    _check(workspace, "unlocked-version", "liability.yaml", "    version: 3")
     run = dpa("clauses", "lock", clauses)
-    assert run.returncode == 0 and "liability.cap@2" in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 0 and "liability.cap@3" in run.stdout, run.stdout + run.stderr
     lock = (clauses / "versions.lock").read_text(encoding="utf-8")
-    assert "liability.cap@1:" in lock and "liability.cap@2:" in lock  # history kept
+    assert "liability.cap@1:" in lock and "liability.cap@3:" in lock  # history kept
     assert lint(clauses).problems == []
 
 
 def test_lock_refuses_an_edit_without_a_new_version(workspace: Path) -> None:
-    edit(workspace / "clauses" / "liability.yaml", "Ces limitations s'appliquent",
-         "Ces limitations valent")
+    edit(workspace / "clauses" / "liability.yaml", "Le Prestataire ne répare que",
+         "Le Prestataire n'indemnise que")
     run = dpa("clauses", "lock", workspace / "clauses")
-    assert run.returncode == 2 and "raise 'version:' to 2" in run.stderr, run.stderr
+    assert run.returncode == 2 and "raise 'version:' to 3" in run.stderr, run.stderr
 
 
 def test_lock_missing(workspace: Path) -> None:
@@ -122,3 +122,59 @@ def test_without_examples_the_conditions_are_skipped_with_a_note(tmp_path: Path)
     assert report.problems == [] and report.notes
     run = dpa("clauses", "lint", tmp_path / "lib")
     assert run.returncode == 0 and "note:" in run.stdout
+
+
+def test_a_defined_term_no_clause_uses(workspace: Path) -> None:
+    edit(workspace / "clauses" / "definitions.yaml",
+         "        - “EER”: de Europese Economische Ruimte;",
+         "        - “EER”: de Europese Economische Ruimte;\n"
+         "        - “Verwerkingsregister”: het register van verwerkingsactiviteiten;")
+    _check(workspace, "defined-term-unused", "definitions.yaml",
+           "- id: definitions.terms >> nl: |")
+
+
+def test_a_capitalised_term_that_is_not_defined(workspace: Path) -> None:
+    edit(workspace / "clauses" / "breach.yaml",
+         "it notifies the Customer without undue delay",
+         "it notifies the Customer's Security Officer without undue delay")
+    _check(workspace, "term-used-undefined", "breach.yaml", "- id: breach.notification >> en: |")
+    report = lint(workspace / "clauses")
+    assert any("“Security Officer”" in p.message and "(en)" in p.message
+               for p in report.problems if p.code == "term-used-undefined")
+
+
+def test_languages_that_state_different_numbers(workspace: Path) -> None:
+    edit(workspace / "clauses" / "termination.yaml",
+         "binnen dertig dagen na het einde", "binnen 30 dagen na het einde")
+    _check(workspace, "numbers-differ", "termination.yaml",
+           "- id: termination.return-deletion >> text:")
+
+
+def test_the_real_library_has_no_wording_problems() -> None:
+    report = lint(LIBRARY)
+    codes = {"defined-term-unused", "term-used-undefined", "numbers-differ", "language-drift"}
+    assert [p.message for p in report.problems if p.code in codes] == []
+
+
+def test_a_new_version_changed_in_one_language_only_drifts_until_locked(workspace: Path) -> None:
+    clauses = workspace / "clauses"
+    edit(clauses / "liability.yaml", "Le Prestataire ne répare que", "Le Prestataire n'indemnise que")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 2",
+         "  - id: liability.cap\n    version: 3")
+    _check(workspace, "language-drift", "liability.yaml", "- id: liability.cap >> fr: |")
+    report = lint(clauses)
+    drift = [p for p in report.problems if p.code == "language-drift"]
+    assert "changed in fr but not in nl, en since version 2" in drift[0].message
+    # Once legal has checked the other languages, locking the version records it.
+    assert dpa("clauses", "lock", clauses).returncode == 0
+    assert lint(clauses).problems == []
+
+
+def test_a_new_version_changed_in_every_language_does_not_drift(workspace: Path) -> None:
+    clauses = workspace / "clauses"
+    edit(clauses / "liability.yaml", "Le Prestataire ne répare que", "Le Prestataire n'indemnise que")
+    edit(clauses / "liability.yaml", "De Dienstverlener vergoedt enkel", "De Dienstverlener vergoedt slechts")
+    edit(clauses / "liability.yaml", "The Provider compensates only", "The Provider only compensates")
+    edit(clauses / "liability.yaml", "  - id: liability.cap\n    version: 2",
+         "  - id: liability.cap\n    version: 3")
+    assert not [p for p in lint(clauses).problems if p.code == "language-drift"]

@@ -30,7 +30,7 @@ def test_generate_records_the_manifest_inside_and_beside(engine: Engine, tmp_pat
     assert beside["library"]["content_hash"] == engine.library.content_hash
     assert {"liability.cap", "breach.notification"} <= {c["id"] for c in beside["clauses"]}
     cap = next(c for c in beside["clauses"] if c["id"] == "liability.cap")
-    assert cap["version"] == 1 and cap["parameters"]["liability_cap_total"] == "2500"
+    assert cap["version"] == 2 and cap["parameters"]["liability_cap_total"] == "2500"
     assert "liability.yaml" in beside["library"]["files"]
     inside = read_manifest(out)
     assert inside.model_dump() == read_manifest(result.manifest).model_dump()
@@ -46,9 +46,9 @@ def test_regenerate_reproduces_the_body_after_the_library_moved_on(
 
     # Legal rewords the liability cap (new version) and a label; the deal changes too.
     liability = clauses / "liability.yaml"
-    edit(liability, "De totale aansprakelijkheid van de Dienstverlener",
-         "De volledige aansprakelijkheid van de Dienstverlener")
-    edit(liability, "  - id: liability.cap\n    version: 1", "  - id: liability.cap\n    version: 2")
+    edit(liability, "De aansprakelijkheid van de Dienstverlener uit hoofde",
+         "De volledige aansprakelijkheid van de Dienstverlener uit hoofde")
+    edit(liability, "  - id: liability.cap\n    version: 2", "  - id: liability.cap\n    version: 3")
     edit(examples / "deal-negotiated-nl.yaml", "liability_cap_total: 25000",
          "liability_cap_total: 50000")
     assert dpa("clauses", "lock", clauses).returncode == 0
@@ -63,7 +63,8 @@ def test_regenerate_reproduces_the_body_after_the_library_moved_on(
         run = dpa("regenerate", source, "-o", again)
         assert run.returncode == 0, run.stdout + run.stderr
         assert _document_xml(again) == _document_xml(original)
-    assert "totale aansprakelijkheid" in body_text(workspace / "again-json.docx")
+    assert "De aansprakelijkheid van de Dienstverlener uit hoofde" in body_text(
+        workspace / "again-json.docx")
     assert "25.000,00" in body_text(workspace / "again-json.docx")
 
 

@@ -38,8 +38,8 @@ def test_the_negotiated_terms_are_tracked_changes(negotiated_redline: Path) -> N
     inserted, deleted = " ".join(_revisions(xml, "ins")), " ".join(_revisions(xml, "del"))
     assert "14" in inserted and "7" in deleted  # objection window
     assert "25.000,00" in inserted and "2.500,00" in deleted
-    assert "Autoriteit Persoonsgegevens" in inserted
-    assert "Gegevensbeschermingsautoriteit" in deleted
+    assert "Nederlands recht" in inserted and "Belgisch recht" in deleted
+    assert "Antwerpen" in deleted and "Utrecht" in inserted  # the courts follow the law
     assert "<w:delText" in xml
     assert re.search(r'<w:ins w:id="\d+" w:author="dpa-engine" w:date="2026-11-23T09:30:00Z">',
                      xml)

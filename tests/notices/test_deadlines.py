@@ -40,14 +40,16 @@ class DescribeCalendarWindow:
         assert last_day(deadline) == datetime.date(2026, 10, 27)
 
     def it_counts_from_the_brussels_day_of_dispatch_not_the_utc_day(self) -> None:
-        # 23:30 UTC on 28 March is already 29 March (the DST switch day) in Brussels.
+        # 23:30 UTC on 28 March is already 29 March (the DST switch day) in Brussels; + 7 days
+        # is Easter Sunday 5 April, so the window runs to Tuesday 7 April (art. 1.7 BW).
         sent = datetime.datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
-        assert last_day(objection_deadline(sent, Window(days=7))) == datetime.date(2026, 4, 5)
+        assert last_day(objection_deadline(sent, Window(days=7))) == datetime.date(2026, 4, 7)
 
     def it_does_not_depend_on_the_hour_of_dispatch(self) -> None:
         early = objection_deadline(at(2026, 10, 25, 0, 5), Window(days=14))
         late = objection_deadline(at(2026, 10, 25, 23, 55), Window(days=14))
-        assert early == late == at(2026, 11, 9, 0, 0)
+        # 25 October + 14 days = Sunday 8 November: the window runs to Monday 9 November.
+        assert early == late == at(2026, 11, 10, 0, 0)
 
     def it_refuses_a_moment_without_time_zone(self) -> None:
         with pytest.raises(NoticeError, match="time zone"):
