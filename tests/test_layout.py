@@ -120,7 +120,8 @@ def test_the_signature_block_has_place_date_room_to_sign_name_and_title(
     block = re.findall(r"<w:tbl>.*?</w:tbl>", xml[:xml.index("<w:pageBreakBefore/>")])[-1]
     text = re.sub(r"<[^>]+>", " ", block)
     for expected in ("Voor Bakkerij Peeters", "Voor Voxalis", "Naam: An Peeters",
-                     "Functie: zaakvoerder", "Naam: Inge Claes", "Functie: CEO"):
+                     "Functie: zaakvoerder", "Naam: Inge Claes",
+                     "Functie: gedelegeerd bestuurder"):
         assert expected in text
     for label in ("Plaats:", "Datum:", "Handtekening:"):
         assert text.count(label) == 2  # one per party
