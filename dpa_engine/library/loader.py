@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ..errors import DpaError, LibraryError, did_you_mean
 from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides
-from ..yamlsource import YamlDocument, load_yaml, validation_error
+from ..yamlsource import YamlDocument, parse_yaml, read_input, validation_error
 from .facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
 from .format import LABEL_KEYS, LEGAL_REFERENCES, ArticleHeader, Clause, ClauseFile, LabelsFile
 from .textenv import clause_environment
@@ -158,12 +158,13 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
 
     sources: dict[str, bytes] = {}
     for file in files:
-        sources[file.name] = file.read_bytes()
-        digest.update(file.name.encode() + b"\0" + sources[file.name] + b"\0")
         try:
-            doc = load_yaml(file, error=LibraryError)
+            text = read_input(file, error=LibraryError, what="clause file")
+            sources[file.name] = text.encode("utf-8")
+            digest.update(file.name.encode() + b"\0" + sources[file.name] + b"\0")
+            doc = parse_yaml(file, text, error=LibraryError)
         except DpaError as exc:
-            out.add("yaml", file, exc.line, None, exc.what, exc.fix)
+            out.add("yaml", file, exc.line, exc.field, exc.what, exc.fix)
             continue
         if file.name == LABELS_FILE:
             labels = _load_labels(doc, out)
