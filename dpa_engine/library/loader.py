@@ -439,8 +439,11 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
     try:
         tree = env.parse(text)
     except TemplateSyntaxError as exc:
+        limited = "not allowed" in (exc.message or "") or "nested too deeply" in (exc.message or "")
         out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
                 f"placeholder syntax error: {exc.message}",
+                "a clause text may hold {{ placeholders }} and {% if %} ... {% else %} ... "
+                "{% endif %} only" if limited else
                 "write placeholders as {{ name }} and close every {% if %} with {% endif %}")
         return None
     try:
