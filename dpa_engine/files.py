@@ -40,7 +40,7 @@ def _same_file(one: Path, other: Path) -> bool:
     try:
         return one.resolve() == other.resolve() or (
             one.exists() and other.exists() and os.path.samefile(one, other))
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
@@ -134,6 +134,17 @@ class OutputSet:
             self.commit()
         else:
             self.discard()
+
+
+# OWASP's rule for CSV injection: a cell a spreadsheet would read as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading
+    single quote (=HYPERLINK(...) becomes '=HYPERLINK(...)). Every CSV the product writes
+    passes its cells through here."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 def write_atomically(path: Path, data: bytes, *, inputs: Iterable[tuple[str, Path]] = ()) -> None:

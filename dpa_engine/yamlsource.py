@@ -102,6 +102,9 @@ def read_input(path: Path, *, error: type[DpaError] = InputError, what: str = "f
     except OSError as exc:  # a symlink loop, a path through a file, a name too long
         raise error(f"cannot read file ({exc.strerror})", path=path,
                     fix="check the path") from None
+    except ValueError:  # a NUL in the path
+        raise error("the path contains a NUL character", path=repr(str(path)),
+                    fix="check the path") from None
     if stat.S_ISDIR(info.st_mode):
         raise error("this is a folder, not a file", path=path,
                     fix=f"give the path of a {what}")

@@ -27,8 +27,21 @@ from ..library import load_library
 from ..models import SubProcessor
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
-from ..yamlsource import load_yaml, validate
-from .common import LibraryOption, TemplateOption, out, progress_bar, user_errors
+from ..yamlsource import load_yaml, read_input, validate
+from .common import (
+    MAX_ID,
+    ChangeIdArgument,
+    LibraryOption,
+    TemplateOption,
+    check_database,
+    check_seconds,
+    check_seconds_settings,
+    err,
+    option_text,
+    out,
+    progress_bar,
+    user_errors,
+)
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else sqlite:///dpa.db)")]
@@ -36,12 +49,13 @@ ActorOption = Annotated[str | None, typer.Option(
     "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
 
 
-def _db(option: str | None) -> Database:
+def _db(option: str | None, *, create: bool = False) -> Database:
+    check_database(option, create=create)
     return open_database(option)
 
 
 def _actor(option: str | None) -> str:
-    return option or notices.default_actor()
+    return option_text(option, "--actor") if option else notices.default_actor()
 
 
 def _texts(library: Path | None) -> notices.NoticeTexts:
@@ -63,7 +77,19 @@ def _moment(value: str, option: str) -> datetime.datetime:
         raise DpaError(f"'{value}' is not a date and time", field=option,
                        fix="write e.g. 2026-11-23T14:30 (Brussels time) or 2026-11-23T13:30Z"
                        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS)
+    if moment.tzinfo:
+        return moment
+    local = moment.replace(tzinfo=BRUSSELS)
+    if local.astimezone(datetime.UTC).astimezone(BRUSSELS).replace(tzinfo=None) != moment:
+        raise DpaError(f"{value} does not exist in Brussels (the clocks skip that hour when "
+                       "summer time starts)", field=option,
+                       fix="give the time after the change (e.g. 03:30 instead of 02:30) or an "
+                           "offset such as +01:00")
+    if local.replace(fold=1).utcoffset() != local.utcoffset():
+        err.print(f"warning: {option} {value} happens twice in Brussels (summer time ends); "
+                  f"taken as the first, {local:%H:%M %Z} (give an offset to choose)",
+                  markup=False, soft_wrap=True)
+    return local
 
 
 def _brussels(moment: datetime.datetime | None) -> str:
@@ -109,17 +135,22 @@ def customers_import(
     paths: Annotated[list[Path], typer.Argument(help="Deal files, or folders with deal-*.yaml")],
     db: DbOption = None, library: LibraryOption = None, actor: ActorOption = None,
 ) -> None:
-    """Register customers and the agreement versions they signed (all or nothing)."""
+    """Register customers and the agreement versions they signed (all or nothing; an entry of a
+    folder that cannot be read is reported as failed, exit 1)."""
     lib = load_library(library or default_library_path())
-    report = notices.import_deals(_db(db), paths, lib, actor=_actor(actor))
+    report = notices.import_deals(_db(db, create=True), paths, lib, actor=_actor(actor))
     for item in report.agreements:
         out.print(f"{item.status:>16}  {item.customer}  v{item.version} ({item.language}, "
                   f"{item.authorisation} authorisation, {item.window}; services: "
                   f"{', '.join(item.services)})", markup=False)
     for note in report.notes:
         out.print("[yellow]note:[/]" + escape(f" {note}"))
+    for failure in report.failed:
+        out.print(f"[red]failed[/] {escape(failure.error)}", soft_wrap=True)
     out.print(f"Register of {report.provider}: {len(report.agreements)} agreement(s) processed",
               markup=False)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @customers_app.command("list")
@@ -311,7 +342,7 @@ def change_propose(
 @change_app.command("plan")
 @user_errors
 def change_plan(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: ChangeIdArgument,
     at: Annotated[str | None, typer.Option(
         "--at", help="Show deadlines as if sent at this moment (default: now)")] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
@@ -348,9 +379,10 @@ def change_plan(
 @change_app.command("send")
 @user_errors
 def change_send(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: ChangeIdArgument,
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
-    smtp_port: Annotated[int | None, typer.Option("--smtp-port", help="$DPA_SMTP_PORT")] = None,
+    smtp_port: Annotated[int | None, typer.Option("--smtp-port", min=1, max=65535,
+                                                   help="$DPA_SMTP_PORT")] = None,
     smtp_security: Annotated[str | None, typer.Option(
         "--smtp-security", help="none, starttls or tls ($DPA_SMTP_SECURITY)")] = None,
     smtp_user: Annotated[str | None, typer.Option(
@@ -368,6 +400,8 @@ def change_send(
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
 ) -> None:
     """Send every notice of a planned change exactly once (safe to rerun after a crash)."""
+    check_seconds_settings()
+    check_seconds(backoff, "DPA_SMTP_BACKOFF", "--backoff")
     settings = notices.SmtpSettings.from_env(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
@@ -431,7 +465,7 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
 @change_app.command("status")
 @user_errors
 def change_status(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: ChangeIdArgument,
     output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
     db: DbOption = None,
 ) -> None:
@@ -460,7 +494,7 @@ def change_status(
 @change_app.command("close")
 @user_errors
 def change_close(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: ChangeIdArgument,
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """After every deadline: record each outcome (silence under general authorisation = approval)."""
@@ -476,13 +510,14 @@ def change_close(
 @change_app.command("bounce")
 @user_errors
 def change_bounce(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: ChangeIdArgument,
     customer: Annotated[str, typer.Option("--customer")],
     reason: Annotated[str, typer.Option("--reason", help="The bounce message")],
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """Record a bounce received after sending: the customer was NOT notified."""
-    notices.record_bounce(_db(db), change_id, customer, reason=reason, actor=_actor(actor))
+    notices.record_bounce(_db(db), change_id, option_text(customer, "--customer"),
+                          reason=option_text(reason, "--reason"), actor=_actor(actor))
     out.print(f"Recorded: {customer} was not notified of change {change_id}; its window does "
               "not run. See the follow-up in: dpa change status", markup=False)
 
@@ -490,7 +525,7 @@ def change_bounce(
 @change_app.command("letters")
 @user_errors
 def change_letters(
-    change_id: Annotated[int, typer.Argument(metavar="ID", help="Change number")],
+    change_id: ChangeIdArgument,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the letters")],
     unnotified: Annotated[bool, typer.Option(
         "--unnotified", help="Only customers that were not notified")] = False,
@@ -509,7 +544,7 @@ def change_letters(
 
 objection_app = typer.Typer(no_args_is_help=True, help="Record customers' objections and consents.")
 
-ChangeOption = Annotated[int, typer.Option("--change", help="Change number")]
+ChangeOption = Annotated[int, typer.Option("--change", min=1, max=MAX_ID, help="Change number")]
 CustomerOption = Annotated[str, typer.Option("--customer", help="Customer key or number")]
 ReceivedOption = Annotated[str, typer.Option(
     "--received-at", help="When it arrived, e.g. 2026-11-25T10:12 (Brussels) or with offset")]
@@ -519,18 +554,15 @@ TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="...or 
 
 def _message_text(text: str | None, text_file: Path | None) -> str:
     if text_file is not None:
-        try:
-            return text_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DpaError(f"cannot read the text file ({exc})", path=text_file,
-                           fix="give a UTF-8 text file") from None
-    return text or ""
+        return option_text(read_input(text_file, what="UTF-8 text file"), "--text-file")
+    return option_text(text or "", "--text")
 
 
 def _record(kind: str, change: int, customer: str, received_at: str, text: str | None,
             text_file: Path | None, db: str | None, actor: str | None) -> None:
     report = notices.record_objection(
-        _db(db), change, customer, received_at=_moment(received_at, "--received-at"),
+        _db(db), change, option_text(customer, "--customer"),
+        received_at=_moment(received_at, "--received-at"),
         text=_message_text(text, text_file), actor=_actor(actor), kind=kind)  # type: ignore[arg-type]
     flag = "[bold yellow]LATE[/] " if report.late else ""
     out.print(flag + escape(f"Recorded {report.kind} of {report.customer} on change "
@@ -579,7 +611,8 @@ def audit_verify(db: DbOption = None) -> None:
 @user_errors
 def audit_export(
     output: Annotated[Path, typer.Option("-o", "--output", help="Evidence pack to write (.zip)")],
-    change: Annotated[int | None, typer.Option("--change", help="Only this change's notices")]
+    change: Annotated[int | None, typer.Option("--change", min=1, max=MAX_ID,
+                                                help="Only this change's notices")]
     = None,
     db: DbOption = None, template: TemplateOption = None,
 ) -> None:
