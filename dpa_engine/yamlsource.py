@@ -22,7 +22,7 @@ from ruamel.yaml.events import AliasEvent, NodeEvent
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .errors import DpaError, InputError, did_you_mean
-from .safetext import UNSAFE_FIX, XML_UNSAFE, first_unsafe, unsafe_character
+from .safetext import UNSAFE_FIX, describe_character, first_unsafe
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
@@ -30,6 +30,9 @@ Loc = tuple[int | str, ...]
 # No deal, provider profile or clause file comes near this; a bigger file is a mistake or an
 # attack (the whole file is held in memory several times while it is checked).
 MAX_INPUT_BYTES = 2 * 1024 * 1024
+# Characters a YAML file cannot hold as typed (YAML 1.2's printable set): every character XML
+# cannot hold, and DEL and the C1 controls besides. Escaped ("\x07") they are found later.
+_UNTYPEABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class YamlDocument:
@@ -137,9 +140,9 @@ def parse_yaml(path: Path, text: str, *, error: type[DpaError] = InputError) -> 
     """Parse YAML text that came from `path` (a file, or a snapshot of one). Refused: text no
     document can hold, anchors and aliases (an input needs none, and they can multiply a small
     file into gigabytes), nesting deeper than Python can walk."""
-    found = unsafe_character(text)
-    if found is not None:
-        position, described = found
+    typed = _UNTYPEABLE.search(text)
+    if typed is not None:
+        position, described = typed.start(), describe_character(typed.group())
         raise error(f"contains the invisible character {described}, which no document can "
                     "hold", path=path, line=text.count("\n", 0, position) + 1,
                     field=_field_at(text, position), fix=UNSAFE_FIX)
@@ -190,7 +193,7 @@ def _field_at(text: str, position: int) -> str | None:
         return None
 
     try:
-        tree = YAML(typ="safe").compose(XML_UNSAFE.sub(" ", text))
+        tree = YAML(typ="safe").compose(_UNTYPEABLE.sub(" ", text))
         return walk(tree, []) if tree is not None else None
     except (YAMLError, RecursionError):
         return None

@@ -34,8 +34,8 @@ def main() -> None:
     except typer.TyperException as exc:  # a usage error: one line, not Typer's box
         sys.exit(usage_error(exc))
     except Exception as exc:  # a bug, not a user error: one line, ask for a report
-        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with DPA_DEBUG=1 for "
-                  "details and report it)", markup=False, soft_wrap=True)
+        err.print(f"internal error: {internal_error(exc)} (rerun with DPA_DEBUG=1 for details "
+                  "and report it)", markup=False, soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -51,3 +51,16 @@ def usage_error(exc: typer.TyperException) -> int:
     err.print(f"error: {command}: {message} — fix: see '{command} --help'", markup=False,
               soft_wrap=True)
     return int(getattr(exc, "exit_code", 2))
+
+
+# A database driver's message quotes the SQL and its parameters (customer names, objection
+# texts): an error line never shows them.
+_QUIET_MODULES = ("sqlalchemy", "psycopg", "sqlite3", "alembic")
+
+
+def internal_error(exc: Exception) -> str:
+    """The one line shown for a bug: the type, and the message unless it may hold data."""
+    if type(exc).__module__.startswith(_QUIET_MODULES):
+        return f"database error {type(exc).__name__}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"
