@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from dpa_engine.yamlsource import MAX_INPUT_BYTES, load_yaml
 from tests.conftest import EXAMPLES, FIXED_TIME, LIBRARY, TEMPLATE
 
 DEAL = EXAMPLES / "deal-standard-nl.yaml"
+DPA = Path(sys.executable).parent / "dpa"
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -216,3 +219,53 @@ class DescribeGenerateOutputs:
             engine.generate(DEAL, out)
         assert out.read_bytes() == before
         assert _leftovers(tmp_path) == []
+
+
+class DescribeTheCommandLine:
+    """Each bad path or setting: exit code 2 and one line on stderr, nothing written."""
+
+    @staticmethod
+    def run(tmp_path: Path, *args: str, **env: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("DPA_")}
+        environment.update(NO_COLOR="1", COLUMNS="60", TERM="dumb", **env)
+        result = subprocess.run([str(DPA), *args], cwd=tmp_path, env=environment,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        return lines[0]
+
+    def it_refuses_a_folder_as_output(self, tmp_path: Path) -> None:
+        (tmp_path / "d.docx").mkdir()
+        line = self.run(tmp_path, "generate", str(DEAL), "-o", "d.docx", "--library", str(LIBRARY))
+        assert "a folder has this name" in line
+
+    def it_refuses_a_template_that_is_not_a_docx(self, tmp_path: Path) -> None:
+        (tmp_path / "fake.docx").write_text("plain text", encoding="utf-8")
+        line = self.run(tmp_path, "generate", str(DEAL), "-o", "x.docx", "--library",
+                        str(LIBRARY), DPA_TEMPLATE=str(tmp_path / "fake.docx"))
+        assert "cannot open the base template" in line
+        assert not (tmp_path / "x.docx").exists()
+
+    def it_names_a_deal_that_is_a_folder(self, tmp_path: Path) -> None:
+        (tmp_path / "deal.yaml").mkdir()
+        line = self.run(tmp_path, "generate", "deal.yaml", "-o", "x.docx", "--library",
+                        str(LIBRARY))
+        assert line.startswith("error: deal.yaml: this is a folder")
+
+    def it_refuses_a_batch_output_that_is_a_file(self, tmp_path: Path) -> None:
+        (tmp_path / "out").write_text("", encoding="utf-8")
+        line = self.run(tmp_path, "batch", str(EXAMPLES), "-o", "out", "--library", str(LIBRARY))
+        assert "output folder is a file" in line
+
+
+def test_an_internal_error_never_shows_a_database_message() -> None:
+    from sqlalchemy.exc import DataError
+
+    from dpa_engine.cli.app import internal_error
+
+    exc = DataError("INSERT INTO objections (text) VALUES (%(text)s)",
+                    {"text": "Jan Peeters objects"}, Exception("NUL byte"))
+    shown = internal_error(exc)
+    assert shown == "database error DataError"
+    assert internal_error(ValueError("first\nsecond")) == "ValueError: first"
