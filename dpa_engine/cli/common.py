@@ -111,16 +111,21 @@ def check_seconds_settings() -> None:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+def database_file(option: str | None) -> Path | None:
+    """The SQLite file `--db`/$DPA_DATABASE_URL names, or None (PostgreSQL, in memory)."""
+    url = resolve_url(option)
+    if not url.startswith("sqlite:///"):
+        return None
+    name = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if name in ("", ":memory:") else Path(name)
+
+
 def check_database(option: str | None, *, create: bool = False) -> None:
     """Refuse a SQLite register that does not exist (a typo in --db must not start a new,
     empty register: only `customers import` creates one) or a file that is not SQLite."""
-    url = resolve_url(option)
-    if not url.startswith("sqlite:///"):
+    path = database_file(option)
+    if path is None:
         return
-    name = url.removeprefix("sqlite:///").split("?", 1)[0]
-    if name in ("", ":memory:"):
-        return
-    path = Path(name)
     where = "--db" if option else ("$DPA_DATABASE_URL" if os.environ.get("DPA_DATABASE_URL")
                                    else "the default database dpa.db")
     try:

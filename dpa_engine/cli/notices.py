@@ -36,6 +36,7 @@ from .common import (
     check_database,
     check_seconds,
     check_seconds_settings,
+    database_file,
     err,
     option_text,
     out,
@@ -52,6 +53,13 @@ ActorOption = Annotated[str | None, typer.Option(
 def _db(option: str | None, *, create: bool = False) -> Database:
     check_database(option, create=create)
     return open_database(option)
+
+
+def _inputs(db: str | None, template: Path | None) -> list[tuple[str, Path]]:
+    """Files a notice command reads, which its output must not replace."""
+    files = [("base template", template or default_template_path())]
+    database = database_file(db)
+    return files + ([("register database", database)] if database else [])
 
 
 def _actor(option: str | None) -> str:
@@ -202,7 +210,8 @@ def subprocessors_list(
         if output is None or output.suffix.lower() != ".docx":
             raise DpaError("a .docx list needs an output file", field="--output",
                            fix="add -o list.docx")
-        write_atomically(output, notices.list_docx(view, texts, _renderer(template)))
+        write_atomically(output, notices.list_docx(view, texts, _renderer(template)),
+                         inputs=_inputs(db, template))
         out.print(f"Wrote {output}", markup=False)
         return
     if output_format is ListFormat.table:
@@ -220,7 +229,7 @@ def subprocessors_list(
     if output is None:
         sys.stdout.write(text)
     else:
-        write_atomically(output, text.encode("utf-8"))
+        write_atomically(output, text.encode("utf-8"), inputs=_inputs(db, template))
         out.print(f"Wrote {output}", markup=False)
 
 

@@ -203,3 +203,12 @@ def test_a_usage_error_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> Non
     assert len(lines) == 1 and lines[0].startswith("error: dpa "), result.stderr
     assert "--help" in lines[0]
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_list_never_overwrites_the_register(dpa, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    before = (tmp_path / "cli.db").stat().st_size
+    out = dpa("subprocessors", "list", "--format", "csv", "-o", str(tmp_path / "cli.db"), code=2)
+    assert "register database" in out
+    assert (tmp_path / "cli.db").stat().st_size == before
+    assert "bakkerij" in dpa("customers", "list", "--format", "json")
