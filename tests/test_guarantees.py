@@ -208,6 +208,23 @@ class DescribeGenerateOutputs:
         with pytest.raises(RenderError, match="clause library file"):
             Engine.load(library, TEMPLATE).generate(DEAL, library / "scope.docx")
 
+    def it_refuses_to_regenerate_over_its_manifest(self, engine: Engine, tmp_path: Path) -> None:
+        engine.generate(DEAL, tmp_path / "a.docx", generated_at=FIXED_TIME)
+        manifest = tmp_path / "a.manifest.json"
+        before = manifest.read_bytes()
+        with pytest.raises(RenderError, match="manifest"):
+            engine.regenerate(manifest, manifest)
+        assert manifest.read_bytes() == before
+
+    def it_refuses_a_redline_over_the_provider_profile(self, engine: Engine,
+                                                       tmp_path: Path) -> None:
+        folder = tmp_path / "deals"
+        shutil.copytree(EXAMPLES, folder)
+        (folder / "profile.docx").symlink_to(folder / "provider.yaml")
+        with pytest.raises(RenderError, match="provider profile"):
+            engine.redline(folder / "deal-negotiated-nl.yaml", folder / "profile.docx")
+        assert (folder / "provider.yaml").read_bytes() == (EXAMPLES / "provider.yaml").read_bytes()
+
     def it_keeps_the_old_agreement_when_the_manifest_cannot_be_written(
             self, engine: Engine, tmp_path: Path) -> None:
         out = tmp_path / "a.docx"
