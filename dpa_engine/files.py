@@ -9,6 +9,7 @@ moving puts back the files already moved.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -113,9 +114,9 @@ class OutputSet:
         """A second name (hard link) for the file `target` replaces, to put it back."""
         if not target.exists():
             return None
-        backup = Path(tempfile.mktemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+        backup = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.old")
         try:
-            os.link(target, backup)  # refuses an existing name, so mktemp's race is harmless
+            os.link(target, backup)  # refuses an existing name: never replaces another file
         except OSError:
             return None  # a file system without hard links: the move itself is still atomic
         return backup

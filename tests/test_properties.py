@@ -52,7 +52,7 @@ VALUE = st.one_of(
     st.lists(PIECE, min_size=1, max_size=4).map("".join).filter(bool).map(
         lambda s: (s * (100_000 // len(s) + 1))[:100_000]),  # 100k characters
 )
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 
