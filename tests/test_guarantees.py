@@ -178,7 +178,9 @@ class DescribeOutputSet:
         with pytest.raises(RenderError, match="deal file"):
             write_atomically(tmp_path / "other.docx", b"x", inputs=[("deal file", source)])
 
-    @pytest.mark.parametrize("target", ["folder", "parent-is-file/x.docx", "/proc/x.docx"])
+    # /sys: a folder nobody may create files in, even root (a read-only folder as root)
+    @pytest.mark.parametrize("target", ["folder", "parent-is-file/x.docx", "/proc/x.docx",
+                                        "/sys/x.docx"])
     def it_names_a_path_it_cannot_write(self, tmp_path: Path, target: str) -> None:
         (tmp_path / "folder").mkdir()
         (tmp_path / "parent-is-file").write_bytes(b"")
