@@ -212,3 +212,14 @@ def test_a_list_never_overwrites_the_register(dpa, tmp_path: Path) -> None:  # t
     assert "register database" in out
     assert (tmp_path / "cli.db").stat().st_size == before
     assert "bakkerij" in dpa("customers", "list", "--format", "json")
+
+
+def test_a_nul_in_an_objection_never_reaches_the_database(  # type: ignore[no-untyped-def]
+        dpa, db_url: str) -> None:
+    """On PostgreSQL a NUL used to end in the driver's error, quoting the SQL and the text."""
+    dpa("customers", "import", str(EXAMPLES), "--db", db_url)
+    out = dpa("objection", "record", "--change", "1", "--customer", "bakkerij-peeters",
+              "--received-at", "2026-11-25T10:00", "--text", "Jan Peeters\x00objects",
+              "--db", db_url, code=2)
+    assert "--text" in out and "U+0000" in out
+    assert "INSERT" not in out and "Jan Peeters" not in out
