@@ -14,8 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from ..files import write_atomically
+from ..files import OutputSet
 from ..models import Language, SubProcessor, text_in
+from ..render.verify import check_xml
 from ..storage import Database
 from ..storage.schema import ListVersionRow
 from .errors import NoticeError
@@ -98,7 +99,7 @@ def write_feed(db: Database, folder: Path, *, language: Language = "en",
         "versions": [v.model_dump(mode="json", exclude_none=True) for v in newest_first],
     }
     json_path = folder / "subprocessors.json"
-    write_atomically(json_path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    json_bytes = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
@@ -123,7 +124,10 @@ def write_feed(db: Database, folder: Path, *, language: Language = "en",
                           href=base_url.rstrip("/") + f"/subprocessors.json#v{version.version}")
     atom_path = folder / "subprocessors.atom"
     xml = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
-    write_atomically(atom_path, xml + b"\n")
+    check_xml(xml, what="the Atom feed", path=atom_path)  # ElementTree writes what XML forbids
+    with OutputSet() as outputs:  # both files, or neither
+        outputs.add(json_path, json_bytes)
+        outputs.add(atom_path, xml + b"\n")
     return [json_path, atom_path]
 
 
