@@ -185,6 +185,12 @@ def find_target(session: Session, ref: NoticeRef) -> tuple[ChangeRow, TargetRow]
     return found[0], found[1]
 
 
+def check_notice(db: Database, ref: NoticeRef) -> None:
+    """LinkRefused unless the link names a notice that was sent to that customer."""
+    with db.transaction() as session:
+        find_target(session, ref)
+
+
 def local_zone(country: str) -> tuple[ZoneInfo, str]:
     """The customer's time zone and the page-text key of its label (Belgian, Dutch, ...)."""
     zone = ZONES.get(country)
@@ -403,7 +409,7 @@ def send_confirmation(db: Database, ref: NoticeRef, texts: PageTexts, settings: 
 
 __all__ = [
     "ACTIONS", "GRACE", "ActionName", "Answer", "AnswerResult", "LinkRefused", "NoticeRef",
-    "answer_of", "confirmation_message", "count_refusal", "find_target", "link_expiry",
+    "answer_of", "check_notice", "confirmation_message", "count_refusal", "find_target", "link_expiry",
     "local_time_text", "local_zone", "notice_token", "notice_url", "portal_secret",
     "read_token", "record_answer", "send_confirmation", "too_many_refusals",
 ]

@@ -24,6 +24,7 @@ from dpa_engine.notices.portal import notice_url
 from dpa_engine.storage import Database
 from dpa_engine.web.public import configure, load_settings, router, security_headers
 from tests.notices.conftest import (  # noqa: F401  (fixtures used by name)
+    EXAMPLES,
     LIBRARY,
     Clock,
     SmtpServer,
@@ -34,6 +35,7 @@ from tests.notices.conftest import (  # noqa: F401  (fixtures used by name)
     pg_server,
     smtp,
     texts,
+    write_deal,
 )
 from tests.notices.helpers import ACTOR, proposed_and_planned, register, voicebot
 
@@ -84,10 +86,15 @@ def build_app(database: Database, server: SmtpServer, clock: Clock, base_url: st
 
 
 @pytest.fixture
-def world(db: Database, library: Library, smtp: SmtpServer) -> World:  # noqa: F811
+def world(db: Database, library: Library, smtp: SmtpServer,  # noqa: F811
+          tmp_path: Path) -> World:
+    """The examples plus 'customer-1-bv' (specific authorisation, English, Belgian), so that two
+    customers are asked for consent."""
     # real time: the links expire and the deadlines run from now
     clock = Clock(datetime.datetime.now(datetime.UTC).replace(microsecond=0))
-    register(db, library, clock)
+    extra = write_deal(tmp_path, 1, language="en",
+                       deviations={"subprocessor_authorisation": "specific"})
+    register(db, library, clock, EXAMPLES, extra)
     effective = (clock() + datetime.timedelta(days=60)).date()
     plan = proposed_and_planned(db, clock, voicebot(), effective_on=effective)
     from dpa_engine.notices import load_notice_texts

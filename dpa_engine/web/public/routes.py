@@ -21,6 +21,7 @@ from ...notices.portal import (
     ACTIONS,
     LinkRefused,
     NoticeRef,
+    check_notice,
     count_refusal,
     read_token,
     record_answer,
@@ -78,7 +79,9 @@ def _notice_ref(request: Request, settings: PublicSettings, token: str
     if too_many_refusals(settings.db, address, now=settings.clock()):
         return _refused(request, settings, status=429, key="too_many")
     try:
-        return read_token(settings.secret, token, now=settings.clock())
+        ref = read_token(settings.secret, token, now=settings.clock())
+        check_notice(settings.db, ref)
+        return ref
     except LinkRefused:
         count_refusal(settings.db, address, now=settings.clock())
         return _refused(request, settings)
