@@ -21,8 +21,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    # a notice link carries its token: never send it on to another site
-    "Referrer-Policy": "no-referrer",
+    # a notice link carries its token: never send it on to another site (same-origin, not
+    # no-referrer: with that, browsers post forms with 'Origin: null')
+    "Referrer-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -64,7 +65,11 @@ def form_token_valid(secret: str, purpose: str, nonce: str, token: str,
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the post comes from another site (Origin header)."""
+    """False when the browser says the post comes from another site (Sec-Fetch-Site, else the
+    Origin header); requests without either (not from a browser) pass on their form token."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
