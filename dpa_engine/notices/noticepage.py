@@ -5,6 +5,7 @@ answers its signed terms allow, and after the deadline the outcome."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
@@ -17,7 +18,16 @@ from .changes import outcome_so_far, summary
 from .compose import ListRow, list_view, purpose_text, transfer_text
 from .deadlines import brussels_day
 from .pagetexts import PageTexts
-from .portal import ACTIONS, ActionName, Answer, NoticeRef, answer_of, find_target, local_time_text
+from .portal import (
+    ACTIONS,
+    ActionName,
+    Answer,
+    NoticeRef,
+    NoticeState,
+    answer_of,
+    find_target,
+    local_time_text,
+)
 from .register import blocked_subprocessors, now_utc, provider_snapshot
 from .texts import NoticeTexts
 
@@ -51,10 +61,33 @@ class NoticePage(BaseModel):
     answer: Answer | None
     answer_text: str | None  # the receipt sentence, when answered
     outcome: str | None  # after the deadline
+    version: str = ""  # names the notice and state this page shows (set when cached)
 
 
 def _entries(row: ListVersionRow | None) -> list[SubProcessor]:
     return [] if row is None else [SubProcessor.model_validate(e) for e in row.entries]
+
+
+# Pages by notice and state, per process: a page is composed again only when something it
+# shows has changed (see portal.notice_access); bounded, cleared when full.
+_PAGES: dict[tuple[object, ...], NoticePage] = {}
+PAGE_CACHE_LIMIT = 10_000
+
+
+def cached_notice_page(db: Database, ref: NoticeRef, state: NoticeState,
+                       notice_texts: NoticeTexts, texts: PageTexts, *,
+                       now: datetime.datetime | None = None) -> NoticePage:
+    """`notice_page`, composed once per notice and state (the state from `notice_access`)."""
+    key = (ref.change_id, ref.customer_key, id(notice_texts), id(texts), *state)
+    page = _PAGES.get(key)
+    if page is None:
+        version = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+        page = notice_page(db, ref, notice_texts, texts, now=now).model_copy(
+            update={"version": version})
+        if len(_PAGES) >= PAGE_CACHE_LIMIT:
+            _PAGES.clear()
+        _PAGES[key] = page
+    return page
 
 
 def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: PageTexts, *,
@@ -159,4 +192,4 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
         answer=answer, answer_text=answer_text, outcome=outcome)
 
 
-__all__ = ["NoticePage", "notice_page"]
+__all__ = ["NoticePage", "cached_notice_page", "notice_page"]

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from ..storage import Database
 from ..storage.schema import (
     ChangeRow,
     CustomerRow,
+    ListVersionRow,
     Meta,
     ObjectionRow,
     PortalAnswerRow,
@@ -189,6 +190,42 @@ def check_notice(db: Database, ref: NoticeRef) -> None:
     """LinkRefused unless the link names a notice that was sent to that customer."""
     with db.transaction() as session:
         find_target(session, ref)
+
+
+NoticeState = tuple[object, ...]
+
+# built once: the notice page asks this on every request
+_ACCESS = (
+    select(ChangeRow.status, TargetRow.id, TargetRow.outcome, TargetRow.deadline,
+           PortalAnswerRow.receipt, PortalAnswerRow.recorded, PortalAnswerRow.confirmation_sent_at,
+           select(func.count(ObjectionRow.id)).where(ObjectionRow.target_id == TargetRow.id)
+           .scalar_subquery(),
+           select(func.max(ListVersionRow.number)).scalar_subquery())
+    .join(TargetRow, TargetRow.change_id == ChangeRow.id)
+    .join(CustomerRow, CustomerRow.id == TargetRow.customer_id)
+    .outerjoin(PortalAnswerRow, PortalAnswerRow.target_id == TargetRow.id)
+    .where(ChangeRow.id == bindparam("change_id"), CustomerRow.key == bindparam("customer_key")))
+_REFUSALS = select(PortalRefusalRow.window_started_at, PortalRefusalRow.in_window).where(
+    PortalRefusalRow.address == bindparam("address"))
+
+
+def notice_access(db: Database, ref: NoticeRef, address: str, *,
+                  now: datetime.datetime | None = None) -> tuple[bool, NoticeState]:
+    """(whether `address` is refused for too many bad links, the notice's state), in one short
+    read: the state is everything the notice page depends on that can change (change status,
+    outcome, answer, objections, deadline passed, list version), so a page computed for the
+    same state is the same page. LinkRefused when the link names no notice."""
+    moment = now or now_utc()
+    with db.transaction() as session:
+        row = session.execute(_ACCESS, {"change_id": ref.change_id,
+                                        "customer_key": ref.customer_key}).first()
+        refusals = session.execute(_REFUSALS, {"address": address[:64]}).first()
+    limited = refusals is not None and moment - refusals[0] < REFUSAL_WINDOW \
+        and refusals[1] >= REFUSAL_LIMIT
+    if row is None:
+        raise LinkRefused("the notice link names no notice", fix="use the link in the e-mail")
+    deadline = row[3]
+    return limited, (*row, deadline is not None and moment >= deadline)
 
 
 def local_zone(country: str) -> tuple[ZoneInfo, str]:
@@ -409,7 +446,8 @@ def send_confirmation(db: Database, ref: NoticeRef, texts: PageTexts, settings: 
 
 __all__ = [
     "ACTIONS", "GRACE", "ActionName", "Answer", "AnswerResult", "LinkRefused", "NoticeRef",
-    "answer_of", "check_notice", "confirmation_message", "count_refusal", "find_target", "link_expiry",
-    "local_time_text", "local_zone", "notice_token", "notice_url", "portal_secret",
-    "read_token", "record_answer", "send_confirmation", "too_many_refusals",
+    "NoticeState", "answer_of", "check_notice", "confirmation_message", "count_refusal",
+    "find_target", "link_expiry", "local_time_text", "local_zone", "notice_access",
+    "notice_token", "notice_url", "portal_secret", "read_token", "record_answer",
+    "send_confirmation", "too_many_refusals",
 ]

@@ -78,7 +78,7 @@ class World:
 def build_app(database: Database, server: SmtpServer, clock: Clock, base_url: str) -> FastAPI:
     """What the lead's app does with the router: include it, add the headers middleware."""
     app = FastAPI()
-    app.middleware("http")(security_headers)
+    security_headers(app)
     app.include_router(router)
     configure(app, load_settings(db=database, library=LIBRARY, smtp=server.settings(),
                                  base_url=base_url, clock=clock))

@@ -5,6 +5,7 @@ library function, renders a template."""
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,17 +17,18 @@ from ...errors import DpaError
 from ...models import LANGUAGES, Language
 from ...notices.feed import feed_documents
 from ...notices.mailer import MailError
-from ...notices.noticepage import notice_page
+from ...notices.noticepage import NoticePage, cached_notice_page
 from ...notices.portal import (
     ACTIONS,
+    REFUSAL_LIMIT,
     LinkRefused,
     NoticeRef,
-    check_notice,
+    NoticeState,
     count_refusal,
+    notice_access,
     read_token,
     record_answer,
     send_confirmation,
-    too_many_refusals,
 )
 from ...notices.publicpage import public_page
 from ...notices.subscriptions import (
@@ -73,40 +75,69 @@ def _refused(request: Request, settings: PublicSettings, *, status: int = 403,
                                       status_code=status, headers=NO_STORE)
 
 
-def _notice_ref(request: Request, settings: PublicSettings, token: str
-                ) -> NoticeRef | HTMLResponse:
+class Access:
+    """A valid link's notice and its state (see portal.notice_access)."""
+
+    def __init__(self, ref: NoticeRef, state: NoticeState) -> None:
+        self.ref, self.state = ref, state
+
+
+def _notice_ref(request: Request, settings: PublicSettings, token: str) -> Access | HTMLResponse:
+    """The notice a link names, or the refusal page (counted; 429 once an address has had too
+    many refusals)."""
     address = client_address(request)
-    if too_many_refusals(settings.db, address, now=settings.clock()):
-        return _refused(request, settings, status=429, key="too_many")
     try:
         ref = read_token(settings.secret, token, now=settings.clock())
-        check_notice(settings.db, ref)
-        return ref
+        limited, state = notice_access(settings.db, ref, address, now=settings.clock())
     except LinkRefused:
-        count_refusal(settings.db, address, now=settings.clock())
+        if count_refusal(settings.db, address, now=settings.clock()) > REFUSAL_LIMIT:
+            return _refused(request, settings, status=429, key="too_many")
         return _refused(request, settings)
+    if limited:
+        return _refused(request, settings, status=429, key="too_many")
+    return Access(ref, state)
 
 
-def _notice(request: Request, settings: PublicSettings, token: str, ref: NoticeRef,
+def _page_of(settings: PublicSettings, access: Access) -> NoticePage:
+    return cached_notice_page(settings.db, access.ref, access.state, settings.notice_texts,
+                              settings.page_texts, now=settings.clock())
+
+
+# The plain notice page (no error, nothing typed yet) rendered once per page version and link,
+# with stand-ins for the form's nonce and token, which are put in for each response.
+_NONCE, _CSRF = f"n{secrets.token_hex(16)}", f"c{secrets.token_hex(16)}"
+_HTML: dict[tuple[str, str, str], str] = {}
+
+
+def _notice(request: Request, settings: PublicSettings, token: str, access: Access,
             status: int = 200, error: str | None = None, reason: str = "") -> HTMLResponse:
-    try:
-        page = notice_page(settings.db, ref, settings.notice_texts, settings.page_texts,
-                           now=settings.clock())
-    except LinkRefused:
-        count_refusal(settings.db, client_address(request), now=settings.clock())
-        return _refused(request, settings)
+    page = _page_of(settings, access)
     nonce = form_nonce()
-    return _page(request, "notice.html", settings, page.language, status=status, page=page,
-                 token=token, nonce=nonce, csrf=form_token(settings.secret, token, nonce),
-                 error=error, reason=reason)
+    csrf = form_token(settings.secret, token, nonce)
+    if error is not None or reason:
+        return _page(request, "notice.html", settings, page.language, status=status, page=page,
+                     token=token, nonce=nonce, csrf=csrf, error=error, reason=reason)
+    key = (page.version, token, str(request.base_url))
+    blank = _HTML.get(key)
+    if blank is None:
+        texts = settings.page_texts
+        blank = templates.get_template("notice.html").render(
+            request=request, lang=page.language, page=page, token=token, nonce=_NONCE,
+            csrf=_CSRF, error=None, reason="",
+            t=lambda key, **values: texts.render(key, page.language, **values))
+        if len(_HTML) >= 10_000:
+            _HTML.clear()
+        _HTML[key] = blank
+    return HTMLResponse(blank.replace(_NONCE, nonce).replace(_CSRF, csrf), status_code=status,
+                        headers=NO_STORE)
 
 
 @router.get("/notice/{token}", response_class=HTMLResponse)
 def notice(request: Request, token: str, settings: Settings) -> HTMLResponse:
-    ref = _notice_ref(request, settings, token)
-    if isinstance(ref, HTMLResponse):
-        return ref
-    return _notice(request, settings, token, ref)
+    access = _notice_ref(request, settings, token)
+    if isinstance(access, HTMLResponse):
+        return access
+    return _notice(request, settings, token, access)
 
 
 def _form_ok(request: Request, settings: PublicSettings, token: str, nonce: str, csrf: str
@@ -119,17 +150,16 @@ def confirm_answer(request: Request, token: str, settings: Settings,
                    action: Annotated[str, Form()], nonce: Annotated[str, Form()],
                    csrf: Annotated[str, Form()], reason: Annotated[str, Form()] = ""
                    ) -> HTMLResponse:
-    ref = _notice_ref(request, settings, token)
-    if isinstance(ref, HTMLResponse):
-        return ref
+    access = _notice_ref(request, settings, token)
+    if isinstance(access, HTMLResponse):
+        return access
     if not _form_ok(request, settings, token, nonce, csrf):
         return _refused(request, settings, status=400, key="form_expired")
-    page = notice_page(settings.db, ref, settings.notice_texts, settings.page_texts,
-                       now=settings.clock())
+    page = _page_of(settings, access)
     if action not in page.actions:  # answered already, closed, or not this notice's answer
         return RedirectResponse(request.url_for("notice", token=token), status_code=303)  # type: ignore[return-value]
     if action == "object" and not reason.strip():
-        return _notice(request, settings, token, ref, status=422,
+        return _notice(request, settings, token, access, status=422,
                        error=settings.page_texts.render("reason_missing", page.language))
     return _page(request, "confirm.html", settings, page.language, page=page, token=token,
                  action=action, reason=reason.strip(), nonce=nonce, csrf=csrf)
@@ -139,9 +169,10 @@ def confirm_answer(request: Request, token: str, settings: Settings,
 def answer(request: Request, token: str, settings: Settings, action: Annotated[str, Form()],
            nonce: Annotated[str, Form()], csrf: Annotated[str, Form()],
            reason: Annotated[str, Form()] = "") -> Response:
-    ref = _notice_ref(request, settings, token)
-    if isinstance(ref, HTMLResponse):
-        return ref
+    access = _notice_ref(request, settings, token)
+    if isinstance(access, HTMLResponse):
+        return access
+    ref = access.ref
     if not _form_ok(request, settings, token, nonce, csrf):
         return _refused(request, settings, status=400, key="form_expired")
     if action not in {a for actions in ACTIONS.values() for a in actions}:
@@ -164,14 +195,10 @@ def answer(request: Request, token: str, settings: Settings, action: Annotated[s
 
 @router.get("/notice/{token}/receipt", response_class=HTMLResponse)
 def receipt(request: Request, token: str, settings: Settings) -> Response:
-    ref = _notice_ref(request, settings, token)
-    if isinstance(ref, HTMLResponse):
-        return ref
-    try:
-        page = notice_page(settings.db, ref, settings.notice_texts, settings.page_texts,
-                           now=settings.clock())
-    except LinkRefused:
-        return _refused(request, settings)
+    access = _notice_ref(request, settings, token)
+    if isinstance(access, HTMLResponse):
+        return access
+    page = _page_of(settings, access)
     if page.answer is None:
         return RedirectResponse(request.url_for("notice", token=token), status_code=303)
     return _page(request, "receipt.html", settings, page.language, page=page, token=token)

@@ -1,4 +1,4 @@
-"""Security for the customer-facing pages: response headers (a middleware any app can use)
+"""Security for the customer-facing pages: response headers (middleware any app can use)
 and form tokens bound to the signed notice link, independent of staff sessions."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FORM_VALIDITY_SECONDS = 24 * 3600
 
@@ -30,16 +31,39 @@ SECURITY_HEADERS = {
 }
 
 
-async def security_headers(request: Request,
-                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """HTTP middleware: `app.middleware("http")(security_headers)`. Adds the headers above
-    (HSTS too when the request came over HTTPS) without overriding what a route set."""
-    response = await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.url.scheme == "https":
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
+class SecurityHeaders:
+    """ASGI middleware adding the headers above to every HTTP response (HSTS too over HTTPS),
+    without overriding what a route set. Plain ASGI (no per-request task, unlike
+    `@app.middleware("http")`): `app.add_middleware(SecurityHeaders)`, or
+    `security_headers(app)`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _HEADERS + (_HSTS if https else ()):
+                    if name not in headers:
+                        headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_HEADERS = tuple(SECURITY_HEADERS.items())
+_HSTS = (("Strict-Transport-Security", "max-age=31536000"),)
+
+
+def security_headers(app: Starlette) -> None:
+    """Add the security headers to every response of `app` (call once, before it serves)."""
+    app.add_middleware(SecurityHeaders)
 
 
 def form_nonce(now: float | None = None) -> str:
