@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import html
 import os
 import secrets
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Any, Literal
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,10 +44,8 @@ from .audit import append_event
 from .changes import record_objection
 from .deadlines import BRUSSELS
 from .errors import NoticeError
-from .mailer import send_message
 from .pagetexts import PageTexts
-from .register import now_utc, provider_snapshot
-from .smtp import SmtpSettings
+from .register import now_utc
 
 SECRET_ENV = "DPA_SECRET_KEY"
 PUBLIC_URL_ENV = "DPA_PUBLIC_URL"
@@ -60,6 +54,8 @@ GRACE = datetime.timedelta(days=60)
 # An informational notice has no deadline: its link lasts this long from when it was made.
 INFORMATIONAL_VALIDITY = datetime.timedelta(days=120)
 REFUSAL_WINDOW = datetime.timedelta(minutes=10)
+# how long the request that stored an answer has to put it on record before another may
+COMPLETION_LEASE = datetime.timedelta(seconds=60)
 REFUSAL_LIMIT = 20  # refused requests per address and window before every request is refused
 
 ActionName = Literal["object", "consent", "refuse", "acknowledge"]
@@ -321,7 +317,8 @@ def record_answer(db: Database, ref: NoticeRef, action: ActionName, reason: str,
                 late = target.deadline is not None and moment >= target.deadline
                 row = PortalAnswerRow(change_id=change.id, target_id=target.id, action=action,
                                       reason=reason, received_at=moment, late=late,
-                                      receipt=secrets.token_hex(6).upper(), recorded=False)
+                                      receipt=secrets.token_hex(6).upper(), recorded=False,
+                                  completing_until=moment + COMPLETION_LEASE)
                 session.add(row)
                 session.flush()
                 existing, new = _answer(row), True
@@ -333,10 +330,24 @@ def record_answer(db: Database, ref: NoticeRef, action: ActionName, reason: str,
             existing = answer_of(session, target)
         if existing is None:
             raise NoticeError("the answer could not be stored", fix="try again")
-    if not existing.recorded:
+    if not existing.recorded and (new or _take_over(db, ref, moment)):
         _complete(db, ref, existing, actor=actor, now=moment)
         existing = existing.model_copy(update={"recorded": True})
     return AnswerResult(answer=existing, new=new)
+
+
+def _take_over(db: Database, ref: NoticeRef, moment: datetime.datetime) -> bool:
+    """Take the lease of an answer not on record yet whose lease has expired (its request died
+    between storing and recording it); False while another request holds it."""
+    with db.transaction() as session:
+        _, target = find_target(session, ref)
+        taken = session.execute(
+            update(PortalAnswerRow)
+            .where(PortalAnswerRow.target_id == target.id, PortalAnswerRow.recorded.is_(False),
+                   or_(PortalAnswerRow.completing_until.is_(None),
+                       PortalAnswerRow.completing_until < moment))
+            .values(completing_until=moment + COMPLETION_LEASE))
+        return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
 def _complete(db: Database, ref: NoticeRef, answer: Answer, *, actor: str,
@@ -360,94 +371,17 @@ def _complete(db: Database, ref: NoticeRef, answer: Answer, *, actor: str,
             PortalAnswerRow.target_id == target.id)).scalar_one()
         if row.recorded:
             return
-        row.recorded = True
+        row.recorded, row.completing_until = True, None
         if answer.action == "acknowledge":
             append_event(session, "acknowledged", actor=actor, at=now, change_id=ref.change_id,
                          customer_key=ref.customer_key,
                          data={"received_at": answer.received_at.isoformat(), "text": text})
 
 
-# --- the confirmation e-mail ---------------------------------------------------------------
-
-def confirmation_message(db: Database, ref: NoticeRef, texts: PageTexts, *, sender: str | None
-                         ) -> EmailMessage | None:
-    """The e-mail confirming the customer's answer, to its notice addresses (None: no answer)."""
-    with db.transaction() as session:
-        change, target = find_target(session, ref)
-        answer = answer_of(session, target)
-        if answer is None:
-            return None
-        customer = target.customer
-        provider = provider_snapshot(session)
-        lang: Language = target.language  # type: ignore[assignment]
-        sub = change.subprocessor or change.previous or {}
-        date, time, zone = local_time_text(answer.received_at, customer.country, lang, texts)
-        values = {"change_number": str(change.id), "subprocessor": str(sub.get("name", "")),
-                  "answer": texts.render(f"answer_{answer.action}", lang),
-                  "received": f"{date} {time}", "time_zone": zone, "receipt": answer.receipt,
-                  "contact_name": customer.contact_name or "", "customer_name": customer.name,
-                  "provider_name": provider.name, "contact_email": provider.privacy_email or ""}
-        recipients = list(target.recipients)
-    greeting = texts.render("greeting_named" if values["contact_name"] else "greeting_anonymous",
-                            lang, **values)
-    body = texts.render("mail_answer_body", lang, **values)
-    question = texts.render("change_by_email", lang, **values)
-    closing = texts.render("mail_closing", lang, **values)
-    message = EmailMessage()
-    message["Subject"] = texts.render("mail_answer_subject", lang, **values)
-    message["From"] = sender or provider.privacy_email or "noreply@localhost"
-    message["To"] = ", ".join(recipients)
-    if provider.privacy_email:
-        message["Reply-To"] = provider.privacy_email
-    message["Date"] = format_datetime(now_utc())
-    message["Message-ID"] = make_msgid(domain="dpa-engine.invalid")
-    message["Auto-Submitted"] = "auto-replied"
-    message["Content-Language"] = lang
-    message.set_content("\n\n".join([greeting, body, question, closing]) + "\n")
-    message.add_alternative(_html_mail(lang, [greeting, body], question,
-                                       provider.privacy_email, closing), subtype="html")
-    return message
-
-
-def _html_mail(lang: str, paragraphs: list[str], question: str, contact: str | None,
-               closing: str) -> str:
-    parts = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
-    if contact:  # the privacy address as a mailto link
-        link = f'<a href="mailto:{quote(contact, safe="@")}">{html.escape(contact)}</a>'
-        parts.append("<p>" + html.escape(question).replace(html.escape(contact), link) + "</p>")
-    else:
-        parts.append(f"<p>{html.escape(question)}</p>")
-    parts.append("<p>" + "<br>".join(html.escape(line) for line in closing.split("\n")) + "</p>")
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"></head><body>'
-            + "\n".join(parts) + "</body></html>\n")
-
-
-def send_confirmation(db: Database, ref: NoticeRef, texts: PageTexts, settings: SmtpSettings,
-                      *, now: datetime.datetime | None = None) -> bool:
-    """Send the confirmation of the answer once (True when it has been sent, now or before)."""
-    with db.transaction() as session:
-        _, target = find_target(session, ref)
-        answer = answer_of(session, target)
-        if answer is None:
-            return False
-        if answer.confirmation_sent_at is not None:
-            return True
-    message = confirmation_message(db, ref, texts, sender=settings.from_address)
-    if message is None:
-        return False
-    send_message(settings, message)
-    with db.transaction() as session:
-        _, target = find_target(session, ref)
-        row = session.execute(select(PortalAnswerRow).where(
-            PortalAnswerRow.target_id == target.id)).scalar_one()
-        row.confirmation_sent_at = now or now_utc()
-    return True
-
-
 __all__ = [
     "ACTIONS", "GRACE", "ActionName", "Answer", "AnswerResult", "LinkRefused", "NoticeRef",
-    "NoticeState", "answer_of", "check_notice", "confirmation_message", "count_refusal",
+    "NoticeState", "answer_of", "check_notice", "count_refusal",
     "find_target", "link_expiry", "local_time_text", "local_zone", "notice_access",
     "notice_token", "notice_url", "portal_secret", "read_token", "record_answer",
-    "send_confirmation", "too_many_refusals",
+    "too_many_refusals",
 ]

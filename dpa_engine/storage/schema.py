@@ -247,6 +247,8 @@ class PortalAnswerRow(Base):
     late: Mapped[bool] = mapped_column(Boolean)
     receipt: Mapped[str] = mapped_column(String(32), unique=True)
     recorded: Mapped[bool] = mapped_column(Boolean)
+    # who puts it on record holds this lease (a crash leaves it to expire, then a retry takes it)
+    completing_until: Mapped[datetime.datetime | None]
     confirmation_sent_at: Mapped[datetime.datetime | None]
 
 

@@ -6,22 +6,35 @@ from __future__ import annotations
 import datetime
 import html
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from dpa_engine.notices import change_status, close_change, verify_audit
+from dpa_engine.notices import (
+    change_status,
+    close_change,
+    load_notice_texts,
+    plan_change,
+    send_change,
+    verify_audit,
+)
 from dpa_engine.notices.portal import (
     REFUSAL_LIMIT,
     LinkRefused,
     notice_token,
     notice_url,
     read_token,
+    record_answer,
 )
+from dpa_engine.storage.schema import AuditEventRow
 from dpa_engine.web.public.security import SECURITY_HEADERS
+from tests.notices.helpers import ACTOR, propose
 
-from .conftest import World
+from .conftest import LIBRARY, World
 
 OTHER_CUSTOMERS = ("Bakkerij Peeters", "Groenveld Energie", "MedCare", "Saint-Lambert",
                    "Customer 1 BV")
@@ -239,3 +252,73 @@ class DescribeAnswers:
         assert "You refused your authorisation" in client.get(world.path("customer-1-bv")).text
         page = client.get(world.path("bakkerij-peeters")).text
         assert "geacht met de wijziging in te stemmen" in page and 'value="object"' not in page
+
+
+class DescribeConcurrentAnswers:
+    def it_records_one_answer_when_the_same_post_arrives_four_times_at_once(
+            self, world: World) -> None:
+        ref = read_token(world.secret, world.path("bakkerij-peeters").rsplit("/", 1)[1],
+                         now=world.clock())
+        barrier = threading.Barrier(4)
+
+        def post(_: int) -> bool:
+            barrier.wait()
+            return record_answer(world.db, ref, "object", "tegelijk", actor="tester",
+                                 now=world.clock()).new
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(post, range(4)))
+        assert results.count(True) == 1
+        assert len(_objections(world, "bakkerij-peeters")) == 1
+        assert verify_audit(world.db).ok
+
+
+    @pytest.mark.parametrize("objection_recorded", [False, True])
+    def it_completes_an_answer_whose_request_died_exactly_once(
+            self, world: World, objection_recorded: bool) -> None:
+        from dpa_engine.notices import record_objection
+        from dpa_engine.notices.portal import find_target
+        from dpa_engine.storage.schema import PortalAnswerRow
+
+        ref = read_token(world.secret, world.path("bakkerij-peeters").rsplit("/", 1)[1],
+                         now=world.clock())
+        stored_at = world.clock()
+        with world.db.transaction() as session:  # stored, then the process died
+            change, target = find_target(session, ref)
+            session.add(PortalAnswerRow(
+                change_id=change.id, target_id=target.id, action="object", reason="eerst",
+                received_at=stored_at, late=False, receipt="DEADBEEF0001", recorded=False,
+                completing_until=stored_at + datetime.timedelta(seconds=60)))
+        if objection_recorded:  # ... after record_objection had committed
+            record_objection(world.db, world.change_id, "bakkerij-peeters",
+                             received_at=stored_at, text="eerst", actor="t", now=stored_at)
+        soon = record_answer(world.db, ref, "object", "again", actor="t",
+                             now=stored_at + datetime.timedelta(seconds=5))
+        assert not soon.new and not soon.answer.recorded  # the lease still runs
+        later = record_answer(world.db, ref, "object", "again", actor="t",
+                              now=stored_at + datetime.timedelta(seconds=61))
+        assert later.answer.recorded and later.answer.receipt == "DEADBEEF0001"
+        [objection] = _objections(world, "bakkerij-peeters")
+        assert objection["received_at"] == stored_at.isoformat()
+
+
+class DescribeInformationalNotices:
+    def it_lets_the_customer_acknowledge_and_audits_it(self, world: World,
+                                                       client: TestClient) -> None:
+        removal = propose(world.db, world.clock, action="remove", target="mailrelay",
+                          effective_on=(world.clock() + datetime.timedelta(days=40)).date())
+        plan_change(world.db, removal.id, actor=ACTOR, now=world.clock())
+        send_change(world.db, removal.id, settings=world.smtp.settings(),
+                    texts=load_notice_texts(LIBRARY / "notices"), actor=ACTOR,
+                    clock=world.clock)
+        path = world.path("bakkerij-peeters", change_id=removal.id)
+        page = client.get(path).text
+        assert "geen beroep meer doet op subverwerker MailRelay" in page
+        assert 'value="acknowledge"' in page and "Uiterste datum" not in page
+        receipt = _answer(client, path, "acknowledge")
+        assert "ontvangst bevestigd" in receipt
+        with world.db.transaction() as session:
+            events = [e.event for e in session.execute(
+                select(AuditEventRow).where(AuditEventRow.change_id == removal.id)).scalars()]
+        assert events.count("acknowledged") == 1
+        assert verify_audit(world.db).ok

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from ...errors import DpaError
 from ...models import LANGUAGES, Language
+from ...notices.answermail import send_confirmation
 from ...notices.feed import feed_documents
 from ...notices.mailer import MailError
 from ...notices.noticepage import NoticePage, cached_notice_page
@@ -28,7 +29,6 @@ from ...notices.portal import (
     notice_access,
     read_token,
     record_answer,
-    send_confirmation,
 )
 from ...notices.publicpage import public_page
 from ...notices.subscriptions import (

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("late", sa.Boolean(), nullable=False),
         sa.Column("receipt", sa.String(32), nullable=False, unique=True),
         sa.Column("recorded", sa.Boolean(), nullable=False),
+        sa.Column("completing_until", sa.DateTime(), nullable=True),
         sa.Column("confirmation_sent_at", sa.DateTime(), nullable=True),
     )
     op.create_table(
