@@ -43,6 +43,10 @@ def it_objects_through_the_notice_link(world: World, live: LiveServer, page: Any
     assert page.locator("h1").inner_text() == "Wijziging subverwerker nr. 1: VoiceBot"
     assert "Belgische tijd" in page.locator(".deadline").inner_text()
     check_page(page, shots, "notice-objection")
+    page.get_by_label("Uw redenen (verplicht)").fill("   ")  # passes 'required', not the server
+    page.get_by_role("button", name="Bezwaar maken…").click()
+    assert page.get_by_role("alert").inner_text() == "Geef de redenen van uw bezwaar op."
+    check_page(page, shots, "notice-reason-missing")
     page.get_by_label("Uw redenen (verplicht)").fill("Wij willen geen doorgifte naar de VS.")
     page.get_by_role("button", name="Bezwaar maken…").click()
     assert page.locator("h1").inner_text() == "Bevestig uw antwoord"
