@@ -5,7 +5,9 @@ tests, and headless Chromium (Debian's) through Playwright."""
 from __future__ import annotations
 
 import datetime
+import html
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dpa_engine.library import Library
-from dpa_engine.notices import send_change
+from dpa_engine.notices import change_status, load_notice_texts, send_change
 from dpa_engine.notices.portal import notice_url
 from dpa_engine.storage import Database
 from dpa_engine.web.public import configure, load_settings, router, security_headers
@@ -61,8 +63,6 @@ class World:
     def url(self, customer: str, change_id: int | None = None,
             deadline: datetime.datetime | None = None, secret: str | None = None) -> str:
         """The customer's notice link, as the notice e-mail will carry it."""
-        from dpa_engine.notices import change_status
-
         change = change_id or self.change_id
         if deadline is None:
             target = next(t for t in change_status(self.db, change).targets
@@ -73,6 +73,17 @@ class World:
 
     def path(self, customer: str, **kwargs: Any) -> str:
         return self.url(customer, **kwargs).removeprefix(self.base_url)
+
+    def objections(self, customer: str) -> list[dict[str, Any]]:
+        """What `dpa change status` lists as the customer's objections and consents."""
+        return next(t for t in change_status(self.db, self.change_id).targets
+                    if t.customer == customer).objections
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """The hidden inputs of the forms of an HTML page, unescaped, as a browser posts them."""
+    return {name: html.unescape(value) for name, value in
+            re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)}
 
 
 def build_app(database: Database, server: SmtpServer, clock: Clock, base_url: str) -> FastAPI:
@@ -97,8 +108,6 @@ def world(db: Database, library: Library, smtp: SmtpServer,  # noqa: F811
     register(db, library, clock, EXAMPLES, extra)
     effective = (clock() + datetime.timedelta(days=60)).date()
     plan = proposed_and_planned(db, clock, voicebot(), effective_on=effective)
-    from dpa_engine.notices import load_notice_texts
-
     report = send_change(db, plan.change.id, settings=smtp.settings(),
                          texts=load_notice_texts(LIBRARY / "notices"), actor=ACTOR, clock=clock)
     assert report.complete and not report.failed
@@ -149,7 +158,7 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but /usr/bin/chromium is missing (.ci/system-deps installs it)")
         pytest.skip("Chromium not installed: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # (only when the browser tests run)
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

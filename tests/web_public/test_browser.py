@@ -22,11 +22,6 @@ from .conftest import LIBRARY, LiveServer, World, check_page
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
-def _objections(world: World, customer: str) -> list[dict[str, Any]]:
-    target = next(t for t in change_status(world.db, world.change_id).targets
-                  if t.customer == customer)
-    return target.objections
-
 
 def _dpa(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args))
@@ -71,7 +66,7 @@ def it_objects_through_the_notice_link(world: World, live: LiveServer, page: Any
     # the same answer posted again (a reload, a double click): nothing new is recorded
     again = page.request.post(f"{url}/answer", form=confirm_form, max_redirects=0)
     assert again.status == 303
-    assert len(_objections(world, "bakkerij-peeters")) == 1
+    assert len(world.objections("bakkerij-peeters")) == 1
     page.goto(url)
     assert page.get_by_role("button", name="Bezwaar maken…").count() == 0
     check_page(page, shots, "notice-answered")

@@ -4,8 +4,6 @@ confirmation e-mail, late answers and outcomes; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime
-import html
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
@@ -34,35 +32,26 @@ from dpa_engine.storage.schema import AuditEventRow
 from dpa_engine.web.public.security import SECURITY_HEADERS
 from tests.notices.helpers import ACTOR, propose
 
-from .conftest import LIBRARY, World
+from .conftest import LIBRARY, World, hidden_fields
 
 OTHER_CUSTOMERS = ("Bakkerij Peeters", "Groenveld Energie", "MedCare", "Saint-Lambert",
                    "Customer 1 BV")
 
-
-def _form(page: str) -> dict[str, str]:
-    return {name: html.unescape(value) for name, value in
-            re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)}
 
 
 def _answer(client: TestClient, path: str, action: str, reason: str = "") -> str:
     """Open the page, ask for confirmation, confirm; the receipt page's HTML."""
     page = client.get(path)
     assert page.status_code == 200, page.text
-    confirm = client.post(f"{path}/confirm", data={**_form(page.text), "action": action,
+    confirm = client.post(f"{path}/confirm", data={**hidden_fields(page.text), "action": action,
                                                     "reason": reason})
     assert confirm.status_code == 200, confirm.text
-    done = client.post(f"{path}/answer", data=_form(confirm.text))
+    done = client.post(f"{path}/answer", data=hidden_fields(confirm.text))
     assert done.status_code == 303
     receipt = client.get(done.headers["location"])
     assert receipt.status_code == 200
     return receipt.text
 
-
-def _objections(world: World, customer: str) -> list[dict[str, object]]:
-    target = next(t for t in change_status(world.db, world.change_id).targets
-                  if t.customer == customer)
-    return target.objections
 
 
 class DescribeLinks:
@@ -140,7 +129,7 @@ class DescribeRefusals:
             assert "This link cannot be used" in response.text
             assert not [name for name in OTHER_CUSTOMERS if name in response.text]
             assert "VoiceBot" not in response.text
-        assert _objections(world, "bakkerij-peeters") == []
+        assert world.objections("bakkerij-peeters") == []
 
     def it_rate_limits_an_address_that_keeps_guessing(
             self, world: World, client: TestClient) -> None:
@@ -155,18 +144,18 @@ class DescribeRefusals:
     def it_refuses_a_post_without_the_page_s_form_token(
             self, world: World, client: TestClient) -> None:
         path = world.path("bakkerij-peeters")
-        form = _form(client.get(path).text)
+        form = hidden_fields(client.get(path).text)
         forged = client.post(f"{path}/answer", data={**form, "csrf": "0" * 64,
                                                      "action": "object", "reason": "x"})
         assert forged.status_code == 400
-        other_page = _form(client.get(world.path("groenveld-energie")).text)
+        other_page = hidden_fields(client.get(world.path("groenveld-energie")).text)
         reused = client.post(f"{path}/answer", data={**other_page, "action": "object",
                                                      "reason": "x"})
         assert reused.status_code == 400  # a form token is good for its own notice only
         cross_site = client.post(f"{path}/answer", headers={"origin": "https://evil.example"},
                                  data={**form, "action": "object", "reason": "x"})
         assert cross_site.status_code == 400
-        assert _objections(world, "bakkerij-peeters") == []
+        assert world.objections("bakkerij-peeters") == []
 
 
 class DescribeAnswers:
@@ -178,25 +167,25 @@ class DescribeAnswers:
         assert "Uw antwoord is geregistreerd" in receipt
         assert "{{ 7*7 }} &lt;script&gt;alert(1)&lt;/script&gt;" in receipt
         assert "<script>" not in receipt
-        objections = _objections(world, "bakkerij-peeters")
+        objections = world.objections("bakkerij-peeters")
         assert len(objections) == 1 and objections[0]["late"] is False
         assert str(objections[0]["text"]).endswith(hostile)
         page = client.get(path)  # the form is gone; the answer is shown
         assert 'value="object"' not in page.text and "Ontvangstnummer" in page.text
-        assert len(_objections(world, "bakkerij-peeters")) == 1
+        assert len(world.objections("bakkerij-peeters")) == 1
 
     def it_records_nothing_new_when_the_same_answer_is_posted_again(
             self, world: World, client: TestClient) -> None:
         path = world.path("groenveld-energie")
-        form = _form(client.get(path).text)
-        confirm = _form(client.post(f"{path}/confirm", data={**form, "action": "object",
+        form = hidden_fields(client.get(path).text)
+        confirm = hidden_fields(client.post(f"{path}/confirm", data={**form, "action": "object",
                                                              "reason": "nee"}).text)
         first = client.post(f"{path}/answer", data=confirm)
         again = client.post(f"{path}/answer", data=confirm)
         changed = client.post(f"{path}/answer", data={**confirm, "reason": "other words"})
         assert first.status_code == again.status_code == changed.status_code == 303
         assert again.headers["location"] == first.headers["location"]
-        [objection] = _objections(world, "groenveld-energie")
+        [objection] = world.objections("groenveld-energie")
         assert str(objection["text"]).endswith("nee")
         late_form = client.post(f"{path}/confirm", data={**form, "action": "object",
                                                           "reason": "x"})
@@ -205,11 +194,11 @@ class DescribeAnswers:
 
     def it_needs_reasons_for_an_objection(self, world: World, client: TestClient) -> None:
         path = world.path("bakkerij-peeters")
-        form = _form(client.get(path).text)
+        form = hidden_fields(client.get(path).text)
         response = client.post(f"{path}/confirm", data={**form, "action": "object",
                                                          "reason": "  "})
         assert response.status_code == 422 and "Geef de redenen" in response.text
-        assert _objections(world, "bakkerij-peeters") == []
+        assert world.objections("bakkerij-peeters") == []
 
     def it_e_mails_a_confirmation_to_the_notice_address(
             self, world: World, client: TestClient) -> None:
@@ -230,13 +219,13 @@ class DescribeAnswers:
             self, world: World, client: TestClient) -> None:
         path = world.path("bakkerij-peeters")
         page = client.get(path)
-        confirm = client.post(f"{path}/confirm", data={**_form(page.text), "action": "object",
+        confirm = client.post(f"{path}/confirm", data={**hidden_fields(page.text), "action": "object",
                                                         "reason": "late"})
         world.clock.advance(days=30)  # the confirmation arrives after the deadline
-        done = client.post(f"{path}/answer", data=_form(confirm.text))
+        done = client.post(f"{path}/answer", data=hidden_fields(confirm.text))
         receipt = client.get(done.headers["location"]).text
         assert "na de uiterste datum" in receipt
-        [objection] = _objections(world, "bakkerij-peeters")
+        [objection] = world.objections("bakkerij-peeters")
         assert objection["late"] is True
 
     def it_shows_the_outcome_after_the_deadline(self, world: World, client: TestClient) -> None:
@@ -269,7 +258,7 @@ class DescribeConcurrentAnswers:
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(post, range(4)))
         assert results.count(True) == 1
-        assert len(_objections(world, "bakkerij-peeters")) == 1
+        assert len(world.objections("bakkerij-peeters")) == 1
         assert verify_audit(world.db).ok
 
 
@@ -298,7 +287,7 @@ class DescribeConcurrentAnswers:
         later = record_answer(world.db, ref, "object", "again", actor="t",
                               now=stored_at + datetime.timedelta(seconds=61))
         assert later.answer.recorded and later.answer.receipt == "DEADBEEF0001"
-        [objection] = _objections(world, "bakkerij-peeters")
+        [objection] = world.objections("bakkerij-peeters")
         assert objection["received_at"] == stored_at.isoformat()
 
 

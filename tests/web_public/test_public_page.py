@@ -5,7 +5,6 @@ unsubscribe); on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime
-import html
 import json
 import re
 from pathlib import Path
@@ -18,14 +17,10 @@ from dpa_engine.notices.pagetexts import load_page_texts
 from dpa_engine.notices.subscriptions import notify_subscribers
 from tests.notices.helpers import ACTOR, propose, voicebot
 
-from .conftest import LIBRARY, World
+from .conftest import LIBRARY, World, hidden_fields
 
 PAGE_TEXTS = load_page_texts(LIBRARY / "portal")
 
-
-def _form(page: str) -> dict[str, str]:
-    return {name: html.unescape(value) for name, value in
-            re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)}
 
 
 def _link(world: World, path: str) -> str:
@@ -41,7 +36,7 @@ def _link(world: World, path: str) -> str:
 def _subscribe(world: World, client: TestClient, email: str, lang: str = "en") -> str:
     page = client.get(f"/subprocessors?lang={lang}")
     response = client.post("/subprocessors/subscribe",
-                           data={**_form(page.text), "email": email})
+                           data={**hidden_fields(page.text), "email": email})
     assert response.status_code == 200
     return response.text
 
@@ -128,15 +123,15 @@ class DescribeSubscriptions:
         assert len(world.smtp.recorder.messages) == before + 2
         assert "not valid" in client.post(confirm, data={"lang": "en"}).text  # stays ended
 
-    def it_refuses_a_bad_address_and_a_forged_form(self, world: World,
+    def it_refuses_a_bad_address_and_a_forgedhidden_fields(self, world: World,
                                                    client: TestClient) -> None:
         page = client.get("/subprocessors?lang=fr")
         bad = client.post("/subprocessors/subscribe",
-                          data={**_form(page.text), "email": "<script>@x"})
+                          data={**hidden_fields(page.text), "email": "<script>@x"})
         assert bad.status_code == 422 and "Cette adresse e-mail n&#39;est pas valable" in bad.text
         assert "<script>@x" not in bad.text
         forged = client.post("/subprocessors/subscribe",
-                             data={**_form(page.text), "csrf": "0" * 64, "email": "a@b.example"})
+                             data={**hidden_fields(page.text), "csrf": "0" * 64, "email": "a@b.example"})
         assert forged.status_code == 400
         assert client.get("/subprocessors/confirm/not-a-token").status_code == 404
 
