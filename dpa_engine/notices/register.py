@@ -360,11 +360,13 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
                                enterprise_number=deal.customer.enterprise_number,
                                country=deal.customer.registered_office.country,
                                fallback_contact=_fallback_contact(loaded), created_at=moment)
+        customer.contact_name = _contact_name(loaded)
         session.add(customer)
         session.flush()
     else:
         customer.name = deal.customer.name
         customer.fallback_contact = _fallback_contact(loaded)
+        customer.contact_name = _contact_name(loaded)
     emails = list(deal.customer.notice_emails) or _fallback_emails(loaded)
     agreement = session.execute(select(AgreementRow).where(
         AgreementRow.customer_id == customer.id, AgreementRow.version == deal.version)
@@ -401,6 +403,13 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
                              language=values["language"], window=window,
                              authorisation=values["authorisation"], services=values["services"],
                              status=status)
+
+
+def _contact_name(loaded: LoadedDeal) -> str | None:
+    """Whom a notice greets: the privacy contact, else the signatory (a person's name)."""
+    customer = loaded.deal.customer
+    person = customer.privacy_contact or customer.signatory
+    return person.name if person else None
 
 
 def _fallback_emails(loaded: LoadedDeal) -> list[str]:
