@@ -40,6 +40,16 @@ def fanout(quick: bool) -> str | None:
     return run.stdout.strip().splitlines()[-1]
 
 
+def public(quick: bool) -> str | None:
+    script = HERE / "bench_public.py"
+    run = subprocess.run([sys.executable, str(script)] + (["--quick"] if quick else []),
+                         capture_output=True, text=True, cwd=HERE)
+    print(run.stdout.rstrip())
+    if run.returncode != 0:
+        return f"web: FAILED ({run.stderr.strip().splitlines()[-1] if run.stderr else '?'})"
+    return run.stdout.strip().splitlines()[-1]
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     started = time.perf_counter()
@@ -61,6 +71,8 @@ def main() -> None:
           f"{pdf['worker_rss_mb']} MB")
     print("== notice fan-out ==")
     fan = fanout(quick)
+    print("== customer's notice page (web) ==")
+    web_page = public(quick)
     growth = second["worker_rss_mb"] - first["worker_rss_mb"]
     print(f"\n-- summary ({time.perf_counter() - started:.0f} s{', quick' if quick else ''}) --")
     print(f"docx: {single['engine']:.1f} agreements/s, {single['engine'] / single['naive']:.1f}x naive "
@@ -71,6 +83,8 @@ def main() -> None:
     print(f"pdf: {pdf['per_second']:.1f} agreements/s")
     if fan:
         print(fan)
+    if web_page:
+        print(web_page)
     subprocess.run([sys.executable, str(HERE / "bench_web.py"), *(["--quick"] if quick else [])], check=False)
     print((subprocess.run([sys.executable, str(HERE / "bench_cli.py")], capture_output=True,
                           text=True, cwd=HERE).stdout.strip().splitlines() or ["cli: FAILED"])[-1])

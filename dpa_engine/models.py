@@ -17,6 +17,8 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.be import vat as be_vat
 from stdnum.nl import btw as nl_btw
 
+from .safetext import UNSAFE_FIX, first_unsafe
+
 Language = Literal["nl", "fr", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "fr", "en")
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
@@ -27,21 +29,20 @@ EEA_COUNTRIES = frozenset({
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
     "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
 })
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors; values are immutable once loaded; control characters refused."""
+    """Unknown keys are errors; values are immutable once loaded; text no document can hold
+    (control characters, U+FFFE/U+FFFF) is refused, also inside lists and per-language texts."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_control_characters(cls, value: object) -> object:
-        if isinstance(value, str) and _CONTROL_CHARS.search(value):
-            raise ValueError(
-                "contains an invisible control character — fix: retype the text without it"
-            )
+        found = first_unsafe(value)
+        if found is not None:
+            raise ValueError(f"{found[1]} — fix: {UNSAFE_FIX}")
         return value
 
 
@@ -417,7 +418,7 @@ class Deal(StrictModel):
 
     provider: str = Field(description="Path to the provider profile, relative to the deal file")
     reference: str | None = Field(default=None, description="Agreement reference, e.g. DPA-2026-001")
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=1_000_000)
     agreement_date: datetime.date | None = None
     customer: Customer
     provider_signatory: Person | None = None

@@ -7,7 +7,9 @@ names file:line and field.
 from __future__ import annotations
 
 import datetime
+import os
 import re
+import stat
 import typing
 from functools import cached_property
 from pathlib import Path
@@ -15,13 +17,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, NodeEvent
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .errors import DpaError, InputError, did_you_mean
+from .safetext import UNSAFE_FIX, describe_character, first_unsafe
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
+
+# No deal, provider profile or clause file comes near this; a bigger file is a mistake or an
+# attack (the whole file is held in memory several times while it is checked).
+MAX_INPUT_BYTES = 2 * 1024 * 1024
+# Characters a YAML file cannot hold as typed (YAML 1.2's printable set): every character XML
+# cannot hold, and DEL and the C1 controls besides. Escaped ("\x07") they are found later.
+_UNTYPEABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class YamlDocument:
@@ -79,38 +90,123 @@ def _plain(node: Any) -> Any:
 
 def load_yaml(path: Path, *, error: type[DpaError] = InputError) -> YamlDocument:
     """Parse a YAML file strictly (duplicate keys are errors) keeping line numbers."""
-    if path.is_dir():
-        raise error("this is a folder, not a file", path=path,
-                    fix="give the path of a YAML file")
+    return parse_yaml(path, read_input(path, error=error, what="YAML file"), error=error)
+
+
+def read_input(path: Path, *, error: type[DpaError] = InputError, what: str = "file",
+               max_bytes: int = MAX_INPUT_BYTES) -> str:
+    """The UTF-8 text of an input file: a regular file (never a device, a pipe or a folder)
+    of at most `max_bytes`; every problem is one error naming the file."""
     try:
-        raw = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
-        raise error("file not found", path=path, fix="check the path") from None
+        kind = "a link to a file that does not exist" if path.is_symlink() else "file not found"
+        raise error(kind, path=path, fix="check the path") from None
+    except OSError as exc:  # a symlink loop, a path through a file, a name too long
+        raise error(f"cannot read file ({exc.strerror})", path=path,
+                    fix="check the path") from None
+    except ValueError:  # a NUL in the path
+        raise error("the path contains a NUL character", path=repr(str(path)),
+                    fix="check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error("this is a folder, not a file", path=path,
+                    fix=f"give the path of a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise error("this is not a regular file (a device, a pipe or a socket)", path=path,
+                    fix=f"give the path of a {what} saved on disk")
+    if info.st_size > max_bytes:
+        raise error(f"file is larger than the limit of {max_bytes // 1024 // 1024} MB",
+                    path=path, fix=f"a {what} is far smaller: check that this is the right file")
+    try:
+        # O_NONBLOCK: a file swapped for a pipe after the check cannot hang the read.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise error(f"cannot read file ({exc.strerror})", path=path,
                     fix="check the file's permissions") from None
+    if len(raw) > max_bytes:
+        raise error(f"file is larger than the limit of {max_bytes // 1024 // 1024} MB",
+                    path=path, fix=f"a {what} is far smaller: check that this is the right file")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise error("file is not UTF-8 text", path=path, line=line,
                     fix="save it as UTF-8 (in your editor: Save with encoding UTF-8)") from None
-    return parse_yaml(path, text, error=error)
 
 
 def parse_yaml(path: Path, text: str, *, error: type[DpaError] = InputError) -> YamlDocument:
-    """Parse YAML text that came from `path` (a file, or a snapshot of one)."""
+    """Parse YAML text that came from `path` (a file, or a snapshot of one). Refused: text no
+    document can hold, anchors and aliases (an input needs none, and they can multiply a small
+    file into gigabytes), nesting deeper than Python can walk."""
+    typed = _UNTYPEABLE.search(text)
+    if typed is not None:
+        position, described = typed.start(), describe_character(typed.group())
+        raise error(f"contains the invisible character {described}, which no document can "
+                    "hold", path=path, line=text.count("\n", 0, position) + 1,
+                    field=_field_at(text, position), fix=UNSAFE_FIX)
     yaml = YAML(typ="safe")
     yaml.allow_duplicate_keys = False
     try:
-        data = yaml.load(text)
+        if "&" in text or "*" in text:
+            _refuse_aliases(yaml, text, path, error)
+        data = _plain(yaml.load(text))
     except MarkedYAMLError as exc:
         raise _syntax_error(exc, path, text, error) from None
+    except YAMLError as exc:
+        raise error(f"invalid YAML ({str(exc).splitlines()[0]})", path=path,
+                    fix="correct the YAML syntax") from None
     except ValueError as exc:  # e.g. a date that does not exist: 2026-02-30
         line, where = _bad_scalar(text)
         raise error(f"invalid value ({exc})", path=path, line=line, field=where,
                     fix="write dates as YYYY-MM-DD with a real day") from None
-    return YamlDocument(path=path, data=_plain(data), text=text)
+    except RecursionError:
+        raise error("the file is nested too deeply", path=path,
+                    fix="an input file needs only a few levels of indentation") from None
+    doc = YamlDocument(path=path, data=data, text=text)
+    bad = first_unsafe(data)
+    if bad is not None:
+        loc, what = bad
+        raise error(what, path=path, line=doc.line_of(loc),
+                    field=".".join(map(str, loc)) or None, fix=UNSAFE_FIX)
+    return doc
+
+
+def _field_at(text: str, position: int) -> str | None:
+    """Key path of the value holding character `position` (best effort, for a message)."""
+    def walk(node: Any, loc: list[str]) -> str | None:
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if key.start_mark.index <= position < key.end_mark.index:
+                    return ".".join(loc) or None
+                found = walk(value, [*loc, str(key.value)])
+                if found:
+                    return found
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                found = walk(item, [*loc, str(index)])
+                if found:
+                    return found
+        elif node.start_mark.index <= position < node.end_mark.index:
+            return ".".join(loc)
+        return None
+
+    try:
+        tree = YAML(typ="safe").compose(_UNTYPEABLE.sub(" ", text))
+        return walk(tree, []) if tree is not None else None
+    except (YAMLError, RecursionError):
+        return None
+
+
+def _refuse_aliases(yaml: YAML, text: str, path: Path, error: type[DpaError]) -> None:
+    for event in yaml.parse(text):
+        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
+            mark = event.start_mark
+            kind = "alias" if isinstance(event, AliasEvent) else "anchor"
+            raise error(f"YAML {kind} '{event.anchor}' is not allowed in this file", path=path,
+                        line=mark.line + 1 if mark else None,
+                        fix="write the value out in full instead of '&name' / '*name'")
 
 
 def _syntax_error(exc: MarkedYAMLError, path: Path, text: str, error: type[DpaError]) -> DpaError:
@@ -185,7 +281,9 @@ def validate(model: type[M], doc: YamlDocument, *, error: type[DpaError] = Input
 def validation_error(
     exc: ValidationError, doc: YamlDocument, model: type[BaseModel], *, error: type[DpaError]
 ) -> DpaError:
-    first = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt key also makes the real one "missing": name the unknown key first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc: Loc = tuple(first["loc"])
     field = ".".join(str(p) for p in loc) or None
     kind = first["type"]

@@ -44,3 +44,11 @@ class DescribeBatchBenchmark:
         figures = json.loads(result.stdout.strip().splitlines()[-1])
         assert figures["count"] == 4 and figures["per_second"] > 0
         assert figures["p95_ms"] >= figures["p50_ms"] > 0
+
+
+class DescribePublicPageBenchmark:
+    def it_serves_the_notice_page_under_load_and_prints_the_figure(self) -> None:
+        result = run("bench_public.py", "--requests", "40", "--threads", "2")
+        assert result.returncode == 0, result.stdout + result.stderr
+        last = result.stdout.strip().splitlines()[-1]
+        assert re.fullmatch(r"web: notice page \d+ req/s, p99 [\d.]+ ms", last), last

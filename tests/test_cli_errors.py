@@ -83,6 +83,22 @@ CASES = [
     Case("not-utf8.yaml", 4, ("UTF-8",)),
     Case("invalid-date.yaml", 14, ("date",), field="agreement_date"),
     Case("markup-in-key.yaml", 15, ("unknown field '[/b]'",), field="[/b]"),
+    # Text no document can hold (issue 17, point 2): refused where it enters, naming the field.
+    Case("control-char-in-list.yaml", 20, ("U+0007",), field="processing.0.data_subjects.0"),
+    Case("escape-char-raw.yaml", 4, ("U+001B",), field="customer.name"),
+    Case("non-character.yaml", 4, ("U+FFFF",), field="customer.name"),
+    Case("nul-byte.yaml", 10, ("U+0000",), field="customer.registered_office.city"),
+    Case("control-char-in-provider.yaml", 45, ("U+0007",), field="subprocessors.0.name",
+         where="provider-control-char.yaml"),
+    # Resource limits (point 5): no anchors or aliases, no nesting Python cannot walk.
+    Case("yaml-alias.yaml", 20, ("anchor 'subjects'",)),
+    Case("alias-bomb.yaml", 2, ("anchor 'a'",)),
+    Case("alias-in-provider.yaml", 48, ("anchor 'eu'",), where="provider-alias.yaml"),
+    Case("deep-nesting.yaml", None, ("nested too deeply",)),
+    # Numbers no database can hold (point 8), and a misspelt key named first (issue 21).
+    Case("version-too-big.yaml", 15, ("at most 1000000",), field="version"),
+    Case("misspelt-required-key.yaml", 22, ("unknown field 'retentoin'", "did you mean 'retention'"),
+         field="processing.0.retentoin"),
 ]
 
 

@@ -8,10 +8,10 @@ with its error; the others still succeed.
 from __future__ import annotations
 
 import csv
+import io
 import multiprocessing
 import multiprocessing.util
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -26,10 +26,12 @@ from ..errors import DpaError, InputError
 from ..files import write_atomically
 from ..render import LibreOfficeConverter
 from ..render.pdf import WarmLibreOffice, uno_available
+from ..safetext import UNSAFE_FIX, unsafe_character
+from ..yamlsource import read_input
+from .deals import scan_deal_folder
 from .engine import Engine
 
 SUMMARY_NAME = "batch-summary.json"
-_DEAL_MARKER = re.compile(r"^customer:", re.MULTILINE)
 
 
 class BatchItem(BaseModel):
@@ -70,8 +72,9 @@ def find_jobs(source: Path, output_dir: Path) -> list[BatchJob]:
     """Deal files in a folder (YAML files with a `customer:` key), or listed in a CSV file
     with a `deal` column (paths relative to the CSV) and an optional `output` column."""
     if source.is_dir():
-        deals = sorted(p for p in source.glob("*.yaml")
-                       if _DEAL_MARKER.search(p.read_text(encoding="utf-8", errors="replace")))
+        # An entry that cannot be read becomes a job too: it fails alone, with its error.
+        scan = scan_deal_folder(source)
+        deals = sorted([*scan.deals, *(path for path, _ in scan.unreadable)])
         jobs = [BatchJob(d, output_dir / f"{d.stem}.docx") for d in deals]
     elif source.is_file() and source.suffix.lower() == ".csv":
         jobs = list(_jobs_from_csv(source, output_dir))
@@ -94,23 +97,46 @@ def find_jobs(source: Path, output_dir: Path) -> list[BatchJob]:
 
 
 def _jobs_from_csv(source: Path, output_dir: Path) -> Iterator[BatchJob]:
-    with source.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "deal" not in reader.fieldnames:
-            raise InputError("the CSV has no 'deal' column", path=source, line=1,
-                             fix="add a header line with a 'deal' column (and optionally 'output')")
-        for row in reader:
-            line = reader.line_num
-            deal = (row.get("deal") or "").strip()
-            if not deal:
-                raise InputError("empty 'deal' cell", path=source, line=line,
-                                 fix="give the deal file's path or remove the row")
-            deal_path = (source.parent / deal).resolve()
-            name = (row.get("output") or "").strip() or f"{deal_path.stem}.docx"
-            if not name.endswith(".docx") or "/" in name or name.startswith("."):
-                raise InputError(f"bad output name '{name}'", path=source, line=line,
-                                 fix="a plain file name ending in .docx")
-            yield BatchJob(deal_path, output_dir / name)
+    text = read_input(source, what="CSV file").removeprefix("\ufeff")
+    found = unsafe_character(text)
+    if found is not None:
+        raise InputError(f"contains the invisible character {found[1]}", path=source,
+                         line=text.count("\n", 0, found[0]) + 1, fix=UNSAFE_FIX)
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        yield from _csv_rows(reader, source, output_dir)
+    except csv.Error as exc:
+        raise InputError(f"the CSV cannot be read ({exc})", path=source, line=reader.line_num,
+                         fix="save it as a plain comma-separated file (UTF-8)") from None
+
+
+def _csv_rows(reader: csv.DictReader[str], source: Path, output_dir: Path) -> Iterator[BatchJob]:
+    if reader.fieldnames is None or "deal" not in reader.fieldnames:
+        raise InputError("the CSV has no 'deal' column", path=source, line=1,
+                         fix="add a header line with a 'deal' column (and optionally 'output')")
+    for row in reader:
+        line = reader.line_num
+        deal = (row.get("deal") or "").strip()
+        if not deal:
+            raise InputError("empty 'deal' cell", path=source, line=line,
+                             fix="give the deal file's path or remove the row")
+        deal_path = Path(os.path.abspath(source.parent / deal))  # resolve() fails on a loop
+        name = (row.get("output") or "").strip() or f"{deal_path.stem}.docx"
+        if not name.endswith(".docx") or "/" in name or name.startswith("."):
+            raise InputError(f"bad output name '{name}'", path=source, line=line,
+                             fix="a plain file name ending in .docx")
+        yield BatchJob(deal_path, output_dir / name)
+
+
+def _output_folder(output_dir: Path) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError("the output folder is a file", path=output_dir,
+                         fix="give -o a folder (it is created when missing)")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder ({exc.strerror})", path=output_dir,
+                         fix="give -o a folder you may write to") from None
 
 
 # --- worker side ---------------------------------------------------------------------------
@@ -186,7 +212,7 @@ def run_batch(
         pdf_engine = "warm" if uno_available() else "cold"
         if pdf_engine == "cold":
             LibreOfficeConverter().close()  # raises a clear error when LibreOffice is missing
-    output_dir.mkdir(parents=True, exist_ok=True)
+    _output_folder(output_dir)
     if on_start:
         on_start(len(planned))
     started = time.perf_counter()

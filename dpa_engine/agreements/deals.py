@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, did_you_mean
+from ..errors import DpaError, InputError, did_you_mean
 from ..models import Deal, ProviderProfile
-from ..yamlsource import YamlDocument, load_yaml, validate
+from ..yamlsource import YamlDocument, load_yaml, read_input, validate
+
+_DEAL_MARKER = re.compile(r"^customer:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """The *.yaml entries of a folder: deal files (YAML with a `customer:` key) and entries
+    that cannot be read at all (a folder, a dangling link, a pipe, a file not UTF-8), each
+    with its one-line error, so that one bad entry never stops the others."""
+
+    deals: list[Path]
+    unreadable: list[tuple[Path, DpaError]]
+
+
+def scan_deal_folder(folder: Path) -> FolderScan:
+    deals: list[Path] = []
+    unreadable: list[tuple[Path, DpaError]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            text = read_input(path, what="deal file")
+        except DpaError as exc:
+            unreadable.append((path, exc))
+            continue
+        if _DEAL_MARKER.search(text):
+            deals.append(path)
+    return FolderScan(deals, unreadable)
 
 
 @dataclass(frozen=True)
@@ -86,7 +113,10 @@ def load_deal(path: Path, providers: ProviderCache | None = None) -> LoadedDeal:
         raise InputError("a deal file must be a mapping of fields", path=path, line=1,
                          fix="start with 'provider:', 'customer:', 'language:' ...")
     deal = validate(Deal, doc)
-    provider_path = (path.parent / deal.provider).resolve()
+    try:
+        provider_path = (path.parent / deal.provider).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        provider_path = path.parent / deal.provider  # not a file: reported just below
     if not provider_path.is_file():
         raise InputError(f"provider profile '{deal.provider}' not found", path=path,
                          line=doc.line_of(("provider",)), field="provider",

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..document import RedlineModel
 from ..errors import RenderError
-from ..files import write_atomically
+from ..files import OutputSet, write_atomically
 from ..library import Library, load_library
 from ..render import DocxRenderer, convert_to_pdf
 from ..render.tracked import redline_body_xml
@@ -111,19 +111,17 @@ class Engine:
         data = self.renderer.render_bytes(model,
                                           extra_parts=manifest_parts(manifest, self.library))
         manifest_path = manifest_path_for(output)
-        pdf_path: Path | None = None
-        if pdf:
-            # Convert a private copy first: a failed conversion leaves neither file behind.
-            pdf_path = output.with_suffix(".pdf")
-            with tempfile.TemporaryDirectory(prefix="dpa-generate-") as work:
-                draft_docx, draft_pdf = Path(work) / output.name, Path(work) / pdf_path.name
-                draft_docx.write_bytes(data)
-                convert_to_pdf(draft_docx, draft_pdf)
-                write_atomically(output, data)
-                write_atomically(pdf_path, draft_pdf.read_bytes())
-        else:
-            write_atomically(output, data)
-        write_atomically(manifest_path, manifest_json(manifest, self.library))
+        pdf_path = output.with_suffix(".pdf") if pdf else None
+        with OutputSet(inputs=self._inputs(loaded)) as outputs:
+            outputs.add(output, data)
+            if pdf_path is not None:
+                # Convert a private copy: a failed conversion leaves no file behind.
+                with tempfile.TemporaryDirectory(prefix="dpa-generate-") as work:
+                    draft_docx, draft_pdf = Path(work) / output.name, Path(work) / pdf_path.name
+                    draft_docx.write_bytes(data)
+                    convert_to_pdf(draft_docx, draft_pdf)
+                    outputs.add(pdf_path, draft_pdf.read_bytes())
+            outputs.add(manifest_path, manifest_json(manifest, self.library))
         return GenerationResult(docx=output, pdf=pdf_path, draft=model.draft,
                                 language=decision.language,
                                 clauses=decision.included_ids, deviations=decision.deviations,
@@ -146,8 +144,17 @@ class Engine:
         model = redline_model(loaded, self.library, generated_at=moment,
                               approved_deviations=approved)
         write_atomically(output, self.renderer.render_bytes(model.document,
-                                                            body=redline_body_xml(model)))
+                                                            body=redline_body_xml(model)),
+                         inputs=self._inputs(loaded))
         return model
+
+    def _inputs(self, loaded: LoadedDeal) -> list[tuple[str, Path]]:
+        """Every file a generation reads, which no output may replace."""
+        files = [("deal file", loaded.deal_path), ("provider profile", loaded.provider_path),
+                 ("base template", self.renderer.template_path)]
+        files += [("clause library file", self.library.path / name)
+                  for name in self.library.sources]
+        return files
 
 
 def generate(deal_path: Path, output: Path, *, pdf: bool = False,

@@ -270,7 +270,8 @@ def regenerate(manifest_path: Path, output: Path, renderer: DocxRenderer) -> Reg
         model = assemble(loaded, library, decision, generated_at=manifest.generated_at,
                          approved_deviations=frozenset(manifest.approved_deviations))
         data = renderer.render_bytes(model, extra_parts=manifest_parts(manifest, library))
-    write_atomically(output, data)
+    write_atomically(output, data, inputs=[("manifest", manifest_path),
+                                           ("base template", renderer.template_path)])
     return Regenerated(docx=output, clauses=[c for c, _ in now], draft=model.draft)
 
 

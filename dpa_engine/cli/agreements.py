@@ -85,24 +85,29 @@ def batch(
     folder = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
                       "--output-dir", "dpa batch examples/ --output-dir out/")
     failures = 0
-    with progress_bar() as progress:
-        task = progress.add_task("agreements", total=None, rate="", problems="")
-        started: list[float] = []
+    # The bar starts once the inputs are checked: a bad path is one line, without a bar.
+    progress = progress_bar()
+    task = progress.add_task("agreements", total=None, rate="", problems="")
+    started: list[float] = []
 
-        def on_start(total: int) -> None:
-            started.append(time.perf_counter())
-            progress.update(task, total=total)
+    def on_start(total: int) -> None:
+        progress.start()
+        started.append(time.perf_counter())
+        progress.update(task, total=total)
 
-        def on_item(item: BatchItem) -> None:
-            nonlocal failures
-            failures += item.status == "failed"
-            done = progress.tasks[0].completed + 1
-            rate = done / max(time.perf_counter() - started[0], 1e-9)
-            progress.update(task, advance=1, rate=f"{rate:.1f}/s",
-                            problems=f"{failures} failed" if failures else "")
+    def on_item(item: BatchItem) -> None:
+        nonlocal failures
+        failures += item.status == "failed"
+        done = progress.tasks[0].completed + 1
+        rate = done / max(time.perf_counter() - started[0], 1e-9)
+        progress.update(task, advance=1, rate=f"{rate:.1f}/s",
+                        problems=f"{failures} failed" if failures else "")
 
+    try:
         summary = run_batch(source, folder, pdf=pdf, jobs=jobs, library=library,
                             template=template, on_start=on_start, on_item=on_item)
+    finally:
+        progress.stop()
     if as_json:
         echo_json(summary.model_dump(mode="json"))
         raise typer.Exit(1 if summary.failed else 0)

@@ -6,6 +6,9 @@ Library errors (DpaError) become one line on stderr and exit code 2, never a tra
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -16,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import DpaError
+from ..safetext import xml_safe_text
+from ..storage import resolve_url
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -89,6 +94,10 @@ def tidy_help(command: Any) -> None:
             param.metavar = VALUE_NAMES.get(label, label)
     for sub in getattr(command, "commands", {}).values():
         tidy_help(sub)
+# Record numbers fit a 32-bit column in every database (SQLite and PostgreSQL).
+MAX_ID = 2**31 - 1
+ChangeIdArgument = Annotated[int, typer.Argument(metavar="CHANGE", min=1, max=MAX_ID,
+                                                 help="Change number")]
 
 
 def progress_bar() -> Progress:
@@ -128,3 +137,81 @@ def require_docx(output: Path) -> None:
     if output.suffix.lower() != ".docx":
         raise DpaError("the output must be a .docx file", path=output,
                        fix="give -o a name ending in .docx")
+
+
+def option_text(value: str, option: str) -> str:
+    """A free-text option (an objection text, an actor, a reason) checked like YAML text: a
+    character no document, e-mail or database can hold is refused, naming the option."""
+    return xml_safe_text(value, field=option)
+
+
+# Numeric settings from the environment that must be finite: `inf` would wait forever.
+SECONDS_SETTINGS = {"DPA_SMTP_TIMEOUT": (0.001, 3600.0), "DPA_SMTP_BACKOFF": (0.0, 86400.0),
+                    "DPA_SMTP_BACKOFF_MAX": (0.0, 86400.0)}
+
+
+def check_seconds(value: float | str | None, name: str, label: str | None = None) -> None:
+    """A number of seconds within SECONDS_SETTINGS[name]'s bounds, else a one-line error
+    naming `label` (the option) or the variable."""
+    if value is None or value == "":
+        return
+    low, high = SECONDS_SETTINGS[name]
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not low <= number <= high:
+        raise DpaError(f"'{value}' is not a number of seconds from {low:g} to {high:g}",
+                       field=label or name, fix=f"set {label or name} to a number such as 30")
+
+
+def check_seconds_settings() -> None:
+    for name in SECONDS_SETTINGS:
+        check_seconds(os.environ.get(name), name)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def database_file(option: str | None) -> Path | None:
+    """The SQLite file `--db`/$DPA_DATABASE_URL names, or None (PostgreSQL, in memory)."""
+    url = resolve_url(option)
+    if not url.startswith("sqlite:///"):
+        return None
+    name = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if name in ("", ":memory:") else Path(name)
+
+
+def check_database(option: str | None, *, create: bool = False) -> None:
+    """Refuse a SQLite register that does not exist (a typo in --db must not start a new,
+    empty register: only `customers import` creates one) or a file that is not SQLite."""
+    path = database_file(option)
+    if path is None:
+        return
+    where = "--db" if option else ("$DPA_DATABASE_URL" if os.environ.get("DPA_DATABASE_URL")
+                                   else "the default database dpa.db")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if create:
+            return
+        raise DpaError("no register database here", path=path, field=where,
+                       fix="check the name (a typo creates nothing); 'dpa customers import' "
+                           "creates the register") from None
+    except OSError as exc:
+        raise DpaError(f"cannot open the database ({exc.strerror})", path=path, field=where,
+                       fix="give the path of the register's SQLite file") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DpaError("this is not a database file", path=path, field=where,
+                       fix="give the path of the register's SQLite file")
+    if info.st_size == 0:
+        return
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise DpaError(f"cannot open the database ({exc.strerror})", path=path, field=where,
+                       fix="check the file's permissions") from None
+    if header != SQLITE_HEADER:
+        raise DpaError("this file is not a SQLite database", path=path, field=where,
+                       fix="give the path of the register's SQLite file, or a PostgreSQL URL")

@@ -28,11 +28,19 @@ from ..models import SubProcessor
 from ..notices import checkpoints
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
-from ..yamlsource import load_yaml, validate
+from ..yamlsource import load_yaml, read_input, validate
 from .common import (
+    MAX_ID,
+    ChangeIdArgument,
     JsonOption,
     LibraryOption,
     TemplateOption,
+    check_database,
+    check_seconds,
+    check_seconds_settings,
+    database_file,
+    err,
+    option_text,
     out,
     progress_bar,
     renamed,
@@ -44,13 +52,15 @@ from .format import folded_table, keep_whole
 DbOption = Annotated[str | None, typer.Option(
     "--db", metavar="URL", help="Database URL or SQLite file (default: $DPA_DATABASE_URL, else "
     ".dpa/dpa.db in the current folder)")]
-ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", help="Change number [required]")]
-OldChangeOption = Annotated[int | None, typer.Option("--change", hidden=True)]
+ChangeArgument = Annotated[int | None, typer.Argument(metavar="CHANGE", min=1, max=MAX_ID,
+                                                      help="Change number [required]")]
+OldChangeOption = Annotated[int | None, typer.Option("--change", min=1, max=MAX_ID, hidden=True)]
 ActorOption = Annotated[str | None, typer.Option(
     "--actor", help="Who acts, for the audit log (default: $DPA_ACTOR, else user@host)")]
 
 
-def _db(option: str | None) -> Database:
+def _db(option: str | None, *, create: bool = False) -> Database:
+    check_database(option, create=create)
     return open_database(option)
 
 
@@ -62,8 +72,15 @@ def _wants_json(as_json: bool, old: OutputFormat | None) -> bool:
     return as_json or renamed(None, old, "--json", "--format") is OutputFormat.json
 
 
+def _inputs(db: str | None, template: Path | None) -> list[tuple[str, Path]]:
+    """Files a notice command reads, which its output must not replace."""
+    files = [("base template", template or default_template_path())]
+    database = database_file(db)
+    return files + ([("register database", database)] if database else [])
+
+
 def _actor(option: str | None) -> str:
-    return option or notices.default_actor()
+    return option_text(option, "--actor") if option else notices.default_actor()
 
 
 def _texts(library: Path | None) -> notices.NoticeTexts:
@@ -88,7 +105,19 @@ def _moment(value: str, option: str) -> datetime.datetime:
         raise DpaError(f"'{value}' is not a date and time", field=option,
                        fix="write e.g. 2026-11-23T14:30 (Brussels time), 2026-11-23T13:30Z or "
                            "now") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS)
+    if moment.tzinfo:
+        return moment
+    local = moment.replace(tzinfo=BRUSSELS)
+    if local.astimezone(datetime.UTC).astimezone(BRUSSELS).replace(tzinfo=None) != moment:
+        raise DpaError(f"{value} does not exist in Brussels (the clocks skip that hour when "
+                       "summer time starts)", field=option,
+                       fix="give the time after the change (e.g. 03:30 instead of 02:30) or an "
+                           "offset such as +01:00")
+    if local.replace(fold=1).utcoffset() != local.utcoffset():
+        err.print(f"warning: {option} {value} happens twice in Brussels (summer time ends); "
+                  f"taken as the first, {local:%H:%M %Z} (give an offset to choose)",
+                  markup=False, soft_wrap=True)
+    return local
 
 
 def _day(value: str, option: str) -> datetime.date:
@@ -149,20 +178,25 @@ def customers_import(
     db: DbOption = None, library: LibraryOption = None, actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Register customers and the agreement versions they signed (all or nothing)."""
+    """Register customers and the agreement versions they signed (all or nothing; an entry of a
+    folder that cannot be read is reported as failed, exit 1)."""
     lib = load_library(library or default_library_path())
-    report = notices.import_deals(_db(db), paths, lib, actor=_actor(actor))
+    report = notices.import_deals(_db(db, create=True), paths, lib, actor=_actor(actor))
     if as_json:
         _echo_json(report.model_dump(mode="json"))
-        return
+        raise typer.Exit(1 if report.failed else 0)
     for item in report.agreements:
         out.print(f"{item.customer} v{item.version} ({item.status}): {item.language}, "
                   f"{item.authorisation} authorisation, {item.window}; services: "
                   f"{', '.join(item.services)}", markup=False)
     for note in report.notes:
         out.print("[yellow]note:[/]" + escape(f" {note}"))
+    for failure in report.failed:
+        out.print(f"[red]failed[/] {escape(failure.error)}", soft_wrap=True)
     out.print(f"Register of {report.provider}: {len(report.agreements)} agreement(s) processed",
               markup=False)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @customers_app.command("list")
@@ -218,7 +252,8 @@ def subprocessors_list(
         if output is None or output.suffix.lower() != ".docx":
             raise DpaError("a .docx list needs an output file", field="--output",
                            fix="add -o list.docx")
-        write_atomically(output, notices.list_docx(view, texts, _renderer(template)))
+        write_atomically(output, notices.list_docx(view, texts, _renderer(template)),
+                         inputs=_inputs(db, template))
         out.print(f"Wrote {output}", markup=False)
         return
     if output_format is ListFormat.table:
@@ -235,7 +270,7 @@ def subprocessors_list(
     if output is None:
         sys.stdout.write(text)
     else:
-        write_atomically(output, text.encode("utf-8"))
+        write_atomically(output, text.encode("utf-8"), inputs=_inputs(db, template))
         out.print(f"Wrote {output}", markup=False)
 
 
@@ -361,7 +396,7 @@ def change_propose(
 @change_app.command("plan")
 @user_errors
 def change_plan(
-    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    change_id: ChangeIdArgument,
     at: Annotated[str | None, typer.Option(
         "--at", help="Show deadlines as if sent at this moment (default: now)")] = None,
     as_json: JsonOption = False,
@@ -400,9 +435,10 @@ def change_plan(
 @change_app.command("send")
 @user_errors
 def change_send(
-    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    change_id: ChangeIdArgument,
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
-    smtp_port: Annotated[int | None, typer.Option("--smtp-port", help="$DPA_SMTP_PORT")] = None,
+    smtp_port: Annotated[int | None, typer.Option("--smtp-port", min=1, max=65535,
+                                                   help="$DPA_SMTP_PORT")] = None,
     smtp_security: Annotated[str | None, typer.Option(
         "--smtp-security", help="none, starttls or tls ($DPA_SMTP_SECURITY)")] = None,
     smtp_user: Annotated[str | None, typer.Option(
@@ -424,6 +460,8 @@ def change_send(
 
     Exit code 0 when every notice is delivered (also when nothing was left to send), 1 when
     some are deferred (rerun) or were refused (follow up)."""
+    check_seconds_settings()
+    check_seconds(backoff, "DPA_SMTP_BACKOFF", "--backoff")
     settings = notices.SmtpSettings.from_env(
         host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
@@ -500,7 +538,7 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
 @change_app.command("status")
 @user_errors
 def change_status(
-    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    change_id: ChangeIdArgument,
     as_json: JsonOption = False,
     output_format: OldFormatOption = None,
     db: DbOption = None,
@@ -530,7 +568,7 @@ def change_status(
 @change_app.command("close")
 @user_errors
 def change_close(
-    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    change_id: ChangeIdArgument,
     db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
     """After every deadline: record each outcome (silence under general authorisation = approval)."""
@@ -551,13 +589,14 @@ def change_close(
 @change_app.command("bounce")
 @user_errors
 def change_bounce(
-    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    change_id: ChangeIdArgument,
     customer: Annotated[str, typer.Option("--customer")],
     reason: Annotated[str, typer.Option("--reason", help="The bounce message")],
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """Record a bounce received after sending: the customer was NOT notified."""
-    notices.record_bounce(_db(db), change_id, customer, reason=reason, actor=_actor(actor))
+    notices.record_bounce(_db(db), change_id, option_text(customer, "--customer"),
+                          reason=option_text(reason, "--reason"), actor=_actor(actor))
     out.print(f"Recorded: {customer} was not notified of change {change_id}; its window does "
               "not run. See the follow-up in: dpa change status", markup=False)
 
@@ -565,7 +604,7 @@ def change_bounce(
 @change_app.command("letters")
 @user_errors
 def change_letters(
-    change_id: Annotated[int, typer.Argument(metavar="CHANGE", help="Change number")],
+    change_id: ChangeIdArgument,
     output_dir: Annotated[Path | None, typer.Option(
         "--output-dir", metavar="DIR", help="Folder for the letters [required]")] = None,
     old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
@@ -598,18 +637,15 @@ TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="...or 
 
 def _message_text(text: str | None, text_file: Path | None) -> str:
     if text_file is not None:
-        try:
-            return text_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DpaError(f"cannot read the text file ({exc})", path=text_file,
-                           fix="give a UTF-8 text file") from None
-    return text or ""
+        return option_text(read_input(text_file, what="UTF-8 text file"), "--text-file")
+    return option_text(text or "", "--text")
 
 
 def _record(kind: str, change: int, customer: str, received_at: str, text: str | None,
             text_file: Path | None, db: str | None, actor: str | None, as_json: bool) -> None:
     report = notices.record_objection(
-        _db(db), change, customer, received_at=_moment(received_at, "--received-at"),
+        _db(db), change, option_text(customer, "--customer"),
+        received_at=_moment(received_at, "--received-at"),
         text=_message_text(text, text_file), actor=_actor(actor), kind=kind)  # type: ignore[arg-type]
     if as_json:
         _echo_json(report.model_dump(mode="json"))
@@ -724,7 +760,8 @@ def audit_export(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
                                          help="Evidence pack to write (.zip)")],
     change: Annotated[int | None, typer.Argument(
-        metavar="CHANGE", help="Only this change's notices (default: every change)")] = None,
+        metavar="CHANGE", min=1, max=MAX_ID,
+        help="Only this change's notices (default: every change)")] = None,
     db: DbOption = None, template: TemplateOption = None,
     old_change: OldChangeOption = None,
 ) -> None:

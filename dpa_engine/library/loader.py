@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ..errors import DpaError, LibraryError, did_you_mean
 from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides, Terms
-from ..yamlsource import YamlDocument, load_yaml, validation_error
+from ..yamlsource import YamlDocument, parse_yaml, read_input, validation_error
 from .facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
 from .format import (
     LABEL_KEYS,
@@ -168,12 +168,13 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
 
     sources: dict[str, bytes] = {}
     for file in files:
-        sources[file.name] = file.read_bytes()
-        digest.update(file.name.encode() + b"\0" + sources[file.name] + b"\0")
         try:
-            doc = load_yaml(file, error=LibraryError)
+            text = read_input(file, error=LibraryError, what="clause file")
+            sources[file.name] = text.encode("utf-8")
+            digest.update(file.name.encode() + b"\0" + sources[file.name] + b"\0")
+            doc = parse_yaml(file, text, error=LibraryError)
         except DpaError as exc:
-            out.add("yaml", file, exc.line, None, exc.what, exc.fix)
+            out.add("yaml", file, exc.line, exc.field, exc.what, exc.fix)
             continue
         if file.name == LABELS_FILE:
             labels = _load_labels(doc, out)
@@ -449,8 +450,11 @@ def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, lin
     try:
         tree = env.parse(text)
     except TemplateSyntaxError as exc:
+        limited = "not allowed" in (exc.message or "") or "nested too deeply" in (exc.message or "")
         out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
                 f"placeholder syntax error: {exc.message}",
+                "a clause text may hold {{ placeholders }} and {% if %} ... {% else %} ... "
+                "{% endif %} only" if limited else
                 "write placeholders as {{ name }} and close every {% if %} with {% endif %}")
         return None
     try:

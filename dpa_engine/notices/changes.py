@@ -542,6 +542,11 @@ def _outcome(target: TargetRow, objections: list[ObjectionRow]) -> tuple[str, st
     return "deemed-approved", None
 
 
+def outcome_so_far(target: TargetRow, objections: list[ObjectionRow]) -> str:
+    """The outcome `close_change` records for this customer, as the answers stand now."""
+    return _outcome(target, objections)[0]
+
+
 class CloseReport(BaseModel):
     model_config = ConfigDict(frozen=True)
     change: int
@@ -625,6 +630,6 @@ def parse_subprocessor(values: dict[str, Any]) -> SubProcessor:
 __all__ = [
     "ChangeStatus", "ChangeSummary", "CloseReport", "HolidayCountry", "ObjectionReport", "Plan",
     "PlanEntry", "Proposal", "TargetStatus", "change_status", "close_change", "compute_plan",
-    "get_change", "parse_subprocessor", "plan_change", "propose_change", "record_bounce",
+    "get_change", "outcome_so_far", "parse_subprocessor", "plan_change", "propose_change", "record_bounce",
     "record_objection",
 ]

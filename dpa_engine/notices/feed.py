@@ -14,10 +14,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from ..files import write_atomically
+from ..files import OutputSet
 from ..models import Language, SubProcessor, text_in
+from ..render.verify import check_xml
 from ..storage import Database
-from ..storage.schema import ListVersionRow
+from ..storage.schema import ChangeRow, ListVersionRow
 from .errors import NoticeError
 from .register import installation_id, provider_snapshot
 
@@ -40,6 +41,31 @@ class PublishedVersion(BaseModel):
     note: str
     subprocessors: list[SubProcessor]
     diff: ListDiff
+
+
+class UpcomingChange(BaseModel):
+    """A change not closed yet: what will happen to the list, and from when."""
+
+    model_config = ConfigDict(frozen=True)
+    change: int
+    action: str
+    subprocessor: SubProcessor | None
+    previous: SubProcessor | None
+    effective_on: datetime.date
+    announced_at: datetime.datetime
+
+
+def upcoming_changes(db: Database) -> list[UpcomingChange]:
+    """Every change not yet closed, by effective date."""
+    with db.transaction() as session:
+        rows = session.execute(select(ChangeRow).where(ChangeRow.status != "closed")
+                               .order_by(ChangeRow.effective_on, ChangeRow.id)).scalars()
+        return [UpcomingChange(
+            change=row.id, action=row.action,
+            subprocessor=SubProcessor.model_validate(row.subprocessor) if row.subprocessor
+            else None,
+            previous=SubProcessor.model_validate(row.previous) if row.previous else None,
+            effective_on=row.effective_on, announced_at=row.proposed_at) for row in rows]
 
 
 def diff(before: list[SubProcessor], after: list[SubProcessor]) -> ListDiff:
@@ -83,33 +109,64 @@ def _summary(version: PublishedVersion, language: Language) -> str:
     return "\n".join(lines)
 
 
+def list_published(db: Database) -> bool:
+    """Whether a first list version exists (the register was started)."""
+    with db.transaction() as session:
+        return session.execute(select(ListVersionRow.id).limit(1)).first() is not None
+
+
 def write_feed(db: Database, folder: Path, *, language: Language = "en",
                base_url: str | None = None) -> list[Path]:
     """Write subprocessors.json and subprocessors.atom into `folder`."""
+    json_bytes, atom_bytes = feed_documents(db, language=language, base_url=base_url)
+    json_path, atom_path = folder / "subprocessors.json", folder / "subprocessors.atom"
+    with OutputSet() as outputs:  # both files, or neither
+        outputs.add(json_path, json_bytes)
+        outputs.add(atom_path, atom_bytes)
+    return [json_path, atom_path]
+
+
+def feed_documents(db: Database, *, language: Language = "en", base_url: str | None = None
+                   ) -> tuple[bytes, bytes]:
+    """The JSON and Atom documents: every list version with its diff, and upcoming changes."""
     provider, install, versions = published_versions(db)
     if not versions:
         raise NoticeError("no sub-processor list has been published yet",
                           fix="run 'dpa customers import' first")
+    upcoming = upcoming_changes(db)
     newest_first = list(reversed(versions))
     data = {
         "provider": provider,
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
         "current_version": versions[-1].version,
+        "upcoming": [u.model_dump(mode="json", exclude_none=True) for u in upcoming],
         "versions": [v.model_dump(mode="json", exclude_none=True) for v in newest_first],
     }
-    json_path = folder / "subprocessors.json"
-    write_atomically(json_path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    json_bytes = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     ET.SubElement(feed, f"{{{ATOM}}}id").text = f"urn:uuid:{_uuid(install)}"
     ET.SubElement(feed, f"{{{ATOM}}}title").text = f"Sub-processors of {provider}"
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = _stamp(versions[-1].published_at)
+    updated = max([versions[-1].published_at, *(u.announced_at for u in upcoming)])
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = _stamp(updated)
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = provider
     if base_url:
         ET.SubElement(feed, f"{{{ATOM}}}link", rel="self",
                       href=base_url.rstrip("/") + "/subprocessors.atom")
+    for change in reversed(upcoming):
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = \
+            f"urn:uuid:{_uuid(install, -change.change)}"
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = \
+            f"Upcoming change {change.change}: {_upcoming_title(change)}"
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = _stamp(change.announced_at)
+        ET.SubElement(entry, f"{{{ATOM}}}content", type="text").text = \
+            _upcoming_summary(change, language)
+        if base_url:
+            ET.SubElement(entry, f"{{{ATOM}}}link",
+                          href=base_url.rstrip("/") + f"/subprocessors.json#change{change.change}")
     for version in newest_first:
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         ET.SubElement(entry, f"{{{ATOM}}}id").text = \
@@ -121,10 +178,28 @@ def write_feed(db: Database, folder: Path, *, language: Language = "en",
         if base_url:
             ET.SubElement(entry, f"{{{ATOM}}}link",
                           href=base_url.rstrip("/") + f"/subprocessors.json#v{version.version}")
-    atom_path = folder / "subprocessors.atom"
     xml = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
-    write_atomically(atom_path, xml + b"\n")
-    return [json_path, atom_path]
+    check_xml(xml, what="the Atom feed")  # ElementTree writes what XML forbids
+    return json_bytes, xml + b"\n"
+
+
+def _upcoming_title(change: UpcomingChange) -> str:
+    new, old = change.subprocessor, change.previous
+    if change.action == "add" and new is not None:
+        return f"add {new.name}"
+    if change.action == "replace" and new is not None and old is not None:
+        return f"replace {old.name} with {new.name}"
+    return f"remove {old.name if old else '?'}"
+
+
+def _upcoming_summary(change: UpcomingChange, language: Language) -> str:
+    lines = [f"{_upcoming_title(change)}, effective {change.effective_on.isoformat()}"]
+    sub = change.subprocessor or change.previous
+    if sub is not None:
+        purpose = text_in(sub.purpose, language) or ""
+        lines.append(f"{sub.name} ({sub.legal_entity}, {sub.country}; processing in "
+                     f"{', '.join(sub.locations)}) – {purpose} [{sub.engagement}]")
+    return "\n".join(lines)
 
 
 def _uuid(install: str, version: int = 0) -> str:

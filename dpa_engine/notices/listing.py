@@ -12,6 +12,7 @@ import datetime
 import io
 import json
 
+from ..files import spreadsheet_safe
 from ..models import Language
 from ..render import DocxRenderer
 from ..storage import Database
@@ -59,9 +60,9 @@ def subprocessor_list(db: Database, texts: NoticeTexts, *, customer_ref: str | N
 def list_csv(view: SubprocessorListView) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([view.headings[c] for c in LIST_COLUMNS])
+    writer.writerow([spreadsheet_safe(view.headings[c]) for c in LIST_COLUMNS])
     for row in view.rows:
-        writer.writerow(list_cells(view, row))
+        writer.writerow([spreadsheet_safe(cell) for cell in list_cells(view, row)])
     return buffer.getvalue()
 
 

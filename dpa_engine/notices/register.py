@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..agreements.deals import LoadedDeal, ProviderCache, load_deal
+from ..agreements.deals import LoadedDeal, ProviderCache, load_deal, scan_deal_folder
 from ..agreements.rules import Decision, decide
 from ..errors import did_you_mean
 from ..library import Library
@@ -65,11 +65,20 @@ class ImportedAgreement(BaseModel):
     status: Literal["new", "unchanged", "contacts-updated"]
 
 
+class ImportFailure(BaseModel):
+    """An entry of a deals folder that could not be read (a folder, a dangling link ...)."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    error: str
+
+
 class ImportReport(BaseModel):
     model_config = ConfigDict(frozen=True)
     provider: str
     agreements: list[ImportedAgreement]
     notes: list[str]
+    failed: list[ImportFailure] = []
 
 
 def slug(name: str) -> str:
@@ -175,29 +184,31 @@ def blocked_subprocessors(session: Session, customer: CustomerRow) -> set[str]:
 
 # --- import --------------------------------------------------------------------------------
 
-_DEAL_MARKER = re.compile(r"^customer:", re.MULTILINE)
 
 
-def expand_deal_paths(paths: list[Path]) -> list[Path]:
+def expand_deal_paths(paths: list[Path]) -> tuple[list[Path], list[ImportFailure]]:
     """Deal files given directly, in a folder (YAML files with a `customer:` key, as batch
-    generation finds them), or listed as generated in a batch summary (batch-summary.json)."""
+    generation finds them), or listed as generated in a batch summary (batch-summary.json);
+    and the entries of a folder that cannot be read (each one failure, the rest goes on)."""
     found: list[Path] = []
+    failed: list[ImportFailure] = []
     for path in paths:
         if path.is_dir():
-            deals = sorted(p for p in path.glob("*.yaml")
-                           if _DEAL_MARKER.search(p.read_text(encoding="utf-8", errors="replace")))
-            if not deals:
+            scan = scan_deal_folder(path)
+            failed.extend(ImportFailure(path=str(item), error=exc.message)
+                          for item, exc in scan.unreadable)
+            if not scan.deals and not scan.unreadable:
                 raise NoticeError("no deal files in this folder", path=path,
                                   fix="give deal files, a folder of deal YAML files, or a "
                                   "batch-summary.json")
-            found.extend(deals)
+            found.extend(scan.deals)
         elif path.is_file() and path.suffix.lower() == ".json":
             found.extend(_deals_from_manifest(path))
         elif path.is_file():
             found.append(path)
         else:
             raise NoticeError("file or folder not found", path=path, fix="check the path")
-    return found
+    return found, failed
 
 
 def _deals_from_manifest(path: Path) -> list[Path]:
@@ -267,7 +278,11 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
     moment = now or now_utc()
     prepared = []
     providers_loaded = ProviderCache()  # deals sharing one profile parse it once
-    for path in expand_deal_paths(paths):
+    deal_paths, failed = expand_deal_paths(paths)
+    if not deal_paths and failed:
+        raise NoticeError(f"no deal file could be read ({len(failed)} unreadable; the first: "
+                          f"{failed[0].error})", fix="give deal files that can be read")
+    for path in deal_paths:
         loaded = load_deal(path, providers_loaded)
         decision = decide(loaded, library)
         prepared.append((loaded, decision, _agreement_values(loaded, decision)))
@@ -287,7 +302,8 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
                 provider_name = _ensure_provider(session, loaded, moment, actor, notes)
                 last_profile = loaded.provider
             imported.append(_import_one(session, loaded, values, moment, actor))
-    return ImportReport(provider=provider_name, agreements=imported, notes=sorted(set(notes)))
+    return ImportReport(provider=provider_name, agreements=imported, notes=sorted(set(notes)),
+                        failed=failed)
 
 
 def _ensure_provider(session: Session, loaded: LoadedDeal, moment: datetime.datetime, actor: str,
@@ -344,11 +360,13 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
                                enterprise_number=deal.customer.enterprise_number,
                                country=deal.customer.registered_office.country,
                                fallback_contact=_fallback_contact(loaded), created_at=moment)
+        customer.contact_name = _contact_name(loaded)
         session.add(customer)
         session.flush()
     else:
         customer.name = deal.customer.name
         customer.fallback_contact = _fallback_contact(loaded)
+        customer.contact_name = _contact_name(loaded)
     emails = list(deal.customer.notice_emails) or _fallback_emails(loaded)
     agreement = session.execute(select(AgreementRow).where(
         AgreementRow.customer_id == customer.id, AgreementRow.version == deal.version)
@@ -385,6 +403,13 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
                              language=values["language"], window=window,
                              authorisation=values["authorisation"], services=values["services"],
                              status=status)
+
+
+def _contact_name(loaded: LoadedDeal) -> str | None:
+    """Whom a notice greets: the privacy contact, else the signatory (a person's name)."""
+    customer = loaded.deal.customer
+    person = customer.privacy_contact or customer.signatory
+    return person.name if person else None
 
 
 def _fallback_emails(loaded: LoadedDeal) -> list[str]:

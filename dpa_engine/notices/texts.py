@@ -24,6 +24,8 @@ PLACEHOLDERS = frozenset({
     "customer_name", "provider_name", "change_number", "subprocessor", "legal_entity",
     "replaced", "services", "effective_date", "deadline_date", "deadline_time", "window",
     "window_days", "contact_email", "agreement_reference", "list_date", "scc_module",
+    # the customer's side (web): its notice page, its contact's name, its time-zone label
+    "notice_url", "contact_name", "time_zone",
 })
 
 TEXT_KEYS = frozenset({
@@ -36,7 +38,8 @@ TEXT_KEYS = frozenset({
     "transfer_scc", "transfer_bcr", "window_calendar", "window_business", "action_objection",
     "silence_objection", "action_consent", "silence_consent", "remedy_terminate-service",
     "remedy_terminate-either", "action_informational", "list_offer", "closing", "letter_page",
-    "letter_page_of",
+    "letter_page_of", "notice_link", "greeting_named", "time_zone_BE", "time_zone_NL",
+    "time_zone_other",
     # sub-processor list
     "list_title", "list_subtitle_customer", "list_subtitle_general", "label_engagement",
     "engagement_systematic", "engagement_incidental", "label_status", "status_active",

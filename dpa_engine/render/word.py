@@ -23,6 +23,7 @@ from markupsafe import Markup
 from ..document import DocumentModel, DocumentProperties
 from ..errors import RenderError
 from ..files import write_atomically
+from .verify import check_parts, check_xml
 from .wordml import body_xml
 from .ziparchive import ZipEntry, build_zip, deflate
 
@@ -57,10 +58,23 @@ class DocxRenderer:
             source = DocxTemplate(str(template_path))
             source.init_docx()
             archive = zipfile.ZipFile(template_path)
-        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise RenderError(f"cannot open the base template ({exc})", path=template_path,
+        except Exception as exc:  # docx's own errors for a file that is not a .docx, too
+            raise RenderError(f"cannot open the base template ({_first_line(exc)})",
+                              path=template_path,
                               fix="point --template at a .docx made from templates/agreement.docx"
                               ) from None
+        try:
+            self._prepare(source, archive)
+        except (RenderError, MemoryError):
+            raise
+        except Exception as exc:
+            raise RenderError(f"cannot read the base template ({_first_line(exc)})",
+                              path=template_path,
+                              fix="point --template at a .docx made from templates/agreement.docx"
+                              ) from None
+
+    def _prepare(self, source: DocxTemplate, archive: zipfile.ZipFile) -> None:
+        template_path = self.template_path
         env = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
         self._templates: dict[str, Template] = {}
         # In order: a prepared (already deflated) entry, or the name of a part made per agreement.
@@ -93,6 +107,7 @@ class DocxRenderer:
                     data = _without_thumbnail(_with_custom_relationship(data or b""))
                 if name in ("[Content_Types].xml", "_rels/.rels"):
                     self._package_xml[name] = data or b""
+                check_parts([(name, data or b"")], path=template_path)
                 self._parts.append(deflate(name, data or b""))
         self._parts.extend(["docProps/core.xml", "docProps/custom.xml"])
         if "word/document.xml" not in self._templates:
@@ -130,12 +145,17 @@ class DocxRenderer:
             "page_label": model.page_label,
             "page_of_label": model.page_of_label,
         }
-        entries = [
-            part if isinstance(part, ZipEntry)
-            else self._styles_entry(model.language) if part == _STYLES
-            else deflate(part, self._generated(part, model, context))
-            for part in self._parts
-        ]
+        entries: list[ZipEntry] = []
+        for part in self._parts:
+            if isinstance(part, ZipEntry):
+                entries.append(part)
+                continue
+            if part == _STYLES:
+                entries.append(self._styles_entry(model.language))
+                continue
+            raw = self._generated(part, model, context)
+            check_xml(raw, what=f"the part {part}")  # never a .docx Word cannot open
+            entries.append(deflate(part, raw))
         if extra_parts:
             entries = [self._declaring(entry, extra_parts) for entry in entries]
             entries.extend(self._extra_entry(part) for part in extra_parts)
@@ -194,6 +214,10 @@ class DocxRenderer:
 
     def render(self, model: DocumentModel, path: Path) -> None:
         write_atomically(path, self.render_bytes(model))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _with_update_fields(settings: bytes) -> bytes:

@@ -67,6 +67,7 @@ class CustomerRow(Base):
     enterprise_number: Mapped[str] = mapped_column(String(40), unique=True)
     country: Mapped[str] = mapped_column(String(2))
     fallback_contact: Mapped[str | None] = mapped_column(Text)
+    contact_name: Mapped[str | None] = mapped_column(Text)  # for greetings (revision p001)
     created_at: Mapped[datetime.datetime]
     agreements: Mapped[list[AgreementRow]] = relationship(
         back_populates="customer", order_by="AgreementRow.version")
@@ -278,3 +279,63 @@ class WebAgreementRow(Base):
     created_by: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime.datetime]
     updated_at: Mapped[datetime.datetime]
+
+
+# --- the customer's side (web): notice-page answers, refusals, subscriptions ------------------
+
+class PortalAnswerRow(Base):
+    """A customer's answer on its notice page: one per notice (the unique target makes a
+    repeated post record nothing new). `recorded` once the objection/consent is on record."""
+
+    __tablename__ = "portal_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"), unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime.datetime]
+    late: Mapped[bool] = mapped_column(Boolean)
+    receipt: Mapped[str] = mapped_column(String(32), unique=True)
+    recorded: Mapped[bool] = mapped_column(Boolean)
+    # who puts it on record holds this lease (a crash leaves it to expire, then a retry takes it)
+    completing_until: Mapped[datetime.datetime | None]
+    confirmation_sent_at: Mapped[datetime.datetime | None]
+
+
+class PortalRefusalRow(Base):
+    """Refused notice-page requests (bad, expired or foreign links) per client address."""
+
+    __tablename__ = "portal_refusals"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_started_at: Mapped[datetime.datetime]
+    in_window: Mapped[int]
+    total: Mapped[int]
+
+
+class SubscriptionRow(Base):
+    """An e-mail subscription to the public sub-processor list (double opt-in)."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    language: Mapped[str] = mapped_column(String(2))
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # in its confirm/unsubscribe links
+    status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | unsubscribed
+    created_at: Mapped[datetime.datetime]
+    confirmation_sent_at: Mapped[datetime.datetime | None]
+    confirmed_at: Mapped[datetime.datetime | None]
+    unsubscribed_at: Mapped[datetime.datetime | None]
+
+
+class SubscriptionDeliveryRow(Base):
+    """One informational e-mail to one subscriber about one upcoming change: at most one."""
+
+    __tablename__ = "subscription_deliveries"
+    __table_args__ = (UniqueConstraint("subscription_id", "change_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
+    status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
+    claimed_at: Mapped[datetime.datetime]
+    sent_at: Mapped[datetime.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 from dpa_engine import Engine
 from dpa_engine.storage import open_database
 
-from . import routes_admin, routes_agreements, routes_auth, routes_files, routes_legal
+from . import public, routes_admin, routes_agreements, routes_auth, routes_files, routes_legal
 from .pages import STATIC, render
 from .security import Refused, authorize, security_middleware
 from .workflow import WebContext
@@ -47,6 +47,9 @@ def create_app(settings: WebSettings, engine: Engine | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (routes_auth, routes_agreements, routes_files, routes_legal, routes_admin):
         app.include_router(module.router)
+    # The customer's side: notice pages behind signed links, the public sub-processor page.
+    app.include_router(public.router)
+    public.configure(app, public.load_settings(db=context.db, library=settings.library))
     app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     return app

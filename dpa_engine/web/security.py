@@ -22,7 +22,9 @@ CSRF_COOKIE = "dpa_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 ROLES_ATTRIBUTE = "__dpa_roles__"
-Access = Role | Literal["public", "any"]
+# "customer": anyone; the route checks its own signed link and form token (the customer's
+# notice page and the public sub-processor page), so no session and no session CSRF token.
+Access = Role | Literal["public", "any", "customer"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTENT_SECURITY_POLICY = (
@@ -53,7 +55,7 @@ def declared_access(endpoint: Callable[..., Any]) -> frozenset[Access] | None:
 
 
 def may_access(access: frozenset[Access], role: Role | None) -> bool:
-    if "public" in access:
+    if "public" in access or "customer" in access:
         return True
     if role is None:
         return False
@@ -82,7 +84,7 @@ async def authorize(request: Request) -> AsyncIterator[None]:
         raise Refused(401 if login is None else 403,
                       "log in first" if login is None else "your role may not open this page",
                       "login" if login is None else "role")
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
+    if request.method not in ("GET", "HEAD", "OPTIONS") and "customer" not in access:
         await check_csrf(request, login)
     try:
         yield

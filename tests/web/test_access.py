@@ -47,11 +47,20 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
         ("GET", "/legal/clauses/{clause_id}"), ("GET", "/legal/coverage")]},
     ("GET", "/admin/users"): frozenset({ADMIN}),
     ("POST", "/admin/users"): frozenset({ADMIN}),
+    # The customer's side: open to anyone, each route checks its own signed link (a bogus
+    # one gets the plain refusal page, tested in tests/web_public).
+    **{(method, path): EVERYONE for method, path in [
+        ("GET", "/notice/{token}"), ("POST", "/notice/{token}/confirm"),
+        ("POST", "/notice/{token}/answer"), ("GET", "/notice/{token}/receipt"),
+        ("GET", "/subprocessors"), ("GET", "/subprocessors.json"), ("GET", "/subprocessors.atom"),
+        ("POST", "/subprocessors/subscribe"), ("GET", "/subprocessors/confirm/{token}"),
+        ("POST", "/subprocessors/confirm/{token}"), ("GET", "/subprocessors/unsubscribe/{token}"),
+        ("POST", "/subprocessors/unsubscribe/{token}"), ("GET", "/public-static/style.css")]},
 }
 
 
 def _roles(access: frozenset[str]) -> frozenset[Role | None]:
-    if "public" in access:
+    if "public" in access or "customer" in access:
         return EVERYONE
     if "any" in access:
         return LOGGED_IN
@@ -84,7 +93,8 @@ class DescribeRouteMatrix:
         agreement_id = fill_in(owner, deviations={"objection_window_days": "14"})
         owner.post(f"/agreements/{agreement_id}/generate")
         values = {"agreement_id": str(agreement_id), "step": "customer",
-                  "clause_id": next(iter(app.state.web.engine.library.clauses))}
+                  "clause_id": next(iter(app.state.web.engine.library.clauses)),
+                  "token": "not-a-signed-link"}
         problems = []
         for method, path, _access in _routes(app):
             url = path.format(**values)

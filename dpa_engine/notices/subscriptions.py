@@ -1,0 +1,232 @@
+"""E-mail subscriptions to the public sub-processor list: double opt-in, one-click unsubscribe
+(RFC 8058), and one informational e-mail per subscriber and upcoming change.
+
+These e-mails are information for anyone who asks, never a notice under an agreement: they
+are not audited as notices and start no objection window.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import secrets
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import locale
+from ..models import LANGUAGES, Language
+from ..storage import Database
+from ..storage.schema import SubscriptionDeliveryRow, SubscriptionRow
+from .changes import get_change, summary
+from .errors import NoticeError
+from .mailer import MailError, send_message
+from .pagetexts import PageTexts
+from .register import now_utc, provider_snapshot
+from .smtp import SmtpSettings
+
+_EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+# a pending address gets at most one confirmation e-mail in this time (no mail bombing)
+CONFIRMATION_INTERVAL = datetime.timedelta(minutes=10)
+
+
+class NotifyReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    change: int
+    sent: list[str]
+    already: int  # subscribers who had had this change's e-mail
+    failed: dict[str, str]
+
+
+def normalised_email(address: str) -> str:
+    """The address as stored (domain in lower case); NoticeError when it is not one."""
+    value = address.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise NoticeError(f"'{value[:80]}' is not an e-mail address", field="email",
+                          fix="give an address like name@example.com")
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _language(language: str) -> Language:
+    return language if language in LANGUAGES else "en"
+
+
+def subscribe(db: Database, address: str, language: str, *, texts: PageTexts,
+              settings: SmtpSettings, base_url: str, now: datetime.datetime | None = None) -> None:
+    """Ask for a subscription: e-mail a confirmation link (unless the address is confirmed
+    already, or was sent one a moment ago). The caller says the same in every case."""
+    moment = now or now_utc()
+    email = normalised_email(address)
+    lang = _language(language)
+    try:
+        with db.transaction() as session:
+            row = session.execute(select(SubscriptionRow).where(SubscriptionRow.email == email)
+                                  ).scalar_one_or_none()
+            if row is None:
+                row = SubscriptionRow(email=email, language=lang, token=secrets.token_urlsafe(32),
+                                      status="pending", created_at=moment)
+                session.add(row)
+            elif row.status == "confirmed" or (
+                    row.confirmation_sent_at is not None
+                    and moment - row.confirmation_sent_at < CONFIRMATION_INTERVAL):
+                return
+            else:
+                row.status, row.language, row.token = "pending", lang, secrets.token_urlsafe(32)
+            row.confirmation_sent_at = moment
+            token = row.token
+            provider = provider_snapshot(session)
+    except IntegrityError:  # the same address at the same moment: the other request mails it
+        return
+    link = f"{base_url.rstrip('/')}/subprocessors/confirm/{token}"
+    values = {"provider_name": provider.name, "link": link}
+    message = _message(settings, provider.privacy_email, email, lang,
+                       texts.render("mail_sub_confirm_subject", lang, **values),
+                       [texts.render("mail_sub_confirm_body", lang, **values),
+                        texts.render("mail_closing", lang, **values)])
+    send_message(settings, message)
+
+
+def _message(settings: SmtpSettings, privacy_email: str | None, to: str, language: str,
+             subject: str, paragraphs: list[str]) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = settings.from_address or privacy_email or "noreply@localhost"
+    message["To"] = to
+    if privacy_email:
+        message["Reply-To"] = privacy_email
+    message["Date"] = format_datetime(now_utc())
+    message["Message-ID"] = make_msgid(domain="dpa-engine.invalid")
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = language
+    message.set_content("\n\n".join(paragraphs) + "\n")
+    return message
+
+
+def subscription_status(db: Database, token: str) -> str | None:
+    """pending, confirmed or unsubscribed; None for a token that names no subscription."""
+    with db.transaction() as session:
+        row = session.execute(select(SubscriptionRow).where(SubscriptionRow.token == token)
+                              ).scalar_one_or_none()
+        return None if row is None else row.status
+
+
+def confirm_subscription(db: Database, token: str, *, now: datetime.datetime | None = None
+                         ) -> bool:
+    """Confirm a pending subscription (True also when it was confirmed already)."""
+    with db.transaction() as session:
+        row = session.execute(select(SubscriptionRow).where(SubscriptionRow.token == token)
+                              ).scalar_one_or_none()
+        if row is None or row.status == "unsubscribed":
+            return False
+        if row.status == "pending":
+            row.status, row.confirmed_at = "confirmed", now or now_utc()
+        return True
+
+
+def unsubscribe(db: Database, token: str, *, now: datetime.datetime | None = None) -> bool:
+    """End a subscription (True also when it had ended already)."""
+    with db.transaction() as session:
+        row = session.execute(select(SubscriptionRow).where(SubscriptionRow.token == token)
+                              ).scalar_one_or_none()
+        if row is None:
+            return False
+        if row.status != "unsubscribed":
+            row.status, row.unsubscribed_at = "unsubscribed", now or now_utc()
+        return True
+
+
+def _claim(db: Database, subscription_id: int, change_id: int, moment: datetime.datetime
+           ) -> bool:
+    """Record the e-mail as being sent, once per subscriber and change (unique constraint); a
+    failed earlier attempt may be claimed again."""
+    try:
+        with db.transaction() as session:
+            session.add(SubscriptionDeliveryRow(subscription_id=subscription_id,
+                                                change_id=change_id, status="sending",
+                                                claimed_at=moment))
+        return True
+    except IntegrityError:
+        with db.transaction() as session:
+            retried = session.execute(
+                update(SubscriptionDeliveryRow)
+                .where(SubscriptionDeliveryRow.subscription_id == subscription_id,
+                       SubscriptionDeliveryRow.change_id == change_id,
+                       SubscriptionDeliveryRow.status == "failed")
+                .values(status="sending", claimed_at=moment, error=None))
+            return bool(retried.rowcount)  # type: ignore[attr-defined]
+
+
+def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settings: SmtpSettings,
+                       base_url: str, now: datetime.datetime | None = None) -> NotifyReport:
+    """E-mail every confirmed subscriber about an upcoming change, exactly once each (call it
+    when a change is proposed or planned; calling it again sends only what failed before)."""
+    moment = now or now_utc()
+    with db.transaction() as session:
+        row = get_change(session, change_id)
+        change = summary(row)
+        if row.status == "closed":
+            raise NoticeError(f"change {change_id} is closed: it is no longer upcoming",
+                              fix="subscribers are told about changes before they take effect")
+        provider = provider_snapshot(session)
+        subscribers = [(s.id, s.email, s.language, s.token) for s in session.execute(
+            select(SubscriptionRow).where(SubscriptionRow.status == "confirmed")
+            .order_by(SubscriptionRow.id)).scalars()]
+    base = base_url.rstrip("/")
+    sent: list[str] = []
+    failed: dict[str, str] = {}
+    already = 0
+    for sub_id, email, language, token in subscribers:
+        if not _claim(db, sub_id, change_id, moment):
+            already += 1
+            continue
+        lang = _language(language)
+        new, old = change.subprocessor, change.previous
+        shown = new or old
+        assert shown is not None
+        values = {"provider_name": provider.name, "subprocessor": shown.name,
+                  "legal_entity": shown.legal_entity, "replaced": old.name if old else "",
+                  "effective_date": locale.long_date(change.effective_on, lang),
+                  "link": f"{base}/subprocessors?lang={lang}",
+                  "unsubscribe": f"{base}/subprocessors/unsubscribe/{token}"}
+        message = _message(settings, provider.privacy_email, email, lang,
+                           texts.render("mail_upcoming_subject", lang, **values),
+                           [texts.render(f"pub_change_{change.action}", lang, **values),
+                            texts.render("mail_upcoming_body", lang, **values),
+                            texts.render("mail_unsubscribe", lang,
+                                         link=values["unsubscribe"]),
+                            texts.render("mail_closing", lang, **values)])
+        message["List-Unsubscribe"] = f"<{values['unsubscribe']}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["List-Id"] = f"Sub-processors <subprocessors.{provider_list_id(base)}>"
+        status, error = "sent", None
+        try:
+            send_message(settings, message)
+        except MailError as exc:
+            status, error = "failed", exc.what
+        with db.transaction() as session:
+            session.execute(update(SubscriptionDeliveryRow).where(
+                SubscriptionDeliveryRow.subscription_id == sub_id,
+                SubscriptionDeliveryRow.change_id == change_id).values(
+                status=status, error=error, sent_at=now_utc() if status == "sent" else None))
+        if error is None:
+            sent.append(email)
+        else:
+            failed[email] = error
+    return NotifyReport(change=change_id, sent=sent, already=already, failed=failed)
+
+
+def provider_list_id(base_url: str) -> str:
+    """A List-Id domain part from the public URL's host (RFC 2919)."""
+    host = re.sub(r"^[a-z]+://", "", base_url).split("/")[0].split(":")[0]
+    return host or "localhost"
+
+
+__all__ = [
+    "NotifyReport", "confirm_subscription", "normalised_email", "notify_subscribers",
+    "subscribe", "subscription_status", "unsubscribe",
+]
