@@ -278,13 +278,42 @@ def validate(model: type[M], doc: YamlDocument, *, error: type[DpaError] = Input
         raise validation_error(exc, doc, model, error=error) from None
 
 
+def _child(node: Any, part: int | str) -> tuple[bool, Any]:
+    if isinstance(node, dict) and part in node:
+        return True, node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
+
+
+def _data_loc(error: Any, data: Any) -> Loc:
+    """The error's location without the union-member tags pydantic puts in it ('str',
+    'constrained-str', 'dict[...]'): only the keys and indexes that exist in the data, plus
+    the last key of a missing or unknown field."""
+    loc: Loc = tuple(error["loc"])
+    kept: list[str | int] = []
+    node = data
+    for part in loc:
+        found, child = _child(node, part)
+        if found:
+            kept.append(part)
+            node = child
+    if error["type"] in ("missing", "extra_forbidden") and loc and (not kept or
+                                                                   kept[-1] != loc[-1]):
+        kept.append(loc[-1])
+    return tuple(kept)
+
+
 def validation_error(
     exc: ValidationError, doc: YamlDocument, model: type[BaseModel], *, error: type[DpaError]
 ) -> DpaError:
     errors = exc.errors()
-    # A misspelt key also makes the real one "missing": name the unknown key first.
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc: Loc = tuple(first["loc"])
+    # A misspelt key also makes the real one "missing": name the unknown key first. Otherwise,
+    # of the errors a union reports (one per member, e.g. a text or a text per language), the
+    # one that reaches deepest into what was written is the one that explains it.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), None) or max(
+        errors, key=lambda e: len(_data_loc(e, doc.data)))
+    loc: Loc = _data_loc(first, doc.data)
     field = ".".join(str(p) for p in loc) or None
     kind = first["type"]
     msg = str(first["msg"])

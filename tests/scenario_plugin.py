@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 
 from dpa_engine import DpaError, decide, load_deal, load_library
 from dpa_engine.agreements.assemble import assemble
-from dpa_engine.document import Paragraph, Table
+from dpa_engine.document import Paragraph, SignatureBlock, Table
 
 _LIBRARY = Path(__file__).resolve().parent.parent / "clauses"
 _KEYS = {"description", "deal", "changes", "provider_changes", "expect"}
@@ -153,4 +153,9 @@ def _text(model: Any) -> str:
         elif isinstance(block, Table):
             lines.extend(block.header or [])
             lines.extend(line for row in block.rows for cell in row for line in cell)
+        elif isinstance(block, SignatureBlock):
+            for party in block.parties:
+                lines.append(party.heading)
+                lines.extend(f"{f.label} {f.value}".rstrip() for f in [*party.above, *party.below])
+                lines.append(party.sign_label)
     return "\n".join(lines).replace("\u00a0", " ").replace("\u202f", " ")

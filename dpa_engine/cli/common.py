@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -20,7 +19,6 @@ from rich.markup import escape
 
 from ..errors import DpaError
 from ..safetext import xml_safe_text
-from ..storage import resolve_url
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -170,48 +168,5 @@ def check_seconds_settings() -> None:
         check_seconds(os.environ.get(name), name)
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def database_file(option: str | None) -> Path | None:
-    """The SQLite file `--db`/$DPA_DATABASE_URL names, or None (PostgreSQL, in memory)."""
-    url = resolve_url(option)
-    if not url.startswith("sqlite:///"):
-        return None
-    name = url.removeprefix("sqlite:///").split("?", 1)[0]
-    return None if name in ("", ":memory:") else Path(name)
-
-
-def check_database(option: str | None, *, create: bool = False) -> None:
-    """Refuse a SQLite register that does not exist (a typo in --db must not start a new,
-    empty register: only `customers import` creates one) or a file that is not SQLite."""
-    path = database_file(option)
-    if path is None:
-        return
-    where = "--db" if option else ("$DPA_DATABASE_URL" if os.environ.get("DPA_DATABASE_URL")
-                                   else "the default database dpa.db")
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        if create:
-            return
-        raise DpaError("no register database here", path=path, field=where,
-                       fix="check the name (a typo creates nothing); 'dpa customers import' "
-                           "creates the register") from None
-    except OSError as exc:
-        raise DpaError(f"cannot open the database ({exc.strerror})", path=path, field=where,
-                       fix="give the path of the register's SQLite file") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise DpaError("this is not a database file", path=path, field=where,
-                       fix="give the path of the register's SQLite file")
-    if info.st_size == 0:
-        return
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise DpaError(f"cannot open the database ({exc.strerror})", path=path, field=where,
-                       fix="check the file's permissions") from None
-    if header != SQLITE_HEADER:
-        raise DpaError("this file is not a SQLite database", path=path, field=where,
-                       fix="give the path of the register's SQLite file, or a PostgreSQL URL")

@@ -28,6 +28,7 @@ from ..models import SubProcessor
 from ..notices import checkpoints
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
+from ..storage.database import check_database, database_file
 from ..yamlsource import load_yaml, read_input, validate
 from .common import (
     MAX_ID,
@@ -35,10 +36,8 @@ from .common import (
     JsonOption,
     LibraryOption,
     TemplateOption,
-    check_database,
     check_seconds,
     check_seconds_settings,
-    database_file,
     err,
     option_text,
     out,
