@@ -14,10 +14,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.schema import AuditEventRow, AuditHeadRow, OutboxPayloadRow, OutboxRow
@@ -61,13 +61,18 @@ def append_event(session: Session, event: str, *, actor: str, at: datetime.datet
                                   customer_key=customer_key, data=data)])
 
 
+# Core statements on the tables (no ORM bookkeeping); on PostgreSQL the head row is locked
+_EVENTS = cast(Table, AuditEventRow.__table__)
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+
+
 def append_events(session: Session | Connection, events: Sequence[Event]) -> None:
     """Append records in order inside the caller's transaction. The head row is read (and
     locked on PostgreSQL, which serialises concurrent writers) once for all of them."""
     if not events:
         return
-    head = select(AuditHeadRow.last_seq, AuditHeadRow.last_hash).where(AuditHeadRow.id == 1)
-    [(seq, prev)] = session.execute(head.with_for_update()).all()
+    [(seq, prev)] = session.execute(_READ_HEAD).all()
     rows = []
     for item in events:
         seq += 1
@@ -79,9 +84,8 @@ def append_events(session: Session | Connection, events: Sequence[Event]) -> Non
                      "change_id": item.change_id, "customer_key": item.customer_key,
                      "data": text, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(AuditEventRow), rows)
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
-                    .values(last_seq=seq, last_hash=prev))
+    session.execute(insert(_EVENTS), rows)
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=seq, last_hash=prev))
 
 
 class AuditRecord(BaseModel):

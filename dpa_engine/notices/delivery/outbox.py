@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, insert, select, update
+from sqlalchemy import CursorResult, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ...storage.schema import (
@@ -38,6 +38,10 @@ from ..errors import NoticeError
 from .render import Addressee, ChangeFacts, Rendered, addressee, message_id
 
 CLAIMABLE = ("pending", "deferred")
+# writes go to the tables (Core): no ORM bookkeeping for thousands of one-row updates
+OUTBOX = cast(Table, OutboxRow.__table__)
+PAYLOADS = cast(Table, OutboxPayloadRow.__table__)
+TARGETS = cast(Table, TargetRow.__table__)
 
 
 def enqueue(session: Session, change: ChangeRow, facts: ChangeFacts, *,
@@ -90,7 +94,7 @@ def take_over(session: Session, change_id: int, *, moment: datetime.datetime,
         .with_for_update(of=OutboxRow, skip_locked=True)).all()
     if not rows:
         return
-    session.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
+    session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows]))
                     .values(status="pending", claimed_by=None))
     append_events(session, [
         Event(event="taken-over", actor=actor, at=moment, change_id=change_id,
@@ -142,7 +146,7 @@ def claim(session: Session, change_id: int, sender: str, *, limit: int,
     ids = list(session.execute(query).scalars())
     if not ids:
         return []
-    session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+    session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids))
                     .values(status="claimed", claimed_by=sender))
     return [Claimed(
         id=row.id, target_id=row.target_id,
@@ -159,16 +163,16 @@ def claim(session: Session, change_id: int, sender: str, *, limit: int,
 def release(session: Session, sender: str, ids: Collection[int]) -> None:
     """Give back claimed messages this sender did not start."""
     if ids:
-        session.execute(update(OutboxRow).where(
-            OutboxRow.id.in_(list(ids)), OutboxRow.claimed_by == sender,
-            OutboxRow.status == "claimed").values(status="pending", claimed_by=None))
+        session.execute(update(OUTBOX).where(
+            OUTBOX.c.id.in_(list(ids)), OUTBOX.c.claimed_by == sender,
+            OUTBOX.c.status == "claimed").values(status="pending", claimed_by=None))
 
 
 def _held(session: Session, sender: str, message: int, held_as: str, **values: Any) -> None:
     """Update a message this sender holds in status `held_as`; refuse if it was taken over."""
     result = cast(CursorResult[Any], session.execute(
-        update(OutboxRow).where(OutboxRow.id == message, OutboxRow.claimed_by == sender,
-                                OutboxRow.status == held_as).values(**values)))
+        update(OUTBOX).where(OUTBOX.c.id == message, OUTBOX.c.claimed_by == sender,
+                             OUTBOX.c.status == held_as).values(**values)))
     if result.rowcount != 1:
         raise NoticeError("another sender took over a message of this sender (its lease had "
                           "expired)", fix="rerun dpa change send; the message is resent in "
@@ -180,18 +184,18 @@ def start(session: Session, sender: str, message: Claimed, rendered: Rendered | 
     """From now on the server may have the message: phase 'data', with its exact bytes
     (`rendered`: new bytes to store; None: send those stored)."""
     values: dict[str, Any] = {"status": "sending", "phase": "data",
-                              "attempts": OutboxRow.attempts + 1,
-                              "in_doubt_resends": OutboxRow.in_doubt_resends
+                              "attempts": OUTBOX.c.attempts + 1,
+                              "in_doubt_resends": OUTBOX.c.in_doubt_resends
                               + int(message.in_doubt)}
     if rendered is not None:
         values.update(subject=rendered.subject, rendered_for=rendered.rendered_for)
     _held(session, sender, message.id, "claimed", **values)
     if rendered is not None:
-        session.execute(delete(OutboxPayloadRow).where(OutboxPayloadRow.outbox_id == message.id))
-        session.execute(insert(OutboxPayloadRow).values(
+        session.execute(delete(PAYLOADS).where(PAYLOADS.c.outbox_id == message.id))
+        session.execute(insert(PAYLOADS).values(
             outbox_id=message.id, body_text=rendered.body_text, body_html=rendered.body_html,
             letter_source=rendered.letter_source.model_dump(mode="json"), mime=rendered.mime))
-        session.execute(update(TargetRow).where(TargetRow.id == message.target_id)
+        session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id)
                         .values(stated_deadline=rendered.stated_deadline))
     if message.in_doubt:
         append_events(session, [Event(
@@ -205,8 +209,8 @@ def unstart(session: Session, sender: str, message: Claimed) -> None:
     """A started message that never reached the server (our SMTP settings are wrong): as it
     was before, unclaimed, the attempt not counted."""
     _held(session, sender, message.id, "sending", status="pending", claimed_by=None,
-          phase="data" if message.in_doubt else None, attempts=OutboxRow.attempts - 1,
-          in_doubt_resends=OutboxRow.in_doubt_resends - int(message.in_doubt))
+          phase="data" if message.in_doubt else None, attempts=OUTBOX.c.attempts - 1,
+          in_doubt_resends=OUTBOX.c.in_doubt_resends - int(message.in_doubt))
 
 
 def record_sent(session: Session, sender: str, message: Claimed, *, mime: bytes, subject: str,
@@ -221,7 +225,7 @@ def record_sent(session: Session, sender: str, message: Claimed, *, mime: bytes,
     target: dict[str, Any] = {"status": "notified", "notified_at": at, "deadline": deadline}
     if follow_up is not None:
         target["follow_up"] = follow_up
-    session.execute(update(TargetRow).where(TargetRow.id == message.target_id).values(**target))
+    session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id).values(**target))
     number, entries = session.execute(
         select(ListVersionRow.number, ListVersionRow.entries)
         .order_by(ListVersionRow.number.desc()).limit(1)).one()
@@ -248,7 +252,7 @@ def record_deferred(session: Session, sender: str, message: Claimed, *, error: s
         "phase": "data" if in_doubt else None,
         "next_attempt_at": at + datetime.timedelta(seconds=retry_in)}
     if not started:  # it failed before it could start (e.g. no connection): still an attempt
-        values["attempts"] = OutboxRow.attempts + 1
+        values["attempts"] = OUTBOX.c.attempts + 1
     _held(session, sender, message.id, "sending" if started else "claimed", **values)
     append_events(session, [Event(
         event="send-failed", actor=actor, at=at, change_id=change_id,
@@ -266,7 +270,7 @@ def record_failed(session: Session, sender: str, message: Claimed, *, error: str
     contact = message.fallback_contact or "no fallback contact on file: find one"
     follow_up = (f"NOT notified ({error}): reach {contact} "
                  f"(letter: dpa change letters {change_id})")
-    session.execute(update(TargetRow).where(TargetRow.id == message.target_id)
+    session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id)
                     .values(status="not-notified", follow_up=follow_up))
     append_events(session, [Event(
         event="bounced", actor=actor, at=at, change_id=change_id,

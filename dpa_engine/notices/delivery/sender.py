@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ...bulk import paused_gc
 from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
+from ...storage.writer import Writer
 from ..audit import Event, append_events
 from ..changes import get_change
 from ..deadlines import objection_deadline, on_brussels_day
@@ -54,6 +55,7 @@ class Run:
     actor: str
     clock: Callable[[], datetime.datetime]
     lease: SenderLease
+    writer: Writer  # every write of the workers, committed together when they coincide
     facts: ChangeFacts
     tally: Tally
     retries: Retries
@@ -112,9 +114,7 @@ class Worker:
         run = self.run
         try:
             while run.stopped is None:
-                with run.db.transaction() as session:
-                    batch = outbox.claim(session, run.change_id, run.lease.id,
-                                         limit=CLAIM_BATCH, skip=run.retries.skip())
+                batch = run.writer.write(self._claim)
                 if not batch:
                     return
                 for message in batch:  # (left claimed when stopped: released by the run)
@@ -123,6 +123,11 @@ class Worker:
                     self.deliver(message)
         except BaseException as exc:
             run.stop(exc)
+
+    def _claim(self, session: Session) -> list[Claimed]:
+        run = self.run
+        return outbox.claim(session, run.change_id, run.lease.id, limit=CLAIM_BATCH,
+                            skip=run.retries.skip())
 
     def deliver(self, message: Claimed) -> None:
         run = self.run
@@ -138,9 +143,9 @@ class Worker:
         run.lease.check()
         mime = rendered.mime if rendered is not None else message.mime
         assert mime is not None
-        with run.db.transaction() as session:  # 1. its start, with its exact bytes
-            outbox.start(session, run.lease.id, message, rendered, moment=moment,
-                         actor=run.actor, change_id=run.change_id)
+        run.writer.write(lambda session: outbox.start(  # 1. its start, with its exact bytes
+            session, run.lease.id, message, rendered, moment=moment, actor=run.actor,
+            change_id=run.change_id))
         if message.in_doubt:
             run.tally.resent_in_doubt(message.addressee.key)
         try:  # 2. the SMTP transaction
@@ -148,13 +153,13 @@ class Worker:
         except Temporary as exc:
             self._deferred(message, exc, started=True)
         except Permanent as exc:
-            with run.db.transaction() as session:
-                outbox.record_failed(session, run.lease.id, message, error=str(exc),
-                                     at=run.clock(), actor=run.actor, change_id=run.change_id)
+            error, at = str(exc), run.clock()
+            run.writer.write(lambda session: outbox.record_failed(
+                session, run.lease.id, message, error=error, at=at, actor=run.actor,
+                change_id=run.change_id))
             run.tally.outcome(message.id, message.addressee.key, "failed")
         except Configuration:
-            with run.db.transaction() as session:
-                outbox.unstart(session, run.lease.id, message)
+            run.writer.write(lambda session: outbox.unstart(session, run.lease.id, message))
             raise
         else:  # 3. its outcome
             self._sent(message, rendered, mime, refused)
@@ -169,20 +174,19 @@ class Worker:
             computed = objection_deadline(at, message.addressee.window)
             deadline = max(stated or computed, computed)
         subject = rendered.subject if rendered is not None else message.subject
-        with run.db.transaction() as session:
-            outbox.record_sent(session, run.lease.id, message, mime=mime, subject=subject or "",
-                               deadline=deadline, refused=refused, at=at, actor=run.actor,
-                               change_id=run.change_id)
+        run.writer.write(lambda session: outbox.record_sent(
+            session, run.lease.id, message, mime=mime, subject=subject or "",
+            deadline=deadline, refused=refused, at=at, actor=run.actor,
+            change_id=run.change_id))
         run.tally.outcome(message.id, message.addressee.key, "sent")
 
     def _deferred(self, message: Claimed, error: Temporary, *, started: bool) -> None:
         run = self.run
-        retry_in = run.retries.defer(message.id)
-        with run.db.transaction() as session:
-            outbox.record_deferred(session, run.lease.id, message, error=str(error),
-                                   maybe_accepted=error.maybe_accepted, started=started,
-                                   at=run.clock(), retry_in=retry_in, actor=run.actor,
-                                   change_id=run.change_id)
+        retry_in, at = run.retries.defer(message.id), run.clock()
+        run.writer.write(lambda session: outbox.record_deferred(
+            session, run.lease.id, message, error=str(error),
+            maybe_accepted=error.maybe_accepted, started=started, at=at, retry_in=retry_in,
+            actor=run.actor, change_id=run.change_id))
         run.tally.outcome(message.id, message.addressee.key, "deferred")
 
 
@@ -207,26 +211,27 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
     limit: int | None = None
     try:
         facts = _prepare(db, change_id, settings, actor, clock(), progress)
-        run = Run(db=db, change_id=change_id, settings=settings, texts=texts, actor=actor,
-                  clock=clock, lease=lease, facts=facts, tally=tally,
-                  retries=Retries(settings))
-        while True:
-            with db.transaction() as session:
-                expire_dead_leases(session)
-                outbox.take_over(session, change_id, moment=clock(), actor=actor)
-                if tally.total is None:
-                    tally.total = _count(session, change_id, ("pending", "deferred"))
-                    tally.report(force=True)
-            connections, allowed = _open(settings)
-            if allowed is not None:
-                limit = min(limit or allowed, allowed)
-            _work(run, connections)
-            if run.stopped is not None:
-                raise _stop_reason(run.stopped, change_id)
-            wait = _next_wait(db, run)
-            if wait is None:
-                break
-            sleep(wait)
+        with Writer(db, name="dpa-send-writer") as writer:
+            run = Run(db=db, change_id=change_id, settings=settings, texts=texts, actor=actor,
+                      clock=clock, lease=lease, writer=writer, facts=facts, tally=tally,
+                      retries=Retries(settings))
+            while True:
+                with db.transaction() as session:
+                    expire_dead_leases(session)
+                    outbox.take_over(session, change_id, moment=clock(), actor=actor)
+                    if tally.total is None:
+                        tally.total = _count(session, change_id, ("pending", "deferred"))
+                        tally.report(force=True)
+                connections, allowed = _open(settings)
+                if allowed is not None:
+                    limit = min(limit or allowed, allowed)
+                _work(run, connections)
+                if run.stopped is not None:
+                    raise _stop_reason(run.stopped, change_id)
+                wait = _next_wait(db, run)
+                if wait is None:
+                    break
+                sleep(wait)
     finally:
         try:
             with db.transaction() as session:  # what was claimed but not started goes back
