@@ -50,7 +50,9 @@ def summary(message: EmailMessage) -> dict[str, object]:
             "Subject", "From", "To", "Reply-To", "Date", "Message-ID", "Auto-Submitted",
             "X-DPA-Change", "X-DPA-Customer", "Content-Language")},
         "type": message.get_content_type(),
-        "plain": plain.get_content(), "html": html.get_content(),
+        # (lines end in CRLF on the wire)
+        "plain": plain.get_content().replace("\r\n", "\n"),
+        "html": html.get_content().replace("\r\n", "\n"),
     }
 
 
