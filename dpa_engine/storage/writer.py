@@ -2,9 +2,10 @@
 
 A thread calls `write(function)` and blocks until `function(session)` is committed, getting
 its result or its error. The writer takes every function queued so far and runs them in one
-transaction, each in its own savepoint (one failing does not undo the others), then commits:
-the functions queued while that commit is on its way to the disk go into the next one. So N
-threads waiting for a commit pay about one disk sync, not N, and nothing waits on purpose.
+transaction, then commits: the functions queued while that commit is on its way to the disk
+go into the next one. So N threads waiting for a commit pay about one disk sync, not N, and
+nothing waits on purpose. If one function fails, the transaction is rolled back and every
+function of it gets that error (none of them was written).
 """
 
 from __future__ import annotations
@@ -66,21 +67,12 @@ class Writer:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
-        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
             with self.db.transaction() as session:
-                for function, future in batch:
-                    try:
-                        with session.begin_nested():
-                            outcomes.append((future, function(session), None))
-                    except Exception as exc:  # this function's error, the others go on
-                        outcomes.append((future, None, exc))
-        except BaseException as exc:  # the commit failed: nothing of the batch is written
+                results = [function(session) for function, _ in batch]
+        except BaseException as exc:  # nothing of the batch is written
             for _, future in batch:
                 future.set_exception(exc)
             return
-        for future, result, error in outcomes:
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)

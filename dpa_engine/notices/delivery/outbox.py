@@ -52,19 +52,19 @@ def enqueue(session: Session, change: ChangeRow, facts: ChangeFacts, *,
     if plan.plan_hash != change.plan_hash:
         raise NoticeError(f"the register changed since change {change.id} was planned",
                           fix=f"review the plan again: dpa change plan {change.id}")
+    targets: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     events: list[Event] = []
     for entry in plan.affected:
         customer, agreement = rows[entry.customer]
         reasons = [r.model_dump() for r in entry.reasons]
         message = message_id(facts, customer.key)
-        target_id = session.execute(insert(TargetRow).values(
-            change_id=change.id, customer_id=customer.id, agreement_id=agreement.id,
-            kind=entry.kind, reasons=reasons, language=entry.language,
-            recipients=list(entry.recipients), status="queued").returning(TargetRow.id)
-        ).scalar_one()
-        session.execute(insert(OutboxRow).values(
-            target_id=target_id, message_id=message, status="pending", attempts=0,
-            in_doubt_resends=0, refused_recipients=[]))
+        targets.append({"change_id": change.id, "customer_id": customer.id,
+                        "agreement_id": agreement.id, "kind": entry.kind, "reasons": reasons,
+                        "language": entry.language, "recipients": list(entry.recipients),
+                        "status": "queued"})
+        messages.append({"message_id": message, "status": "pending", "attempts": 0,
+                         "in_doubt_resends": 0, "refused_recipients": []})
         events.append(Event(event="queued", actor=actor, at=moment, change_id=change.id,
                             customer_key=customer.key, data={
                                 "message_id": message, "kind": entry.kind,
@@ -72,6 +72,13 @@ def enqueue(session: Session, change: ChangeRow, facts: ChangeFacts, *,
                                 "agreement_version": agreement.version,
                                 "window_days": entry.window_days,
                                 "window_unit": entry.window_unit, "reasons": reasons}))
+    if targets:  # multi-row inserts: thousands of customers cost a handful of statements
+        target_ids = session.execute(
+            insert(TARGETS).returning(TARGETS.c.id, sort_by_parameter_order=True),
+            targets).scalars().all()
+        session.execute(insert(OUTBOX), [{**message, "target_id": target_id} for
+                                         message, target_id in zip(messages, target_ids,
+                                                                   strict=True)])
     append_events(session, events)
     change.status = "sending"
 
@@ -191,7 +198,8 @@ def start(session: Session, sender: str, message: Claimed, rendered: Rendered | 
         values.update(subject=rendered.subject, rendered_for=rendered.rendered_for)
     _held(session, sender, message.id, "claimed", **values)
     if rendered is not None:
-        session.execute(delete(PAYLOADS).where(PAYLOADS.c.outbox_id == message.id))
+        if message.mime is not None:  # rendered on an earlier day: replaced
+            session.execute(delete(PAYLOADS).where(PAYLOADS.c.outbox_id == message.id))
         session.execute(insert(PAYLOADS).values(
             outbox_id=message.id, body_text=rendered.body_text, body_html=rendered.body_html,
             letter_source=rendered.letter_source.model_dump(mode="json"), mime=rendered.mime))

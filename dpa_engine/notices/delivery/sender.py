@@ -15,6 +15,7 @@ same Message-ID and bytes, reported and audited as an in-doubt resend.
 from __future__ import annotations
 
 import datetime
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,10 @@ from .report import ProgressCallback, SendProgress, SendReport, Tally, finish
 from .smtp import Configuration, Permanent, SmtpConnection, SmtpSettings, Temporary
 
 CLAIM_BATCH = 4  # messages a worker claims per transaction
+# While the workers render (holding the GIL), the writer thread waits for the GIL after each
+# statement it runs, up to the interpreter's switch interval (5 ms by default): for a send
+# run it is shortened, which measurably speeds up sending (see README, Performance).
+SWITCH_INTERVAL = 0.001
 POLL_SECONDS = 0.5  # how often to look again while other senders finish their messages
 
 
@@ -209,6 +214,8 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
     lease.acquire()
     tally = Tally(progress)
     limit: int | None = None
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     try:
         facts = _prepare(db, change_id, settings, actor, clock(), progress)
         with Writer(db, name="dpa-send-writer") as writer:
@@ -233,6 +240,7 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
                     break
                 sleep(wait)
     finally:
+        sys.setswitchinterval(interval)
         try:
             with db.transaction() as session:  # what was claimed but not started goes back
                 session.execute(update(OutboxRow).where(
