@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.schema import AuditEventRow, AuditHeadRow, OutboxPayloadRow, OutboxRow
@@ -65,6 +65,9 @@ def append_event(session: Session, event: str, *, actor: str, at: datetime.datet
 _EVENTS = cast(Table, AuditEventRow.__table__)
 _HEAD = cast(Table, AuditHeadRow.__table__)
 _READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT = insert(_EVENTS)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=bindparam("seq"),
+                                                        last_hash=bindparam("digest"))
 
 
 def append_events(session: Session | Connection, events: Sequence[Event]) -> None:
@@ -84,8 +87,8 @@ def append_events(session: Session | Connection, events: Sequence[Event]) -> Non
                      "change_id": item.change_id, "customer_key": item.customer_key,
                      "data": text, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(_EVENTS), rows)
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=seq, last_hash=prev))
+    session.execute(_INSERT, rows)
+    session.execute(_MOVE_HEAD, {"seq": seq, "digest": prev})
 
 
 class AuditRecord(BaseModel):
