@@ -2,8 +2,8 @@
 
 A sender inserts its lease (a random id, host, process id, expiry) and renews it every
 RENEW_SECONDS while it lives. Every message it claims carries its id. Another sender takes a
-message over only when the claiming sender's lease has expired, or, on the same host, its
-process is gone (so a rerun after kill -9 need not wait). Because the lease lives in the
+message over only when the claiming sender's lease has expired, or, on the same host (same
+name and boot), its process is gone (so a rerun after kill -9 need not wait). Because the lease lives in the
 database, every way of naming it (a symlink, a hard link, a relative path, another URL
 spelling) sees the same leases. SQLite has one sender at a time: a second is refused while a
 live lease exists. PostgreSQL lets several share a change's notices (see outbox.claim).
@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, insert, select, update
@@ -40,6 +41,17 @@ def database_now(session: Session) -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def this_host() -> str:
+    """The host name and the kernel's boot id: two machines with the same name, or one
+    machine rebooted, are different hosts (a container shares its host's boot id, but not its
+    process ids: give containers distinct host names, as container runtimes do)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        boot = "unknown"
+    return f"{socket.gethostname()} (boot {boot})"
+
+
 def _process_gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -53,7 +65,7 @@ def _process_gone(pid: int) -> bool:
 def expire_dead_leases(session: Session) -> None:
     """Delete the leases of senders that are no longer alive: expired, or of a process on this
     host that no longer exists. Their claimed messages can then be taken over."""
-    now, host = database_now(session), socket.gethostname()
+    now, host = database_now(session), this_host()
     for lease in session.execute(select(SendLeaseRow).with_for_update()).scalars().all():
         if lease.expires_at <= now or (lease.host == host and _process_gone(lease.pid)):
             session.delete(lease)
@@ -84,7 +96,7 @@ class SenderLease:
                     fix="wait for it to finish, then rerun if it reports deferred notices")
             now = database_now(session)
             session.execute(insert(SendLeaseRow).values(
-                sender=self.id, host=socket.gethostname(), pid=os.getpid(), started_at=now,
+                sender=self.id, host=this_host(), pid=os.getpid(), started_at=now,
                 expires_at=now + datetime.timedelta(seconds=LEASE_SECONDS)))
         self.valid_until = started + LEASE_SECONDS - MARGIN_SECONDS
         self._renewer = threading.Thread(target=self._renew_while_alive,
