@@ -19,7 +19,18 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, delete, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ...storage.schema import (
@@ -181,30 +192,50 @@ def _held(session: Session, sender: str, message: int, held_as: str, **values: A
         update(OUTBOX).where(OUTBOX.c.id == message, OUTBOX.c.claimed_by == sender,
                              OUTBOX.c.status == held_as).values(**values)))
     if result.rowcount != 1:
-        raise NoticeError("another sender took over a message of this sender (its lease had "
-                          "expired)", fix="rerun dpa change send; the message is resent in "
-                          "doubt if need be")
+        raise _taken_over()
+
+
+def _taken_over() -> NoticeError:
+    return NoticeError("another sender took over a message of this sender (its lease had "
+                       "expired)", fix="rerun dpa change send; the message is resent in doubt "
+                       "if need be")
+
+
+_STARTED = {"status": "sending", "phase": "data", "attempts": OUTBOX.c.attempts + 1,
+            "in_doubt_resends": OUTBOX.c.in_doubt_resends + bindparam("b_doubt", type_=Integer)}
+_HOLDING = (update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"),
+                                 OUTBOX.c.claimed_by == bindparam("b_sender"),
+                                 OUTBOX.c.status == "claimed"))
+_START = _HOLDING.values(**_STARTED)
+_START_RENDERED = _HOLDING.values(**_STARTED, subject=bindparam("b_subject"),
+                                  rendered_for=bindparam("b_day"))
+_STATED = (update(TARGETS).where(TARGETS.c.id == bindparam("b_id"))
+           .values(stated_deadline=bindparam("b_deadline")))
+_PAYLOAD = insert(PAYLOADS)
 
 
 def start(session: Session, sender: str, message: Claimed, rendered: Rendered | None, *,
           moment: datetime.datetime, actor: str, change_id: int) -> None:
     """From now on the server may have the message: phase 'data', with its exact bytes
     (`rendered`: new bytes to store; None: send those stored)."""
-    values: dict[str, Any] = {"status": "sending", "phase": "data",
-                              "attempts": OUTBOX.c.attempts + 1,
-                              "in_doubt_resends": OUTBOX.c.in_doubt_resends
-                              + int(message.in_doubt)}
-    if rendered is not None:
-        values.update(subject=rendered.subject, rendered_for=rendered.rendered_for)
-    _held(session, sender, message.id, "claimed", **values)
+    held = {"b_id": message.id, "b_sender": sender, "b_doubt": int(message.in_doubt)}
+    if rendered is None:
+        result = session.execute(_START, held)
+    else:
+        result = session.execute(_START_RENDERED, {**held, "b_subject": rendered.subject,
+                                                   "b_day": rendered.rendered_for})
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise _taken_over()
     if rendered is not None:
         if message.mime is not None:  # rendered on an earlier day: replaced
             session.execute(delete(PAYLOADS).where(PAYLOADS.c.outbox_id == message.id))
-        session.execute(insert(PAYLOADS).values(
-            outbox_id=message.id, body_text=rendered.body_text, body_html=rendered.body_html,
-            letter_source=rendered.letter_source.model_dump(mode="json"), mime=rendered.mime))
-        session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id)
-                        .values(stated_deadline=rendered.stated_deadline))
+        session.execute(_PAYLOAD, {
+            "outbox_id": message.id, "body_text": rendered.body_text,
+            "body_html": rendered.body_html,
+            "letter_source": rendered.letter_source.model_dump(mode="json"),
+            "mime": rendered.mime})
+        session.execute(_STATED, {"b_id": message.target_id,
+                                  "b_deadline": rendered.stated_deadline})
     if message.in_doubt:
         append_events(session, [Event(
             event="in-doubt-resend", actor=actor, at=moment, change_id=change_id,
@@ -221,22 +252,35 @@ def unstart(session: Session, sender: str, message: Claimed) -> None:
           in_doubt_resends=OUTBOX.c.in_doubt_resends - int(message.in_doubt))
 
 
+# the statements of every sent notice, built once (bind parameters named b_*)
+_SENT = (update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"),
+                              OUTBOX.c.claimed_by == bindparam("b_sender"),
+                              OUTBOX.c.status == "sending")
+         .values(status="sent", phase=None, claimed_by=None, sent_at=bindparam("b_at"),
+                 refused_recipients=bindparam("b_refused"), last_error=bindparam("b_error")))
+_NOTIFIED = (update(TARGETS).where(TARGETS.c.id == bindparam("b_id"))
+             .values(status="notified", notified_at=bindparam("b_at"),
+                     deadline=bindparam("b_deadline"),
+                     follow_up=func.coalesce(bindparam("b_follow_up", type_=Text),
+                                             TARGETS.c.follow_up)))
+_CURRENT_LIST = (select(ListVersionRow.number, ListVersionRow.entries)
+                 .order_by(ListVersionRow.number.desc()).limit(1))
+
+
 def record_sent(session: Session, sender: str, message: Claimed, *, mime: bytes, subject: str,
                 deadline: datetime.datetime | None, refused: dict[str, str],
                 at: datetime.datetime, actor: str, change_id: int) -> None:
     """The server took the message: the customer is notified, its window runs from `at`."""
-    _held(session, sender, message.id, "sending", status="sent", phase=None, claimed_by=None,
-          sent_at=at, refused_recipients=sorted(refused),
-          last_error="; ".join(f"{r}: {e}" for r, e in refused.items()) or None)
+    result = cast(CursorResult[Any], session.execute(_SENT, {
+        "b_id": message.id, "b_sender": sender, "b_at": at, "b_refused": sorted(refused),
+        "b_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None}))
+    if result.rowcount != 1:
+        raise _taken_over()
     follow_up = (f"refused address(es) {', '.join(sorted(refused))}: update the customer's "
                  "notice_emails") if refused else None
-    target: dict[str, Any] = {"status": "notified", "notified_at": at, "deadline": deadline}
-    if follow_up is not None:
-        target["follow_up"] = follow_up
-    session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id).values(**target))
-    number, entries = session.execute(
-        select(ListVersionRow.number, ListVersionRow.entries)
-        .order_by(ListVersionRow.number.desc()).limit(1)).one()
+    session.execute(_NOTIFIED, {"b_id": message.target_id, "b_at": at,
+                                "b_deadline": deadline, "b_follow_up": follow_up})
+    number, entries = session.execute(_CURRENT_LIST).one()
     append_events(session, [Event(
         event="sent", actor=actor, at=at, change_id=change_id,
         customer_key=message.addressee.key, data={
