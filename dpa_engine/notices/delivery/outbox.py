@@ -178,12 +178,11 @@ def claim(session: Session, change_id: int, sender: str, *, limit: int,
         for row in session.execute(_DETAILS.where(OutboxRow.id.in_(ids)))]
 
 
-def release(session: Session, sender: str, ids: Collection[int]) -> None:
-    """Give back claimed messages this sender did not start."""
-    if ids:
-        session.execute(update(OUTBOX).where(
-            OUTBOX.c.id.in_(list(ids)), OUTBOX.c.claimed_by == sender,
-            OUTBOX.c.status == "claimed").values(status="pending", claimed_by=None))
+def release(session: Session, sender: str) -> None:
+    """Give back the messages this sender claimed and did not start."""
+    session.execute(update(OUTBOX).where(OUTBOX.c.claimed_by == sender,
+                                         OUTBOX.c.status == "claimed")
+                    .values(status="pending", claimed_by=None))
 
 
 def _held(session: Session, sender: str, message: int, held_as: str, **values: Any) -> None:

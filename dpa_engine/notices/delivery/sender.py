@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...bulk import paused_gc
@@ -243,9 +243,7 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
         sys.setswitchinterval(interval)
         try:
             with db.transaction() as session:  # what was claimed but not started goes back
-                session.execute(update(OutboxRow).where(
-                    OutboxRow.claimed_by == lease.id, OutboxRow.status == "claimed")
-                    .values(status="pending", claimed_by=None))
+                outbox.release(session, lease.id)
         finally:
             lease.release()
     tally.report(force=True)
