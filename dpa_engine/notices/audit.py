@@ -70,6 +70,13 @@ _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=bindparam("seq
                                                         last_hash=bindparam("digest"))
 
 
+def lock_log(session: Session | Connection) -> None:
+    """Take the log's write lock now (PostgreSQL), before locking other rows: a transaction
+    that appends to the log after locking rows another appender may wait for must do this
+    first, or the two can deadlock."""
+    session.execute(_READ_HEAD)
+
+
 def append_events(session: Session | Connection, events: Sequence[Event]) -> None:
     """Append records in order inside the caller's transaction. The head row is read (and
     locked on PostgreSQL, which serialises concurrent writers) once for all of them."""

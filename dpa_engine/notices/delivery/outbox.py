@@ -43,7 +43,7 @@ from ...storage.schema import (
     SendLeaseRow,
     TargetRow,
 )
-from ..audit import Event, append_events
+from ..audit import Event, append_events, lock_log
 from ..changes import plan_with_rows
 from ..errors import NoticeError
 from .render import Addressee, ChangeFacts, Rendered, addressee, message_id
@@ -101,6 +101,7 @@ def _of_change(change_id: int) -> Any:
 def take_over(session: Session, change_id: int, *, moment: datetime.datetime,
               actor: str) -> None:
     """Give back what senders without a live lease left claimed or started (see lease.py)."""
+    lock_log(session)  # before any outbox row: a sender's writer locks the log, then its rows
     live = select(SendLeaseRow.sender)
     rows = session.execute(
         select(OutboxRow.id, OutboxRow.message_id, OutboxRow.status, OutboxRow.phase,

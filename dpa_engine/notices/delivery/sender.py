@@ -119,7 +119,10 @@ class Worker:
         run = self.run
         try:
             while run.stopped is None:
-                batch = run.writer.write(self._claim)
+                # (in a transaction of its own, holding no other lock: on PostgreSQL a claim
+                # may lock rows it then skips, so it must never wait for the audit log)
+                with run.db.transaction() as session:
+                    batch = self._claim(session)
                 if not batch:
                     return
                 for message in batch:  # (left claimed when stopped: released by the run)
