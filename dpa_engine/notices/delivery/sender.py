@@ -119,10 +119,7 @@ class Worker:
         run = self.run
         try:
             while run.stopped is None:
-                # (in a transaction of its own, holding no other lock: on PostgreSQL a claim
-                # may lock rows it then skips, so it must never wait for the audit log)
-                with run.db.transaction() as session:
-                    batch = self._claim(session)
+                batch = self._claim_batch()
                 if not batch:
                     return
                 for message in batch:  # (left claimed when stopped: released by the run)
@@ -131,6 +128,15 @@ class Worker:
                     self.deliver(message)
         except BaseException as exc:
             run.stop(exc)
+
+    def _claim_batch(self) -> list[Claimed]:
+        run = self.run
+        if run.db.dialect == "sqlite":  # (one writer anyway: the claim shares its commits)
+            return run.writer.write(self._claim)
+        # PostgreSQL: in a transaction of its own, holding no other lock (FOR UPDATE SKIP
+        # LOCKED may lock rows it then skips: it must never wait for the audit log)
+        with run.db.transaction() as session:
+            return self._claim(session)
 
     def _claim(self, session: Session) -> list[Claimed]:
         run = self.run
