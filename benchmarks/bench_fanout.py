@@ -1,37 +1,30 @@
 """Notice fan-out: plan and send one sub-processor change to many customers, exactly once.
 
-    python benchmarks/bench_fanout.py [--quick] [--connections N]
+    python benchmarks/bench_fanout.py [--quick] [--customers N] [--connections N]
+        [--server-delay-ms MS] [--postgres --senders 1,2,3]
 
-10,000 generated customers (1,000 with --quick) are registered in a fresh SQLite register
-from generated deal files; a new sub-processor used by a service every customer buys is
-proposed; then
+10,000 generated customers (1,000 with --quick) are registered from generated deal files; a
+new sub-processor used by a service every customer buys is proposed; then
 
 - plan: `plan_change` is timed on its own (target: < 2 s for 10,000 customers on SQLite);
-- send: `send_change` is timed as a whole (queueing every notice in the outbox, then the
-  SMTP transactions, each notice rendered as it starts, with their durable commits) against
-  a loopback aiosmtpd server running in its own process, as a real mail server would (N
-  connections, default 8 as in the product);
-- the server offers PIPELINING (RFC 2920) as real relays do, so both our sender and the
-  replay send the envelope and DATA in one write (`--no-pipelining`: one reply per command);
-- server limit: afterwards the very same messages (the outbox's MIME bytes) are replayed to
-  the same server by a plain smtplib loop over the same number of connections, with no
-  database and no rendering: the most that server takes from a client. The send rate is
-  given as a share of it, for the whole command and for its SMTP phase (from the server's
-  first message to its last), with how busy the server process was meanwhile;
-- CPU per message, of our process and of the server's, for our run and for the replay: on
-  one machine they share the cores, so the share of the limit is close to the ratio of the
-  two sums; and the CPU ceiling that follows for our run, cores / (client + server CPU per
-  message), as a share of the limit: no arrangement of the same work on these cores could
-  send faster;
+- send (SQLite, the default): `send_change` is timed as a whole (queueing every notice in
+  the outbox, then rendering and sending each, with its durable commits before and after the
+  SMTP transaction; target: < 60 s for 10,000) against a loopback aiosmtpd server running in
+  its own process, as a real mail server would (N connections, default 8 as in the product);
+- send (--postgres): a throwaway PostgreSQL cluster (fsync on); for each number of senders
+  in --senders, a fresh copy of the planned register and that many `dpa change send`
+  processes started at once, sharing the change's notices; timed from their start until the
+  last exits (process start-up included);
 - exactly once: the server received exactly N messages with N distinct Message-IDs, which are
   exactly the outbox's Message-IDs; every outbox entry is 'sent' with one attempt; every
   notice address got one message; the audit chain verifies.
 
 The last line is the figure, e.g.
-`fan-out: plan 10000 customers 1.0 s, sent exactly once; SMTP phase 1100 msg/s = 88 % of
-server limit (server busy 90 %); whole send 760 msg/s = 61 % (queueing 2.0 s first); CPU
-ceiling 72 % of the limit`;
-if exactly-once does not hold it says `NOT exactly once (...)` and the script exits 1.
+`fan-out: plan 10000 customers 1.2 s, sent exactly once in 52.0 s = 192 msg/s (queueing
+1.9 s first)` or, with --postgres,
+`fan-out postgres: 10000 customers sent exactly once by 1 / 2 / 3 senders at 150 / 210 /
+230 msg/s`; if exactly-once does not hold it says `NOT exactly once (...)` and the script
+exits 1.
 """
 
 from __future__ import annotations
@@ -41,10 +34,9 @@ import asyncio
 import datetime
 import gc
 import multiprocessing
-import os
 import re
-import smtplib
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,13 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from common import EXAMPLES, ROOT
+from common import EXAMPLES, ROOT, throwaway_postgres
 from sqlalchemy import func, select
 
 from dpa_engine.library import load_library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import (
     Proposal,
+    SendReport,
     SmtpSettings,
     import_deals,
     load_notice_texts,
@@ -69,8 +62,8 @@ from dpa_engine.notices import (
     send_change,
     verify_audit,
 )
-from dpa_engine.storage import open_database
-from dpa_engine.storage.schema import OutboxPayloadRow, OutboxRow, TargetRow
+from dpa_engine.storage import Database, close_databases, open_database
+from dpa_engine.storage.schema import OutboxRow, TargetRow
 
 ACTOR = "bench@fanout"
 # A fixed clock (a Wednesday) keeps the run reproducible; windows cross the DST switch.
@@ -154,10 +147,9 @@ class Counting:
     seconds each message takes to be accepted (a real mail server writes it to its queue and
     syncs it to disk before answering 250); the wait does not use the server's CPU."""
 
-    def __init__(self, delay: float = 0.0, pipelining: bool = True) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.lock = threading.Lock()
         self.delay = delay
-        self.pipelining = pipelining
         self.reset()
 
     def reset(self) -> None:
@@ -167,17 +159,6 @@ class Counting:
             self.recipients: Counter[str] = Counter()
             self.first: float | None = None
             self.last: float | None = None
-            self.cpu_reset = time.process_time()  # the server's CPU time since reset: `cpu`
-            # the server process's CPU time at the first and the last message: how busy the
-            # server was while it received (near 100 %: the server is what bounds the rate)
-            self.cpu_first = self.cpu_last = 0.0
-
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
-        session.host_name = hostname
-        if self.pipelining:  # RFC 2920, as real relays offer it
-            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
-        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
@@ -185,22 +166,15 @@ class Counting:
         content: bytes = envelope.original_content or envelope.content
         header = FOLDED.sub(b" ", content.split(b"\r\n\r\n", 1)[0])
         found = MESSAGE_ID.search(header)
-        now, cpu = time.perf_counter(), time.process_time()
+        now = time.perf_counter()
         with self.lock:
             self.messages += 1
             self.ids[found.group(1).decode().strip() if found else "(none)"] += 1
             self.recipients.update(envelope.rcpt_tos)
             if self.first is None:
-                self.first, self.cpu_first = now, cpu
-            self.last, self.cpu_last = now, cpu
+                self.first = now
+            self.last = now
         return "250 2.0.0 accepted"
-
-
-def _busy(handler: Counting) -> float:
-    """Share of one core the server process used between its first and last message."""
-    if handler.first is None or handler.last is None or handler.last <= handler.first:
-        return 0.0
-    return (handler.cpu_last - handler.cpu_first) / (handler.last - handler.first)
 
 
 def free_port() -> int:
@@ -209,9 +183,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(port: int, commands: Any, delay: float, pipelining: bool) -> None:
+def serve(port: int, commands: Any, delay: float) -> None:
     """The server process: aiosmtpd with the counting handler; answers 'stats' and 'reset'."""
-    handler = Counting(delay, pipelining)
+    handler = Counting(delay)
     controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()
     commands.send("ready")
@@ -227,9 +201,7 @@ def serve(port: int, commands: Any, delay: float, pipelining: bool) -> None:
                 with handler.lock:
                     commands.send({"messages": handler.messages, "ids": dict(handler.ids),
                                    "recipients": dict(handler.recipients),
-                                   "first": handler.first, "last": handler.last,
-                                   "busy": _busy(handler),
-                                   "cpu": time.process_time() - handler.cpu_reset})
+                                   "first": handler.first, "last": handler.last})
     finally:
         controller.stop()
 
@@ -237,11 +209,11 @@ def serve(port: int, commands: Any, delay: float, pipelining: bool) -> None:
 class Server:
     """A loopback SMTP server in its own process (it does not share our interpreter)."""
 
-    def __init__(self, delay: float = 0.0, pipelining: bool = True) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.port = free_port()
         context = multiprocessing.get_context("spawn")
         self.commands, theirs = context.Pipe()
-        self.process = context.Process(target=serve, args=(self.port, theirs, delay, pipelining),
+        self.process = context.Process(target=serve, args=(self.port, theirs, delay),
                                        daemon=True)
         self.process.start()
         if not self.commands.poll(60) or self.commands.recv() != "ready":
@@ -261,154 +233,119 @@ class Server:
         self.process.join(30)
 
 
-def replay(port: int, messages: list[tuple[list[str], bytes]], connections: int) -> float:
-    """Messages/s of plain smtplib loops sending `messages` over `connections` connections: the
-    server limit for these messages, with no database or rendering on our side."""
-    def loop(part: list[tuple[list[str], bytes]]) -> None:
-        with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
-            smtp.ehlo()
-            piped = smtp.has_extn("pipelining")
-            for recipients, mime in part:
-                if not piped:
-                    smtp.sendmail("notices@voxalis.example", recipients, mime)
-                    continue
-                # what smtplib does, with the envelope and DATA in one write (RFC 2920)
-                smtp.send("".join(["MAIL FROM:<notices@voxalis.example>\r\n",
-                                   *(f"RCPT TO:<{r}>\r\n" for r in recipients), "DATA\r\n"]))
-                replies = [smtp.getreply() for _ in range(len(recipients) + 2)]
-                if replies[-1][0] != 354:
-                    raise SystemExit(f"replay refused: {replies}")
-                text = smtplib._quote_periods(mime)  # as smtplib's data() sends it
-                smtp.send(text + (b".\r\n" if text.endswith(b"\r\n") else b"\r\n.\r\n"))
-                if smtp.getreply()[0] != 250:
-                    raise SystemExit("replay message refused")
+# --- the runs ------------------------------------------------------------------------------------
 
-    threads = [threading.Thread(target=loop, args=(messages[index::connections],))
-               for index in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(messages) / (time.perf_counter() - started)
-
-
-# --- the run -----------------------------------------------------------------------------------
-
-def main(count: int, connections: int, delay_ms: float, pipelining: bool) -> int:
+def planned_register(db: Database, folder: Path, count: int) -> tuple[int, float]:
+    """`count` generated customers registered in `db` and the change planned: (change, seconds
+    planning took)."""
     library = load_library(ROOT / "clauses")
+    started = time.perf_counter()
+    write_deals(folder / "deals", count)
+    report = import_deals(db, [folder / "deals"], library, actor=ACTOR, now=NOW)
+    assert len(report.agreements) == count, report.notes
+    print(f"register: {count} generated customers imported in "
+          f"{time.perf_counter() - started:.1f} s (setup, not part of the figure)")
+    change = propose_change(db, Proposal(action="add", subprocessor=voicebot(),
+                                         effective_on=datetime.date(2026, 6, 1)),
+                            actor=ACTOR, now=NOW)
+    started = time.perf_counter()
+    plan = plan_change(db, change.id, actor=ACTOR, now=NOW)
+    seconds = time.perf_counter() - started
+    kinds = Counter(e.kind for e in plan.affected)
+    print(f"plan: {len(plan.affected)} affected ("
+          + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+          + f"), {len(plan.unaffected)} unaffected in {seconds:.3f} s "
+          f"({len(plan.affected) / seconds:,.0f} customers/s)")
+    return change.id, seconds
+
+
+def on_sqlite(count: int, connections: int, delay_ms: float) -> int:
     texts = load_notice_texts(ROOT / "clauses" / "notices")
     with tempfile.TemporaryDirectory(prefix="dpa-fanout-") as work:
-        folder = Path(work)
-        started = time.perf_counter()
-        write_deals(folder / "deals", count)
-        db = open_database(f"sqlite:///{folder / 'dpa.db'}")
-        report = import_deals(db, [folder / "deals"], library, actor=ACTOR, now=NOW)
-        assert len(report.agreements) == count, report.notes
-        print(f"register: {count} generated customers imported in "
-              f"{time.perf_counter() - started:.1f} s (setup, not part of the figure)")
-
-        change = propose_change(db, Proposal(action="add", subprocessor=voicebot(),
-                                             effective_on=datetime.date(2026, 6, 1)),
-                                actor=ACTOR, now=NOW)
-        started = time.perf_counter()
-        plan = plan_change(db, change.id, actor=ACTOR, now=NOW)
-        plan_seconds = time.perf_counter() - started
-        kinds = Counter(e.kind for e in plan.affected)
-        print(f"plan: {len(plan.affected)} affected ("
-              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-              + f"), {len(plan.unaffected)} unaffected in {plan_seconds:.3f} s "
-              f"({len(plan.affected) / plan_seconds:,.0f} customers/s)")
-
-        # `dpa change send` runs in a fresh process: the 10,000 deals imported above are setup,
-        # so they are kept out of the cyclic collector's passes during the timed send
+        db = open_database(f"sqlite:///{Path(work) / 'dpa.db'}")
+        change_id, plan_seconds = planned_register(db, Path(work), count)
+        # `dpa change send` runs in a fresh process: the deals imported above are setup, so
+        # they are kept out of the cyclic collector's passes during the timed send
         gc.collect()
         gc.freeze()
-        server = Server(delay_ms / 1000, pipelining)
+        server = Server(delay_ms / 1000)
         try:
             settings = SmtpSettings(host="127.0.0.1", port=server.port, timeout=60,
                                     from_address="notices@voxalis.example",
                                     connections=connections)
-            server.reset()
-            started, cpu = time.perf_counter(), time.process_time()
-            sent = send_change(db, change.id, settings=settings, texts=texts, actor=ACTOR,
-                               clock=lambda: NOW)
-            send_seconds, send_cpu = time.perf_counter() - started, time.process_time() - cpu
+            started = time.perf_counter()
+            report = send_change(db, change_id, settings=settings, texts=texts, actor=ACTOR,
+                                 clock=lambda: NOW)
+            seconds = time.perf_counter() - started
             received = server.stats()
-            messages = outbox_messages(db, change.id)
-            server.reset()
-            cpu = time.process_time()
-            limit = replay(server.port, messages, connections)
-            replay_cpu = time.process_time() - cpu
-            replay_stats = server.stats()
-            replayed = replay_stats["messages"]
         finally:
             server.stop()
-        if replayed != count:
-            print(f"fan-out: the replay delivered {replayed} of {count}")
-            return 1
-        size = sum(len(mime) for _, mime in messages) / len(messages)
-        accepting = f", each accepted after {delay_ms:g} ms" if delay_ms else ""
-        accepting += ", envelope pipelined" if pipelining else ", no pipelining"
-        print(f"server limit: plain smtplib, the same {count} messages ({size / 1024:.1f} KB "
-              f"each{accepting}) over {connections} connection(s), {limit:,.0f} msg/s, the "
-              f"server process busy {100 * replay_stats['busy']:.0f} % of a core")
-        rate = count / send_seconds
-        share = 100 * rate / limit
-        first, last = received["first"], received["last"]
-        wire = (count - 1) / (last - first) if first and last and last > first else 0.0
         queued = received["first"] - started if received["first"] else 0.0
-        print(f"send: {len(sent.sent)} notices in {send_seconds:.1f} s = {rate:,.0f} msg/s "
-              f"({share:.0f} % of the server limit), of which {queued:.1f} s queueing every "
-              f"notice in the outbox before the first went out; the SMTP phase ran at "
-              f"{wire:,.0f} msg/s ({100 * wire / limit:.0f} %), the server process busy "
-              f"{100 * received['busy']:.0f} % of a core")
-
-        # On one machine the client and the server share the cores: the share above is close
-        # to the ratio of CPU per message (client + server) of the replay and of ours.
-        print(f"CPU per message: change send {1000 * send_cpu / count:.2f} ms client + "
-              f"{1000 * received['cpu'] / count:.2f} ms server; replay "
-              f"{1000 * replay_cpu / count:.2f} ms client + "
-              f"{1000 * replay_stats['cpu'] / count:.2f} ms server")
-        cores = len(os.sched_getaffinity(0))
-        ceiling = cores * count / (send_cpu + received["cpu"])
-        print(f"CPU ceiling: {cores} cores / ({1000 * send_cpu / count:.2f} + "
-              f"{1000 * received['cpu'] / count:.2f}) ms = {ceiling:,.0f} msg/s = "
-              f"{100 * ceiling / limit:.0f} % of the server limit; the whole send reached "
-              f"{100 * rate / ceiling:.0f} % of it")
-        problems = check_exactly_once(db, change.id, count, received, sent)
-        audit = verify_audit(db)
-        if not audit.ok:
-            problems.append(f"audit chain broken: {audit.problem}")
+        accepting = f", each accepted after {delay_ms:g} ms" if delay_ms else ""
+        print(f"send: {len(report.sent)} notices in {seconds:.1f} s = {count / seconds:,.0f} "
+              f"msg/s over {connections} connection(s){accepting}, of which {queued:.1f} s "
+              "queueing every notice in the outbox before the first went out")
+        problems = check_exactly_once(db, change_id, count, received, report)
         figure = f"fan-out: plan {count} customers {plan_seconds:.1f} s"
         if problems:
             print(f"{figure}, NOT exactly once ({'; '.join(problems)})")
             return 1
-        print(f"exactly once: server got {received['messages']} messages, "
-              f"{len(received['ids'])} distinct Message-IDs = the outbox's; every outbox entry "
-              f"'sent' after 1 attempt; {len(received['recipients'])} addresses got 1 each; "
-              f"audit chain of {audit.records} records verifies")
-        print(f"{figure}, sent exactly once; SMTP phase {wire:.0f} msg/s = "
-              f"{100 * wire / limit:.0f} % of server limit (server busy "
-              f"{100 * received['busy']:.0f} %); whole send {rate:.0f} msg/s = {share:.0f} % "
-              f"(queueing {queued:.1f} s first); CPU ceiling {100 * ceiling / limit:.0f} % of "
-              "the limit")
+        print(f"{figure}, sent exactly once in {seconds:.1f} s = {count / seconds:.0f} msg/s "
+              f"(queueing {queued:.1f} s first)")
         return 0
 
 
-def outbox_messages(db: Any, change_id: int) -> list[tuple[list[str], bytes]]:
-    """Each outbox entry's recipients and MIME bytes, as sent."""
-    with db.transaction() as session:
-        rows = session.execute(
-            select(TargetRow.recipients, OutboxPayloadRow.mime)
-            .join(OutboxRow, OutboxRow.target_id == TargetRow.id)
-            .join(OutboxPayloadRow, OutboxPayloadRow.outbox_id == OutboxRow.id)
-            .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)).all()
-    return [(list(r.recipients), bytes(r.mime)) for r in rows]
+def on_postgres(count: int, connections: int, delay_ms: float, senders: list[int]) -> int:
+    rates: list[float] = []
+    with throwaway_postgres() as database, tempfile.TemporaryDirectory() as work:
+        base = open_database(database("fanout_base"))
+        change_id, _ = planned_register(base, Path(work), count)
+        close_databases()  # (a template must have no connections)
+        for n in senders:
+            url = database(f"fanout_{n}", template="fanout_base")
+            server = Server(delay_ms / 1000)
+            try:
+                started = time.perf_counter()
+                processes = [sender_process(url, change_id, server.port, connections)
+                             for _ in range(n)]
+                outputs = [p.communicate() for p in processes]
+                seconds = time.perf_counter() - started
+                received = server.stats()
+            finally:
+                server.stop()
+            failed = [out + err for p, (out, err) in zip(processes, outputs, strict=True)
+                      if p.returncode != 0]
+            db = open_database(url)
+            problems = check_exactly_once(db, change_id, count, received, None)
+            problems += [f"a sender failed: {text.strip().splitlines()[-1]}" for text in failed]
+            busy = len({p.pid for p in processes})
+            print(f"send: {n} sender process(es) x {connections} connections: {count} notices "
+                  f"in {seconds:.1f} s = {count / seconds:,.0f} msg/s (all {busy} started at "
+                  "once, start-up included)")
+            if problems:
+                print(f"fan-out postgres: {n} sender(s), NOT exactly once "
+                      f"({'; '.join(problems)})")
+                return 1
+            rates.append(count / seconds)
+            close_databases()
+    print(f"fan-out postgres: {count} customers sent exactly once by "
+          f"{' / '.join(str(n) for n in senders)} sender(s) at "
+          f"{' / '.join(f'{r:.0f}' for r in rates)} msg/s")
+    return 0
 
 
-def check_exactly_once(db: Any, change_id: int, count: int, received: dict[str, Any],
-                       sent: Any) -> list[str]:
+def sender_process(url: str, change_id: int, port: int, connections: int
+                   ) -> subprocess.Popen[str]:
+    dpa = Path(sys.executable).parent / "dpa"
+    return subprocess.Popen(
+        [str(dpa), "change", "send", str(change_id), "--db", url, "--smtp-host", "127.0.0.1",
+         "--smtp-port", str(port), "--smtp-from", "notices@voxalis.example", "--library",
+         str(ROOT / "clauses"), "--actor", ACTOR, "--connections", str(connections)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def check_exactly_once(db: Database, change_id: int, count: int, received: dict[str, Any],
+                       report: SendReport | None) -> list[str]:
     problems = []
     ids: dict[str, int] = received["ids"]
     recipients: dict[str, int] = received["recipients"]
@@ -440,11 +377,19 @@ def check_exactly_once(db: Any, change_id: int, count: int, received: dict[str, 
         problems.append("the server's Message-IDs are not the outbox's")
     if targets != count:
         problems.append(f"{targets} customers recorded as notified")
-    if not sent.complete or len(sent.sent) != count or sent.in_doubt_resent or sent.failed \
-            or sent.deferred:
-        problems.append(f"send report: {len(sent.sent)} sent, complete={sent.complete}, "
-                        f"{len(sent.failed)} failed, {len(sent.deferred)} deferred, "
-                        f"{len(sent.in_doubt_resent)} in doubt")
+    if report is not None and (not report.complete or len(report.sent) != count
+                               or report.in_doubt_resent or report.failed or report.deferred):
+        problems.append(f"send report: {len(report.sent)} sent, complete={report.complete}, "
+                        f"{len(report.failed)} failed, {len(report.deferred)} deferred, "
+                        f"{len(report.in_doubt_resent)} in doubt")
+    audit = verify_audit(db)
+    if not audit.ok:
+        problems.append(f"audit chain broken: {audit.problem}")
+    else:
+        print(f"exactly once: server got {received['messages']} messages, {len(ids)} distinct "
+              f"Message-IDs = the outbox's; every outbox entry 'sent' after 1 attempt; "
+              f"{len(recipients)} addresses got 1 each; audit chain of {audit.records} records "
+              "verifies")
     return problems
 
 
@@ -454,18 +399,27 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=None,
                         help="how many customers (default 10,000; 1,000 with --quick)")
     parser.add_argument("--connections", type=int, default=SmtpSettings().connections,
-                        help="parallel SMTP connections (default: the product's default)")
+                        help="parallel SMTP connections per sender (default: the product's)")
     parser.add_argument("--server-delay-ms", type=float, default=0.0,
                         help="milliseconds the server takes to accept each message, as a mail "
                         "server syncing its queue to disk does (default 0: accept at once)")
-    parser.add_argument("--no-pipelining", action="store_true",
-                        help="the server does not offer PIPELINING (RFC 2920), so every command "
-                        "waits for its reply (default: offered, as real relays do)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="send from --senders processes at once through a throwaway "
+                        "PostgreSQL cluster instead of SQLite in this process")
+    parser.add_argument("--senders", default="1,2,3",
+                        help="with --postgres: the numbers of sender processes to measure")
     options = parser.parse_args()
     if options.connections < 1 or options.server_delay_ms < 0:
         parser.error("--connections must be at least 1 and --server-delay-ms not negative")
     if options.customers is not None and options.customers < 1:
         parser.error("--customers must be at least 1")
+    try:
+        senders = [int(n) for n in options.senders.split(",")]
+    except ValueError:
+        senders = []
+    if not senders or min(senders) < 1:
+        parser.error("--senders must be numbers of at least 1, e.g. 1,2,3")
     customers = options.customers or (1_000 if options.quick else 10_000)
-    sys.exit(main(customers, options.connections,
-                  options.server_delay_ms, not options.no_pipelining))
+    if options.postgres:
+        sys.exit(on_postgres(customers, options.connections, options.server_delay_ms, senders))
+    sys.exit(on_sqlite(customers, options.connections, options.server_delay_ms))

@@ -24,12 +24,9 @@ class DescribeFanOutBenchmark:
         assert result.returncode == 0, result.stdout + result.stderr
         lines = result.stdout.strip().splitlines()
         assert re.fullmatch(
-            r"fan-out: plan 120 customers [\d.]+ s, sent exactly once; SMTP phase \d+ msg/s = "
-            r"\d+ % of server limit \(server busy \d+ %\); whole send \d+ msg/s = \d+ % "
-            r"\(queueing [\d.]+ s first\); CPU ceiling \d+ % of the limit", lines[-1]), lines[-1]
+            r"fan-out: plan 120 customers [\d.]+ s, sent exactly once in [\d.]+ s = \d+ msg/s "
+            r"\(queueing [\d.]+ s first\)", lines[-1]), lines[-1]
         assert any(line.startswith("exactly once: server got 120 messages, 120 distinct")
-                   for line in lines)
-        assert any(re.match(r"CPU ceiling: \d+ cores / \([\d.]+ \+ [\d.]+\) ms = ", line)
                    for line in lines)
 
     def it_refuses_a_customer_count_below_one(self) -> None:

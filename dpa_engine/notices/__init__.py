@@ -36,11 +36,11 @@ from .changes import (
 )
 from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, objection_deadline
+from .delivery import SendProgress, SendReport, SmtpSettings, letter_bytes, letters, send_change
 from .errors import NoticeError
 from .evidence import export_evidence
 from .feed import write_feed
 from .listing import list_csv, list_docx, list_json, subprocessor_list
-from .outbox import SendProgress, SendReport, SmtpSettings, letter_bytes, letters, send_change
 from .register import CustomerSummary, ImportReport, import_deals, list_customers
 from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from ..models import Language
 from ..storage import Database
 from ..storage.schema import PortalAnswerRow
+from .delivery.smtp import SmtpSettings
 from .mailer import send_message
 from .pagetexts import PageTexts
 from .portal import NoticeRef, answer_of, find_target, local_time_text
 from .register import now_utc, provider_snapshot
-from .smtp import SmtpSettings
 
 
 def confirmation_message(db: Database, ref: NoticeRef, texts: PageTexts, *, sender: str | None

@@ -12,16 +12,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..storage.driversql import DriverStatement
 from ..storage.schema import AuditEventRow, AuditHeadRow, OutboxPayloadRow, OutboxRow
 
 GENESIS = "0" * 64
@@ -31,22 +29,10 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-_TOKEN = secrets.token_hex(16)  # marks a value's place; no record can contain it by chance
-
-
-def canonical_json_with(data: dict[str, Any], encoded: dict[str, str]) -> str:
-    """canonical_json of `data` plus the `encoded` entries, whose values are already
-    canonical JSON: e.g. a list snapshot encoded once for thousands of records. The result is
-    exactly canonical_json of the whole."""
-    marks = {key: f"{_TOKEN}:{key}" for key in encoded}
-    text = canonical_json({**data, **marks})
-    for key, mark in marks.items():
-        text = text.replace(json.dumps(mark), encoded[key], 1)
-    return text
-
-
-def _record_hash(prev_hash: str, seq: int, recorded_at: datetime.datetime, actor: str, event: str,
-                 change_id: int | None, customer_key: str | None, data: str) -> str:
+def record_hash(prev_hash: str, seq: int, recorded_at: datetime.datetime, actor: str, event: str,
+                change_id: int | None, customer_key: str | None, data: str) -> str:
+    """SHA-256 of the whole record as canonical JSON (`data`: the record's data, itself as
+    canonical JSON text, exactly as stored)."""
     body = canonical_json({
         "prev": prev_hash, "seq": seq, "at": recorded_at.astimezone(datetime.UTC).isoformat(),
         "actor": actor, "event": event, "change": change_id, "customer": customer_key,
@@ -65,7 +51,6 @@ class Event:
     change_id: int | None = None
     customer_key: str | None = None
     data: dict[str, Any] | None = None
-    text: str | None = None  # `data` as canonical JSON, when the caller made it already
 
 
 def append_event(session: Session, event: str, *, actor: str, at: datetime.datetime,
@@ -76,40 +61,41 @@ def append_event(session: Session, event: str, *, actor: str, at: datetime.datet
                                   customer_key=customer_key, data=data)])
 
 
-_HEAD = "SELECT last_seq, last_hash FROM audit_head WHERE id = 1"
-_READ_HEAD = {"sqlite": DriverStatement(_HEAD, {}),
-              "postgresql": DriverStatement(_HEAD + " FOR UPDATE", {})}  # serialises writers
-_INSERT = DriverStatement(
-    "INSERT INTO audit_events (seq, recorded_at, actor, event, change_id, customer_key, data, "
-    "prev_hash, hash) VALUES (:seq, :recorded_at, :actor, :event, :change_id, :customer_key, "
-    ":data, :prev_hash, :hash)",
-    {"recorded_at": inspect(AuditEventRow).columns["recorded_at"]})
-_MOVE_HEAD = DriverStatement(
-    "UPDATE audit_head SET last_seq = :seq, last_hash = :hash WHERE id = 1", {})
+# Core statements on the tables (no ORM bookkeeping); on PostgreSQL the head row is locked
+_EVENTS = cast(Table, AuditEventRow.__table__)
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT = insert(_EVENTS)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=bindparam("seq"),
+                                                        last_hash=bindparam("digest"))
+
+
+def lock_log(session: Session | Connection) -> None:
+    """Take the log's write lock now (PostgreSQL), before locking other rows: a transaction
+    that appends to the log after locking rows another appender may wait for must do this
+    first, or the two can deadlock."""
+    session.execute(_READ_HEAD)
 
 
 def append_events(session: Session | Connection, events: Sequence[Event]) -> None:
-    """Append records in order inside the caller's transaction (a session's, or a connection's
-    own): the head is read (and locked) once and the records go in with one executemany,
-    straight on the driver, so a fan-out to thousands of customers costs a few statements, not
-    three per record."""
+    """Append records in order inside the caller's transaction. The head row is read (and
+    locked on PostgreSQL, which serialises concurrent writers) once for all of them."""
     if not events:
         return
-    connection = session.connection() if isinstance(session, Session) else session
-    [(seq, prev)] = _READ_HEAD[connection.dialect.name].run(connection, [{}])
+    [(seq, prev)] = session.execute(_READ_HEAD).all()
     rows = []
     for item in events:
         seq += 1
         at = item.at.astimezone(datetime.UTC)
-        text = item.text if item.text is not None else canonical_json(item.data or {})
-        digest = _record_hash(prev, seq, at, item.actor, item.event, item.change_id,
-                              item.customer_key, text)
+        text = canonical_json(item.data or {})
+        digest = record_hash(prev, seq, at, item.actor, item.event, item.change_id,
+                             item.customer_key, text)
         rows.append({"seq": seq, "recorded_at": at, "actor": item.actor, "event": item.event,
                      "change_id": item.change_id, "customer_key": item.customer_key,
                      "data": text, "prev_hash": prev, "hash": digest})
         prev = digest
-    _INSERT.run(connection, rows)
-    _MOVE_HEAD.run(connection, [{"seq": seq, "hash": prev}])
+    session.execute(_INSERT, rows)
+    session.execute(_MOVE_HEAD, {"seq": seq, "digest": prev})
 
 
 class AuditRecord(BaseModel):
@@ -151,7 +137,7 @@ def _first_problem(row: AuditEventRow, expected_seq: int, prev: str) -> tuple[in
         return expected_seq, f"record {expected_seq} is missing (next record is {row.seq})"
     if row.prev_hash != prev:
         return row.seq, f"record {row.seq} does not link to record {row.seq - 1}"
-    digest = _record_hash(prev, row.seq, row.recorded_at, row.actor, row.event, row.change_id,
+    digest = record_hash(prev, row.seq, row.recorded_at, row.actor, row.event, row.change_id,
                           row.customer_key, row.data)
     if digest != row.hash:
         return row.seq, f"record {row.seq} ({row.event}) was altered after it was written"
@@ -184,14 +170,13 @@ def verify_chain(session: Session) -> AuditVerification:
 def _check_sent_notices(session: Session) -> tuple[int, tuple[int, str] | None]:
     """Each 'sent' record holds the SHA-256 of the exact bytes sent; the bytes themselves are
     kept in the outbox. Recompute them, so an edited stored notice is found like an edited
-    record. (Records written before the digest was recorded carry the text itself.)"""
+    record."""
     digests: dict[str, tuple[int, str]] = {}
     for seq, data in session.execute(select(AuditEventRow.seq, AuditEventRow.data)
                                      .where(AuditEventRow.event == "sent")
                                      .order_by(AuditEventRow.seq)):
         values = json.loads(data)
-        if "mime_sha256" in values:
-            digests[values["message_id"]] = (seq, values["mime_sha256"])
+        digests[values["message_id"]] = (seq, values["mime_sha256"])
     altered: list[tuple[int, str]] = []
     found: set[str] = set()
     for message_id, mime in session.execute(  # streamed: the payloads are not all held at once

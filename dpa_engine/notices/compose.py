@@ -1,4 +1,4 @@
-"""Composing what a customer reads: change notices (e-mail text + HTML, .docx letter, MIME)
+"""Composing what a customer reads: change notices (e-mail text + HTML, .docx letter)
 and the sub-processor list, in the customer's language, from the texts legal maintains.
 
 Every value a customer or provider supplied (names, purposes) is data: the texts are plain
@@ -7,26 +7,16 @@ text, values are never parsed as template code, and the HTML version escapes all
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
-import functools
-import hashlib
 import html
-from collections.abc import Callable
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from .. import locale
 from ..document import DocumentModel, DocumentProperties, Paragraph, Style, Table, TextRun
-from ..library.textenv import flatten as _flatten
 from ..models import Language, SubProcessor, TransferMechanism, text_in
-from .deadlines import BRUSSELS, Window, last_day
+from .deadlines import Window, last_day
 from .errors import NoticeError
 from .texts import NoticeTexts
 
@@ -89,79 +79,8 @@ def purpose_text(sub: SubProcessor, language: Language) -> str:
     return purpose
 
 
-# Stand-ins for the values that differ per customer while composing a notice's shape: control
-# characters, which no input can contain (the models refuse them).
-_PER_CUSTOMER = {"customer_name": "\x10", "agreement_reference": "\x11"}
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """A notice composed with stand-ins for the per-customer values, and its e-mail bodies."""
-
-    content: NoticeContent
-    text: str  # notice_text before its final strip
-    html: str
-
-
-def _shape(facts: NoticeFacts, texts: NoticeTexts) -> _Shape | None:
-    """The notice's shape (composed once per shape), or None when a text does more with a
-    per-customer value than print it bare."""
-    if not texts.verbatim.issuperset(_PER_CUSTOMER):
-        return None
-    key = facts.model_dump_json(exclude=set(_PER_CUSTOMER))
-    shape = texts.shapes.get(key)
-    if not isinstance(shape, _Shape):
-        if len(texts.shapes) > 10_000:
-            texts.shapes.clear()
-        content = _compose(facts.model_copy(update=_PER_CUSTOMER), texts)
-        shape = texts.shapes[key] = _Shape(content, _text_lines(content), notice_html(content))
-    return shape
-
-
-def _filler(facts: NoticeFacts, escape: Callable[[str], str] = str) -> Callable[[str], str]:
-    name = escape(_flatten(facts.customer_name))
-    reference = escape(_flatten(facts.agreement_reference))
-
-    def fill(text: str) -> str:
-        if "\x10" in text or "\x11" in text:
-            return text.replace("\x10", name).replace("\x11", reference)
-        return text
-
-    return fill
-
-
 def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
-    """The notice in words. A fan-out composes the same sentences for thousands of customers
-    that differ only in name and agreement reference: when the texts print those bare, the
-    notice is composed once per shape with stand-ins and the values are put in afterwards
-    (exactly what rendering with them would give: the same finalize hook flattens them)."""
-    shape = _shape(facts, texts)
-    return _compose(facts, texts) if shape is None else _filled(shape.content, _filler(facts))
-
-
-def compose_email(facts: NoticeFacts, texts: NoticeTexts) -> tuple[NoticeContent, str, str]:
-    """The notice in words with its text and HTML bodies: `notice_text` and `notice_html` of
-    `compose_notice`, taken from the shape's bodies when it has one (HTML-escaped values)."""
-    shape = _shape(facts, texts)
-    if shape is None:
-        content = _compose(facts, texts)
-        return content, notice_text(content), notice_html(content)
-    fill = _filler(facts)
-    return (_filled(shape.content, fill), fill(shape.text).rstrip() + "\n",
-            _filler(facts, html.escape)(shape.html))
-
-
-def _filled(blank: NoticeContent, fill: Callable[[str], str]) -> NoticeContent:
-    return NoticeContent.model_construct(
-        language=blank.language, subject=fill(blank.subject), title=fill(blank.title),
-        reference=fill(blank.reference), before=[fill(p) for p in blank.before],
-        details_heading=fill(blank.details_heading),
-        details=[(fill(label), fill(value)) for label, value in blank.details],
-        after=[fill(p) for p in blank.after], page_label=fill(blank.page_label),
-        page_of_label=fill(blank.page_of_label))
-
-
-def _compose(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
+    """The notice in words, composed for this one customer."""
     lang = facts.language
     sub = facts.subprocessor
     values: dict[str, object] = {
@@ -221,14 +140,10 @@ def _compose(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
 
 
 def notice_text(content: NoticeContent) -> str:
-    return _text_lines(content).rstrip() + "\n"
-
-
-def _text_lines(content: NoticeContent) -> str:
     lines = [content.reference, "", *_paragraphs(content.before), content.details_heading]
     lines += [f"- {label}: {value}" for label, value in content.details]
     lines += ["", *_paragraphs(content.after)]
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _paragraphs(paragraphs: list[str]) -> list[str]:
@@ -312,117 +227,6 @@ def _document(language: Language, header: str, subject: str, provider_name: str,
             title=header, subject=subject, creator=provider_name, keywords="GDPR art. 28(2)",
             version="1", generated_at=generated_at, language=language, custom=custom),
         clauses=[], blocks=list(blocks))
-
-
-def notice_mime(content: NoticeContent, *, text: str, html_body: str, message_id: str,
-                sender: str, recipients: list[str], reply_to: str, date: datetime.datetime,
-                headers: dict[str, str]) -> bytes:
-    """The notice as an RFC 5322 message: text and HTML alternatives, quoted-printable UTF-8.
-
-    Written directly (a few string joins, ~30x faster than building an `EmailMessage`, which
-    matters for a fan-out to thousands of customers); the `email` package still builds it when
-    an address or header value is not plain ASCII, which needs its encoders."""
-    plain = [sender, reply_to, message_id, *recipients, *headers.keys(), *headers.values()]
-    if not all(value.isascii() and "\r" not in value and "\n" not in value for value in plain):
-        return _mime_with_email_package(
-            content, text=text, html_body=html_body, message_id=message_id, sender=sender,
-            recipients=recipients, reply_to=reply_to, date=date, headers=headers)
-    # '=_' never occurs in quoted-printable output, so the boundary cannot clash with a body
-    boundary = "=_dpa_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
-    lines = [
-        _encoded_header("Subject", content.subject),
-        f"From: {sender}",
-        _address_header("To", recipients),
-        f"Reply-To: {reply_to}",
-        f"Date: {_date_header(date)}",
-        f"Message-ID: {message_id}",
-        "Auto-Submitted: auto-generated",
-        *(f"{name}: {value}" for name, value in headers.items()),
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
-        f"Content-Language: {content.language}",
-        "",
-    ]
-    head = "\r\n".join(lines).encode("ascii")
-    return b"".join([
-        head, b"\r\n--", boundary.encode(), b"\r\n", _qp_part("plain", text),
-        b"--", boundary.encode(), b"\r\n", _qp_part("html", html_body),
-        b"--", boundary.encode(), b"--\r\n"])
-
-
-@functools.lru_cache(maxsize=4096)
-def _encoded_header(name: str, value: str) -> str:
-    """An unstructured header, folded below 78 columns; RFC 2047 encoded words (UTF-8, base64)
-    when it is not plain ASCII. (email.header does the same, 100x slower.) Cached: a fan-out
-    repeats the same few subjects for thousands of customers."""
-    value = " ".join(value.split())  # no line breaks can get into the header block
-    if value.isascii():
-        lines, line = [], f"{name}:"
-        for word in value.split(" "):
-            if len(line) + 1 + len(word) > 78 and line != f"{name}:":
-                lines.append(line)
-                line = ""
-            line += " " + word
-        return "\r\n".join([*lines, line])
-    words, chunk = [], b""
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > 39:  # 39 bytes: 52 base64 characters a word
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
-    return f"{name}: " + "\r\n ".join(
-        f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words)
-
-
-@functools.lru_cache(maxsize=1024)
-def _date_header(date: datetime.datetime) -> str:
-    return format_datetime(date.astimezone(BRUSSELS))
-
-
-def _address_header(name: str, addresses: list[str]) -> str:
-    """Plain addresses, one per folded line when they do not fit on one."""
-    line = f"{name}: {', '.join(addresses)}"
-    return line if len(line) <= 78 else f"{name}: " + ",\r\n ".join(addresses)
-
-
-def _qp_part(subtype: str, body: str) -> bytes:
-    # Quoted-printable encodes each line on its own (a hard line break ends any soft-broken
-    # run), so lines are encoded one by one and cached: a fan-out's notices share most lines.
-    encoded = b"\r\n".join([_qp_line(line) for line in body.replace("\r\n", "\n").split("\n")])
-    if not encoded.endswith(b"\r\n"):
-        encoded += b"\r\n"
-    encoded += b"\r\n"  # the line break before a boundary belongs to the boundary (RFC 2046)
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded
-
-
-@functools.lru_cache(maxsize=8192)
-def _qp_line(line: str) -> bytes:
-    # with its line break, so that soft breaks are CRLF too (b2a_qp copies the first one)
-    encoded = binascii.b2a_qp(f"{line}\r\n".encode(), quotetabs=False, istext=True,
-                              header=False)
-    return encoded[:-2]
-
-
-def _mime_with_email_package(content: NoticeContent, *, text: str, html_body: str,
-                             message_id: str, sender: str, recipients: list[str], reply_to: str,
-                             date: datetime.datetime, headers: dict[str, str]) -> bytes:
-    message = EmailMessage(policy=SMTP)
-    message["Subject"] = content.subject
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Reply-To"] = reply_to
-    message["Date"] = format_datetime(date.astimezone(BRUSSELS))
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"
-    for name, value in headers.items():
-        message[name] = value
-    message.set_content(text, cte="quoted-printable")
-    message.add_alternative(html_body, subtype="html", cte="quoted-printable")
-    message["Content-Language"] = content.language
-    return message.as_bytes()
 
 
 # --- the sub-processor list -----------------------------------------------------------------

@@ -21,8 +21,8 @@ from ..storage import Database
 from ..storage.schema import ChangeRow
 from .audit import records, verify_chain
 from .changes import change_status
+from .delivery import change_outbox, letter_bytes
 from .feed import published_versions
-from .outbox import _outbox_of, letter_bytes
 from .register import list_customers
 
 
@@ -48,7 +48,7 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
             # a notice never sent is not rendered yet: there is nothing it was sent as
             notices[cid] = [(m.target.customer.key, m.payload.mime, m.payload.body_text,
                              m.payload.body_html, letter_bytes(m.payload, renderer))
-                            for m in _outbox_of(session, cid) if m.payload is not None]
+                            for m in change_outbox(session, cid) if m.payload is not None]
     _, _, versions = published_versions(db)
     buffer = io.BytesIO()
     stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)

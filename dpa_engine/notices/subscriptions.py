@@ -22,11 +22,11 @@ from ..models import LANGUAGES, Language
 from ..storage import Database
 from ..storage.schema import SubscriptionDeliveryRow, SubscriptionRow
 from .changes import get_change, summary
+from .delivery.smtp import SmtpSettings
 from .errors import NoticeError
 from .mailer import MailError, send_message
 from .pagetexts import PageTexts
 from .register import now_utc, provider_snapshot
-from .smtp import SmtpSettings
 
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Template, TemplateError, meta, nodes
+from jinja2 import Template, TemplateError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
@@ -64,11 +64,6 @@ class NoticeTexts:
     # renders the same labels and sentences for thousands of customers
     _memo: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False,
                                                   repr=False)
-    # placeholders that every text prints as a bare `{{ name }}` (no filter, test or
-    # condition): a composed text can have their values substituted afterwards
-    verbatim: frozenset[str] = frozenset()
-    # composed notices by everything but such values (see compose.compose_notice)
-    shapes: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def render(self, key: str, language: Language, **values: object) -> str:
         names = self.placeholders.get(key)
@@ -108,7 +103,6 @@ def load_notice_texts(folder: Path) -> NoticeTexts:
     templates: dict[str, dict[Language, Template]] = {}
     placeholders: dict[str, tuple[str, ...]] = {}
     origin: dict[str, Path] = {}
-    not_verbatim: set[str] = set()
     for path in sorted(folder.glob("*.yaml")):
         doc = load_yaml(path, error=LibraryError)
         parsed = validate(NoticeTextFile, doc, error=LibraryError)
@@ -122,22 +116,11 @@ def load_notice_texts(folder: Path) -> NoticeTexts:
                                    path=path, line=line, field=key, fix="keep one definition")
             origin[key] = path
             templates[key], placeholders[key] = _compile(key, texts, env, path, line)
-            not_verbatim.update(*(_not_verbatim(env, text) for text in texts.values()))
     missing = sorted(TEXT_KEYS - set(templates))
     if missing:
         raise LibraryError(f"notice text(s) missing: {', '.join(missing)}", path=folder,
                            fix="add them, in nl, fr and en, to a file in this folder")
-    return NoticeTexts(folder=folder, templates=templates, placeholders=placeholders,
-                       verbatim=PLACEHOLDERS - not_verbatim)
-
-
-def _not_verbatim(env: ImmutableSandboxedEnvironment, text: str) -> set[str]:
-    """Placeholders `text` uses other than as a bare `{{ name }}` output."""
-    tree = env.parse(text)
-    bare = [child for output in tree.find_all(nodes.Output) for child in output.nodes
-            if isinstance(child, nodes.Name)]
-    bare_ids = {id(node) for node in bare}
-    return {node.name for node in tree.find_all(nodes.Name) if id(node) not in bare_ids}
+    return NoticeTexts(folder=folder, templates=templates, placeholders=placeholders)
 
 
 def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnvironment,

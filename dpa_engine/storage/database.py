@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -145,40 +146,30 @@ class Database:
         if self.dialect == "sqlite":
             _serialise_sqlite_writers(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time: the threads of this process take turns here rather
+        # than in SQLite's busy handler, which sleeps in steps of up to 100 ms
+        self._turn = threading.RLock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One atomic unit of work: committed on success, rolled back on any error."""
-        session = self._sessions()
-        try:
-            with session.begin():
-                yield session
-        except OperationalError as exc:
-            raise self._unreachable(exc) from None
-        finally:
-            session.close()
+        with self._sqlite_turn():
+            session = self._sessions()
+            try:
+                with session.begin():
+                    yield session
+            except OperationalError as exc:
+                raise self._unreachable(exc) from None
+            finally:
+                session.close()
 
     @contextmanager
-    def dedicated(self) -> Iterator[Connection]:
-        """A connection kept for a long loop of short transactions (`committed(connection)`),
-        e.g. the notice sender's commits: no session or pool checkout per transaction."""
-        try:
-            connection = self.engine.connect()
-        except OperationalError as exc:
-            raise self._unreachable(exc) from None
-        try:
-            yield connection
-        finally:
-            connection.close()
-
-    @contextmanager
-    def committed(self, connection: Connection) -> Iterator[Connection]:
-        """One atomic unit of work on a `dedicated` connection (Core statements only)."""
-        try:
-            with connection.begin():
-                yield connection
-        except OperationalError as exc:
-            raise self._unreachable(exc) from None
+    def _sqlite_turn(self) -> Iterator[None]:
+        if self._turn is None:
+            yield
+            return
+        with self._turn:
+            yield
 
     def _unreachable(self, exc: SQLAlchemyError) -> StorageError:
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
@@ -218,10 +209,9 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
     The journal is a write-ahead log (WAL): a commit appends the changed pages to `dpa.db-wal`
     and syncs that one file (synchronous=FULL, so a committed transaction survives a crash or
-    power loss as before) instead of writing and deleting a rollback journal. The sender
-    commits twice per notice (plus one claim per batch), so this roughly doubles the send
-    rate. A file database keeps `-wal` and `-shm` files next to it while open; it must be on a
-    local file system.
+    power loss) instead of writing and deleting a rollback journal. The sender commits twice
+    per notice, so this roughly doubles the send rate. A file database keeps `-wal` and `-shm`
+    files next to it while open; it must be on a local file system.
     """
 
     @event.listens_for(engine, "connect")
@@ -234,8 +224,8 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:  # on the driver: the sender begins thousands
-        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 _opened: dict[str, Database] = {}

@@ -164,8 +164,10 @@ class OutboxRow(Base):
     # both None until the notice is rendered, when its SMTP transaction first starts
     subject: Mapped[str | None] = mapped_column(Text)
     rendered_for: Mapped[datetime.date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))
-    phase: Mapped[str | None] = mapped_column(String(16))
+    # pending, deferred -> claimed (by a sender) -> sending (started) -> sent / failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    phase: Mapped[str | None] = mapped_column(String(16))  # 'data': the server may have it
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # a SendLeaseRow.sender
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -177,21 +179,30 @@ class OutboxRow(Base):
 
 
 class OutboxPayloadRow(Base):
-    """What an outbox entry sends, written with the record of the SMTP transaction that first
-    sends it (or of a resend on a later day, re-rendered) and never by the other status updates
-    of the send loop, which touch only the small `outbox` row: the exact text, HTML and MIME
-    bytes sent, and what the .docx letter is rendered from when it is asked for
-    (`letter_source`; `letter` holds the .docx of entries rendered before migration 0003)."""
+    """What an outbox entry sends, written in the commit that starts its SMTP transaction
+    (again for a resend on a later day, re-rendered): the exact text, HTML and MIME bytes, and
+    what the .docx letter is rendered from when it is asked for (`letter_source`)."""
 
     __tablename__ = "outbox_payloads"
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True,
                                            autoincrement=False)
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
-    letter: Mapped[bytes | None] = mapped_column(LargeBinary)
-    letter_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    letter_source: Mapped[dict[str, Any]] = mapped_column(JSON)
     mime: Mapped[bytes] = mapped_column(LargeBinary)
     message: Mapped[OutboxRow] = relationship(back_populates="payload")
+
+
+class SendLeaseRow(Base):
+    """A running `dpa change send`: renewed while it lives; a message it claimed is taken over
+    only once its lease has expired (or, on the same host, its process is gone)."""
+
+    __tablename__ = "send_leases"
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int]
+    started_at: Mapped[datetime.datetime]
+    expires_at: Mapped[datetime.datetime]
 
 
 class ObjectionRow(Base):

@@ -200,6 +200,9 @@ class Recorder:
         self.connections = 0  # open now
         self.refused_connections = 0
         self.ehlo_lines: list[str] = []
+        self.refuse_sender_after: int | None = None  # 550 to MAIL FROM after this many messages
+        self.hang_up_after: set[int] = set()  # DATA numbers taken, then the line cut unanswered
+        self.on_data: Any = None  # called with each message's Message-ID as its DATA ends
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -208,6 +211,15 @@ class Recorder:
             responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
         self.ehlo_lines = responses
         return responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if self.refuse_sender_after is not None and \
+                len(self.messages) >= self.refuse_sender_after:
+            return "550 5.7.1 sender not allowed"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -235,9 +247,13 @@ class Recorder:
             return "421 4.4.2 connection gone"  # the client vanished: nothing was accepted
         message = email.message_from_bytes(envelope.original_content or envelope.content,
                                            policy=default_policy)
+        if self.on_data is not None:
+            self.on_data(str(message["Message-ID"]))
         with self.lock:
             self.messages.append(Received(str(message["Message-ID"]), list(envelope.rcpt_tos),
                                           message, at))  # type: ignore[arg-type]
+        if number in self.hang_up_after:  # taken, but the client never hears so
+            server.transport.close()
         return "250 2.0.0 accepted"
 
     def by_recipient(self) -> dict[str, list[Received]]:

@@ -6,6 +6,8 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from dpa_engine.library import Library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import ChangeSummary, Plan, Proposal, import_deals, plan_change, propose_change
@@ -45,3 +47,27 @@ def proposed_and_planned(db: Database, clock: Clock, sub: SubProcessor | None = 
     change = propose(db, clock, sub if sub is not None or kwargs.get("action") == "remove"
                      else voicebot(), **kwargs)
     return plan_change(db, change.id, actor=ACTOR, now=clock())
+
+
+def refuse_updates(db: Database, when: str, message: str = "disk full") -> None:
+    """From now on the database refuses (aborts the transaction of) any UPDATE of `outbox`
+    whose new row satisfies `when`, an SQL condition on NEW: a database that refuses a commit."""
+    with db.engine.begin() as connection:
+        if db.dialect == "sqlite":
+            connection.execute(text(f"CREATE TRIGGER refuse_outbox BEFORE UPDATE ON outbox "
+                                    f"WHEN {when} BEGIN SELECT RAISE(ABORT, '{message}'); END"))
+        else:
+            connection.execute(text(
+                "CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF {when} THEN RAISE EXCEPTION '{message}'; END IF; RETURN NEW; END $$"))
+            connection.execute(text("CREATE TRIGGER refuse_outbox BEFORE UPDATE ON outbox "
+                                    "FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"))
+
+
+def accept_updates(db: Database) -> None:
+    with db.engine.begin() as connection:
+        if db.dialect == "sqlite":
+            connection.execute(text("DROP TRIGGER refuse_outbox"))
+        else:
+            connection.execute(text("DROP TRIGGER refuse_outbox ON outbox"))
+            connection.execute(text("DROP FUNCTION refuse_outbox()"))

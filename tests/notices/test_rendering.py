@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
 from dpa_engine.library import Library
@@ -23,15 +24,13 @@ from dpa_engine.notices import (
     letters,
     send_change,
 )
-from dpa_engine.notices import outbox as outbox_module
 from dpa_engine.notices.errors import NoticeError
-from dpa_engine.notices.smtp import Wire
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import OutboxRow, TargetRow
 
 from .conftest import Clock, SmtpServer
-from .helpers import ACTOR, proposed_and_planned, register
+from .helpers import ACTOR, accept_updates, proposed_and_planned, refuse_updates, register
 
 
 @pytest.fixture
@@ -52,29 +51,20 @@ def outbox(db: Database, change_id: int) -> dict[str, OutboxRow]:
 
 
 def stopped_after(sent: int, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
-                  clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run that sends `sent` notices, then finds its SMTP login refused and stops."""
-    calls = {"n": 0}
-    real = Wire.begin
-
-    def refused_after(*args: object, **kwargs: object) -> None:
-        calls["n"] += 1
-        if calls["n"] > sent:
-            raise outbox_module.Configuration("SMTP login refused (535 bad credentials)")
-        real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Wire, "begin", refused_after)
-    with pytest.raises(NoticeError, match="535"):
+                  clock: Clock) -> None:
+    """A run that sends `sent` notices, then finds its sender address refused and stops."""
+    smtp.recorder.refuse_sender_after = sent
+    with pytest.raises(NoticeError, match="refused the sender"):
         send_change(db, planned, settings=smtp.settings(connections=1), texts=texts,
                     actor=ACTOR, clock=clock, sleep=lambda _: None)
-    monkeypatch.undo()
+    smtp.recorder.refuse_sender_after = None
 
 
 class DescribeRenderingWhenSent:
     def it_stores_the_bytes_of_each_sent_notice_and_none_for_the_others(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
-            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-        stopped_after(2, db, planned, smtp, texts, clock, monkeypatch)
+            clock: Clock) -> None:
+        stopped_after(2, db, planned, smtp, texts, clock)
         rows = outbox(db, planned)
         assert len(rows) >= 4 and len(smtp.recorder.messages) == 2
         received = {m.message_id: m for m in smtp.recorder.messages}
@@ -84,8 +74,8 @@ class DescribeRenderingWhenSent:
                 assert row.subject == received[row.message_id].message["Subject"]
                 stored = row.payload.mime.decode()
                 assert received[row.message_id].message["Message-ID"] in stored
-        # the notice whose start was recorded before the login failed keeps its rendering;
-        # the ones never reached are queued without one
+        # the notice started when the sender was refused keeps its rendering (it is sent as
+        # rendered on the same day); the ones never reached are queued without one
         never = [row for row in rows.values() if row.payload is None]
         assert len(never) == len(rows) - 3
         assert all(row.status == "pending" and row.subject is None and row.rendered_for is None
@@ -93,9 +83,8 @@ class DescribeRenderingWhenSent:
 
     def it_writes_the_letter_of_a_notice_never_sent_as_it_will_be_sent(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
-            clock: Clock, renderer: DocxRenderer, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> None:
-        stopped_after(0, db, planned, smtp, texts, clock, monkeypatch)
+            clock: Clock, renderer: DocxRenderer, tmp_path: Path) -> None:
+        stopped_after(0, db, planned, smtp, texts, clock)
         before = letters(db, planned, tmp_path / "before", renderer=renderer, texts=texts,
                          settings=smtp.settings(), only_unnotified=True, clock=clock)
         assert len(before) == len(change_status(db, planned).targets)
@@ -109,9 +98,8 @@ class DescribeRenderingWhenSent:
 
     def it_leaves_notices_never_sent_out_of_the_evidence_pack(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
-            clock: Clock, renderer: DocxRenderer, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> None:
-        stopped_after(1, db, planned, smtp, texts, clock, monkeypatch)
+            clock: Clock, renderer: DocxRenderer, tmp_path: Path) -> None:
+        stopped_after(1, db, planned, smtp, texts, clock)
         rows = outbox(db, planned)
         pack = export_evidence(db, tmp_path / "evidence.zip", renderer=renderer,
                                change_id=planned)
@@ -142,54 +130,44 @@ class DescribeRenderingWhenSent:
             as_sent = stored_body.get_content().replace("\r\n", "\n")
             assert as_sent.rstrip() == payload.body_text.replace("\r\n", "\n").rstrip()
 
-    def it_records_no_start_after_a_failed_commit(
+    def it_records_no_start_without_its_bytes(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
-            clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-        real = outbox_module._Run._write_records
-        calls = {"n": 0}
-
-        def fails_once(self: outbox_module._Run, records: list[object]) -> None:
-            calls["n"] += 1
-            if calls["n"] == 2:  # e.g. the disk was full for a moment
-                raise OSError("disk I/O error")
-            real(self, records)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(outbox_module._Run, "_write_records", fails_once)
-        with pytest.raises((OSError, NoticeError)):
-            send_change(db, planned, settings=smtp.settings(connections=3), texts=texts,
+            clock: Clock) -> None:
+        # the database refuses to store the third notice's bytes: its start is refused with
+        # them, and the server never gets it
+        refuse_updates(db, "NEW.status = 'sending' AND (SELECT COUNT(*) FROM outbox "
+                           "WHERE status IN ('sending', 'sent')) >= 2")
+        with pytest.raises(DBAPIError, match="disk full"):
+            send_change(db, planned, settings=smtp.settings(connections=1), texts=texts,
                         actor=ACTOR, clock=clock, sleep=lambda _: None)
-        monkeypatch.undo()
-        assert calls["n"] == 2  # later commits were refused without writing anything
+        accept_updates(db)
+        assert len(smtp.recorder.messages) == 2
         for row in outbox(db, planned).values():  # a start on record has its bytes on record
             if row.phase == "data" or row.status == "sent":
                 assert row.payload is not None and row.rendered_for is not None
+            else:
+                assert row.payload is None and row.status == "pending"
         report = send_change(db, planned, settings=smtp.settings(), texts=texts, actor=ACTOR,
                              clock=clock)
-        assert report.complete
-        customers = {t.customer for t in change_status(db, planned).targets}
-        assert {m.message_id for m in smtp.recorder.messages} == {
-            row.message_id for row in outbox(db, planned).values()}
-        assert len(customers) == len(outbox(db, planned))
+        assert report.complete and not report.in_doubt_resent
+        assert sorted(m.message_id for m in smtp.recorder.messages) == sorted(
+            row.message_id for row in outbox(db, planned).values())
 
-    def it_renders_again_a_message_rendered_ahead_before_midnight(
+    def it_renders_again_a_notice_started_before_midnight_and_sent_after(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
             clock: Clock) -> None:
-        # 23:59:59 in Brussels until the loop has rendered the second message ahead (the
-        # run reads the clock to queue, to start the first message and to render ahead), then
-        # the next day: the second message is rendered again, with the later deadline
-        before = datetime.datetime(2026, 3, 25, 22, 59, 59, tzinfo=datetime.UTC)
-        calls = {"n": 0}
-
-        def midnight() -> datetime.datetime:
-            calls["n"] += 1
-            return before if calls["n"] <= 3 else before + datetime.timedelta(seconds=2)
-
+        # 23:59:59 in Brussels: the first run is refused after one notice; the rerun comes
+        # the next day and renders the others (never sent) for that day, with its deadline
+        clock.moment = datetime.datetime(2026, 3, 25, 22, 59, 59, tzinfo=datetime.UTC)
+        stopped_after(1, db, planned, smtp, texts, clock)
+        clock.advance(seconds=2)
         report = send_change(db, planned, settings=smtp.settings(connections=1), texts=texts,
-                             actor=ACTOR, clock=midnight)
+                             actor=ACTOR, clock=clock)
         assert report.complete
         rows = {row.message_id: row for row in outbox(db, planned).values()}
         days = sorted(row.rendered_for for row in rows.values() if row.rendered_for)
         assert days[0] == datetime.date(2026, 3, 25) and days[-1] == datetime.date(2026, 3, 26)
+        assert days.count(datetime.date(2026, 3, 25)) == 1
         assert len(smtp.recorder.messages) == len(rows)
         for mail in smtp.recorder.messages:  # what went out is what is on record
             payload = rows[mail.message_id].payload

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import shutil
-from html import escape
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,10 @@ from dpa_engine.notices.compose import (
     NoticeFacts,
     compose_notice,
     notice_html,
-    notice_mime,
     notice_text,
 )
 from dpa_engine.notices.deadlines import BRUSSELS, Window, objection_deadline
+from dpa_engine.notices.delivery.mime import notice_mime
 from dpa_engine.notices.texts import TEXT_KEYS
 
 from .conftest import LIBRARY
@@ -137,55 +136,3 @@ class DescribeRenderedNotice:
         assert "Voice<script>" in message["Subject"]
         parts = [part.get_content_type() for part in message.walk()]
         assert parts == ["multipart/alternative", "text/plain", "text/html"]
-
-
-class DescribeComposingByShape:
-    """A fan-out composes each shape of notice once and puts each customer's name and
-    reference in afterwards; that must read exactly as composing it whole."""
-
-    NAMES = (HOSTILE, "Bakkerij Peeters BV", "Société Générale & Fils <w:p>", "{% raw %}x")
-
-    def whole(self, notice: NoticeFacts, texts: NoticeTexts) -> object:
-        from dpa_engine.notices.compose import _compose
-
-        return _compose(notice, texts)
-
-    def it_reads_exactly_as_composing_each_notice_whole(self, texts: NoticeTexts) -> None:
-        assert {"customer_name", "agreement_reference"} <= texts.verbatim
-        before = len(texts.shapes)
-        for language in ("nl", "fr", "en"):
-            for kind in ("objection", "consent", "informational"):
-                for index, name in enumerate(self.NAMES):
-                    notice = facts(language, kind, customer_name=name,
-                                   agreement_reference=f"REF-{index} {{{{ x }}}}")
-                    assert compose_notice(notice, texts) == self.whole(notice, texts)
-        # 36 notices of 9 shapes: each shape composed once, then reused
-        assert len(texts.shapes) - before <= 9
-
-    def it_gives_the_same_text_and_html_as_the_whole_notice(self, texts: NoticeTexts) -> None:
-        from dpa_engine.notices.compose import compose_email
-
-        for language in ("nl", "fr", "en"):
-            for kind in ("objection", "consent", "informational"):
-                for index, name in enumerate((*self.NAMES, 'Quote "&" Co\'s')):
-                    notice = facts(language, kind, customer_name=name,
-                                   agreement_reference=f"REF-{index} <{index}>")
-                    whole = self.whole(notice, texts)
-                    content, text, body = compose_email(notice, texts)
-                    assert content == whole
-                    assert text == notice_text(whole)
-                    assert body == notice_html(whole)
-                    assert escape(name) in body
-
-    def it_composes_whole_when_a_text_filters_the_name(self, editable_texts: Path) -> None:
-        path = editable_texts / "change-notice.yaml"
-        text = path.read_text(encoding="utf-8")
-        assert text.count("{{ customer_name }}") >= 3
-        path.write_text(text.replace("{{ customer_name }}", "{{ customer_name | upper }}"),
-                        encoding="utf-8")
-        texts = load_notice_texts(editable_texts)
-        assert "customer_name" not in texts.verbatim
-        notice = facts("en", customer_name="Bakkerij Peeters")
-        content = compose_notice(notice, texts)
-        assert "BAKKERIJ PEETERS" in notice_text(content)
-        assert not texts.shapes

@@ -4,11 +4,9 @@ trust the way an operator would, through OpenSSL's SSL_CERT_FILE."""
 
 from __future__ import annotations
 
-import selectors
 import smtplib
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -21,10 +19,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from dpa_engine.library import Library
-from dpa_engine.notices import NoticeTexts, change_status, send_change
-from dpa_engine.notices import outbox as outbox_module
-from dpa_engine.notices import smtp as smtp_module
-from dpa_engine.notices.smtp import Accepted, SmtpSettings, Wire
+from dpa_engine.notices import NoticeTexts, SendReport, SmtpSettings, change_status, send_change
+from dpa_engine.notices.delivery.smtp import SmtpConnection
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import OutboxPayloadRow, OutboxRow, TargetRow
 
@@ -159,7 +155,7 @@ def planned(db: Database, library: Library, clock: Clock) -> int:
 
 
 def send(db: Database, server: SmtpServer, texts: NoticeTexts, clock: Clock, change_id: int,
-         **settings: object) -> outbox_module.SendReport:
+         **settings: object) -> SendReport:
     return send_change(db, change_id, settings=server.settings(**settings), texts=texts,
                        actor=ACTOR, clock=clock, sleep=lambda _: None)
 
@@ -176,7 +172,7 @@ def stored_mime(db: Database, change_id: int) -> dict[str, bytes]:
 
 
 def assert_all_notified_over_tls(db: Database, server: TlsSmtpServer, change_id: int,
-                                 report: outbox_module.SendReport) -> None:
+                                 report: SendReport) -> None:
     recorder = _recorder(server)
     targets = change_status(db, change_id).targets
     customers = sorted(t.customer for t in targets)
@@ -234,38 +230,16 @@ class DescribeSendingOverTls:
             expected = mime if mime.endswith(b"\r\n") else mime + b"\r\n"
             assert received[message_id] == expected, message_id
 
-    def it_carries_a_message_of_megabytes_intact(self, secure_smtp: TlsSmtpServer,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-        # The notices fit in the socket buffers. Drive one connection (Wire) the way the send
-        # loop does, with a message of several MB and a small send buffer, so that TLS writes
-        # would block (SSLWantWriteError) and are retried from the selector many times.
-        real_connect = smtp_module.connect
-
-        def small_buffers(settings: SmtpSettings) -> smtplib.SMTP:
-            smtp = real_connect(settings)
-            assert isinstance(smtp.sock, ssl.SSLSocket)
-            smtp.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
-            return smtp
-
-        monkeypatch.setattr(smtp_module, "connect", small_buffers)
-        waits = {"n": 0}
-        real_flush = Wire.flush
-
-        def counting_flush(self: Wire) -> None:
-            real_flush(self)
-            if self.outgoing:
-                waits["n"] += 1  # the socket took only part: the rest waits for EVENT_WRITE
-
-        monkeypatch.setattr(Wire, "flush", counting_flush)
+    def it_carries_a_message_of_megabytes_intact(self, secure_smtp: TlsSmtpServer) -> None:
+        # The notices fit in the socket buffers; a message of several MB, some lines starting
+        # with a dot, must arrive byte for byte too.
         mime = big_message(6 * 1024 * 1024)
-        with selectors.DefaultSelector() as selector:
-            wire = Wire(secure_smtp.settings(timeout=30), selector)
-            try:
-                accepted = transact(wire, selector, ["big@customer.example"], mime)
-            finally:
-                wire.close()
-        assert accepted == Accepted({})
-        assert waits["n"] > 0, "the test did not make a TLS write wait"
+        connection = SmtpConnection(secure_smtp.settings(timeout=30))
+        try:
+            refused = connection.send(SENDER, ["big@customer.example"], mime)
+        finally:
+            connection.close()
+        assert refused == {}
         [received] = _recorder(secure_smtp).raw.values()
         assert len(received) == len(mime) and received == mime
         [tls] = _recorder(secure_smtp).tls
@@ -295,7 +269,7 @@ class DescribeAnUntrustedCertificate:
         assert_all_notified_over_tls(db, secure_smtp, planned, rerun)
 
 
-# --- driving one Wire as the send loop does ------------------------------------------------------
+# --- a large message -------------------------------------------------------------------------
 
 def big_message(size: int) -> bytes:
     """A plain-text message of about `size` bytes, in lines SMTP allows, some of which start
@@ -308,24 +282,3 @@ def big_message(size: int) -> bytes:
         prefix = "." if number % 7 == 0 else ""
         lines.append(f"{prefix}{number:08d} {'abcdefghij' * 7}\r\n".encode())
     return head + b"".join(lines)
-
-
-def transact(wire: Wire, selector: selectors.BaseSelector, recipients: list[str], mime: bytes,
-             *, limit: float = 60.0) -> Accepted:
-    """One transaction: begin, the end-of-data mark once the text is going, until accepted."""
-    wire.begin(SENDER, recipients, mime)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        for key, events in selector.select(1.0):
-            assert key.data is wire
-            if events & selectors.EVENT_WRITE:
-                wire.flush()
-            if events & selectors.EVENT_READ:
-                outcome = wire.receive()
-                if outcome == "text":
-                    wire.end()
-                elif isinstance(outcome, Accepted):
-                    return outcome
-        wire.overdue(time.monotonic())
-    raise AssertionError(f"no verdict within {limit:g} s (stage {wire.stage})")
-

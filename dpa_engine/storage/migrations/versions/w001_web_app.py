@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "w001"
-down_revision = "0004"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 

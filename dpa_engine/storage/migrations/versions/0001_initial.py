@@ -1,4 +1,5 @@
-"""Sub-processor notice workflow: register, changes, outbox, objections, audit log.
+"""The notice register: customers, agreements, list versions, changes, outbox, send leases,
+objections and the append-only audit log.
 
 Revision ID: 0001
 Revises:
@@ -116,20 +117,35 @@ def upgrade() -> None:
         sa.Column("target_id", sa.Integer(), sa.ForeignKey("change_targets.id"), nullable=False,
                   unique=True),
         sa.Column("message_id", sa.String(255), nullable=False, unique=True),
-        sa.Column("subject", sa.Text(), nullable=False),
-        sa.Column("body_text", sa.Text(), nullable=False),
-        sa.Column("body_html", sa.Text(), nullable=False),
-        sa.Column("letter", sa.LargeBinary(), nullable=False),
-        sa.Column("mime", sa.LargeBinary(), nullable=False),
-        sa.Column("rendered_for", sa.Date(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=True),
+        sa.Column("rendered_for", sa.Date(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("phase", sa.String(16), nullable=True),
+        sa.Column("claimed_by", sa.String(64), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("in_doubt_resends", sa.Integer(), nullable=False),
         sa.Column("refused_recipients", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_outbox_status", "outbox", ["status"])
+    op.create_table(
+        "outbox_payloads",
+        sa.Column("outbox_id", sa.Integer(), sa.ForeignKey("outbox.id"), primary_key=True,
+                  autoincrement=False),
+        sa.Column("body_text", sa.Text(), nullable=False),
+        sa.Column("body_html", sa.Text(), nullable=False),
+        sa.Column("letter_source", sa.JSON(), nullable=False),
+        sa.Column("mime", sa.LargeBinary(), nullable=False),
+    )
+    op.create_table(
+        "send_leases",
+        sa.Column("sender", sa.String(64), primary_key=True),
+        sa.Column("host", sa.Text(), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
     )
     op.create_table(
         "objections",
@@ -176,6 +192,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         op.execute(sa.text("DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events"))
         op.execute(sa.text("DROP FUNCTION IF EXISTS audit_events_append_only()"))
-    for table in ("audit_head", "audit_events", "objections", "outbox", "change_targets",
+    for table in ("audit_head", "audit_events", "objections", "send_leases", "outbox_payloads",
+                  "outbox", "change_targets",
                   "changes", "list_versions", "agreements", "customers", "meta"):
         op.drop_table(table)

@@ -1,0 +1,58 @@
+"""One notice as an RFC 5322 message, built by the `email` package (SMTP policy: CRLF line
+ends, folded headers, RFC 2047 encoded words where a header is not plain ASCII)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from email.headerregistry import BaseHeader, HeaderRegistry
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from ..compose import NoticeContent
+from ..deadlines import BRUSSELS
+
+
+class _Headers(HeaderRegistry):
+    """The standard header classes, each made once (HeaderRegistry makes a new class for
+    every header it parses; the classes do not depend on the values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self.made.get(name.lower())
+        if made is None:
+            made = self.made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+_POLICY = SMTP.clone(header_factory=_Headers())
+
+
+def notice_mime(content: NoticeContent, *, text: str, html_body: str, message_id: str,
+                sender: str, recipients: list[str], reply_to: str, date: datetime.datetime,
+                headers: dict[str, str]) -> bytes:
+    """The notice with text and HTML alternatives, quoted-printable UTF-8. The same arguments
+    always give the same bytes (the boundary is derived from the Message-ID)."""
+    message = EmailMessage(policy=_POLICY)
+    message["Subject"] = _one_line(content.subject)  # no value can add a header
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Reply-To"] = reply_to
+    message["Date"] = format_datetime(date.astimezone(BRUSSELS))
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in headers.items():
+        message[name] = _one_line(value)
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html_body, subtype="html", cte="quoted-printable")
+    message.set_boundary("=_dpa_" + hashlib.sha256(message_id.encode()).hexdigest()[:32])
+    message["Content-Language"] = content.language
+    return message.as_bytes()
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())

@@ -1,0 +1,128 @@
+"""One notice rendered: its text, HTML, exact MIME bytes and what its letter is made from,
+for one customer as if dispatched at a given moment. The same inputs give the same bytes."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ...storage.schema import ChangeRow
+from ..changes import ChangeSummary, agreement_window, summary
+from ..compose import LetterSource, NoticeFacts, compose_notice, notice_html, notice_text
+from ..deadlines import Window, brussels_day, objection_deadline
+from ..errors import NoticeError
+from ..register import ProviderSnapshot, installation_id, provider_snapshot
+from ..texts import NoticeTexts
+from .mime import notice_mime
+from .smtp import SmtpSettings
+
+
+@dataclass(frozen=True)
+class ChangeFacts:
+    """What every notice of one change shares."""
+
+    change_id: int
+    change: ChangeSummary
+    provider: ProviderSnapshot
+    sender: str
+    contact: str
+    installation: str
+
+
+def change_facts(session: Session, settings: SmtpSettings, change: ChangeRow) -> ChangeFacts:
+    provider = provider_snapshot(session)
+    sender = settings.from_address or provider.privacy_email
+    if not sender:
+        raise NoticeError("no sender address for notices", field="--smtp-from / DPA_SMTP_FROM",
+                          fix="set DPA_SMTP_FROM, or give the provider profile a privacy_contact "
+                          "e-mail")
+    return ChangeFacts(change_id=change.id, change=summary(change), provider=provider,
+                       sender=sender, contact=provider.privacy_email or sender,
+                       installation=installation_id(session))
+
+
+def message_id(facts: ChangeFacts, customer_key: str) -> str:
+    domain = facts.contact.rsplit("@", 1)[-1]
+    return f"<dpa-notice.{facts.change_id}.{customer_key}.{facts.installation[:12]}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """One customer's side of a notice."""
+
+    message_id: str
+    key: str
+    name: str
+    kind: str
+    language: str
+    recipients: tuple[str, ...]
+    services: frozenset[str]  # the customer's services the change touches
+    reference: str  # the agreement's reference, or its version as 'vN'
+    window: Window | None  # the agreement's objection window (None: informational notice)
+    remedy: str
+
+
+def addressee(*, message_id: str, key: str, name: str, kind: str, language: str,
+              recipients: Collection[str], reasons: Collection[dict[str, Any]],
+              agreement: Any) -> Addressee:
+    """`agreement`: an AgreementRow, or a query row with the same attribute names."""
+    return Addressee(
+        message_id=message_id, key=key, name=name, kind=kind, language=language,
+        recipients=tuple(recipients), services=frozenset(r["service"] for r in reasons),
+        reference=agreement.reference or f"v{agreement.version}",
+        window=None if kind == "informational" else agreement_window(agreement),
+        remedy=agreement.remedy)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body_text: str
+    body_html: str
+    mime: bytes
+    letter_source: LetterSource
+    stated_deadline: datetime.datetime | None
+    rendered_for: datetime.date
+
+
+def render_notice(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
+                  dispatch_at: datetime.datetime) -> Rendered:
+    """The customer's notice as if dispatched at `dispatch_at`."""
+    provider, info = facts.provider, facts.change
+    window = who.window
+    deadline = objection_deadline(dispatch_at, window) if window is not None else None
+    notice = NoticeFacts.model_validate({
+        "language": who.language, "kind": who.kind, "action": info.action,
+        "change_number": facts.change_id, "customer_name": who.name,
+        "provider_name": provider.name, "contact_email": facts.contact,
+        "agreement_reference": who.reference, "subprocessor": info.subject,
+        "replaced": info.previous if info.action == "replace" else None,
+        "services": [_service_name(provider.services.get(s, s), who.language)
+                     for s in sorted(who.services)],
+        "effective_on": info.effective_on, "deadline": deadline, "window": window,
+        "remedy": who.remedy})
+    content = compose_notice(notice, texts)
+    body_text, body_html = notice_text(content), notice_html(content)
+    mime = notice_mime(
+        content, text=body_text, html_body=body_html, message_id=who.message_id,
+        sender=facts.sender, recipients=list(who.recipients), reply_to=facts.contact,
+        date=dispatch_at,
+        headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": who.key})
+    letter = LetterSource(content=content, customer_name=who.name,
+                          provider_name=provider.name,
+                          generated_at=dispatch_at.replace(microsecond=0),
+                          custom={"dpa.change": str(facts.change_id),
+                                  "dpa.customer": who.key, "dpa.message_id": who.message_id})
+    return Rendered(subject=content.subject, body_text=body_text, body_html=body_html,
+                    mime=mime, letter_source=letter, stated_deadline=deadline,
+                    rendered_for=brussels_day(dispatch_at))
+
+
+def _service_name(name: object, language: str) -> str:
+    if isinstance(name, dict):
+        return str(name.get(language) or next(iter(name.values())))
+    return str(name)

@@ -1,0 +1,189 @@
+"""SMTP for the notice sender, through `smtplib`: the settings, and one connection per worker
+thread that carries one SMTP transaction per notice and says what the outbox must record."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import ssl
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from ..errors import NoticeError
+
+EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+
+
+class SmtpSettings(BaseModel):
+    """How to reach the SMTP server. Every field has a DPA_SMTP_* environment variable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str | None = Field(default=None, pattern=EMAIL_PATTERN)
+    timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=300.0, ge=0)
+    # Parallel SMTP connections, one worker thread each. Each has at most one started but not
+    # yet recorded message at any moment, so this is also the most messages a crash can leave
+    # in doubt. A server that refuses some gets the ones it accepts.
+    connections: int = Field(default=8, ge=1, le=32)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> SmtpSettings:
+        """Environment variables, overridden by explicit (non-None) values, e.g. CLI options."""
+        values: dict[str, object] = {field: os.environ[env] for field, env in SMTP_ENV.items()
+                                     if os.environ.get(env)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0])
+            option = "--connections" if field == "connections" else \
+                f"--smtp-{field.replace('_', '-')}"
+            source = f"{option} / {SMTP_ENV.get(field, '')}"
+            raise NoticeError(f"invalid SMTP setting '{field}': {first['msg']}", field=source,
+                              fix="correct the option or environment variable") from None
+
+
+SMTP_ENV = {"host": "DPA_SMTP_HOST", "port": "DPA_SMTP_PORT", "security": "DPA_SMTP_SECURITY",
+            "username": "DPA_SMTP_USER", "password": "DPA_SMTP_PASSWORD",
+            "from_address": "DPA_SMTP_FROM", "timeout": "DPA_SMTP_TIMEOUT",
+            "max_attempts": "DPA_SMTP_MAX_ATTEMPTS", "backoff_seconds": "DPA_SMTP_BACKOFF",
+            "backoff_max_seconds": "DPA_SMTP_BACKOFF_MAX",
+            "connections": "DPA_SMTP_CONNECTIONS"}
+
+
+class Permanent(Exception):
+    """The server refused the message for good: the customer was not notified."""
+
+
+class Temporary(Exception):
+    """Try again later. `maybe_accepted`: the connection failed after the message was handed
+    over, so the server may have it (a later attempt is an in-doubt resend)."""
+
+    def __init__(self, message: str, *, maybe_accepted: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_accepted = maybe_accepted
+
+
+class Configuration(Exception):
+    """Our settings are wrong (login, sender): no notice can go out until they are fixed."""
+
+
+class SmtpConnection:
+    """One SMTP session, opened when first needed and kept for the next messages."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.smtp: smtplib.SMTP | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.smtp is not None
+
+    def open(self) -> None:
+        """Connect, greet (EHLO), TLS and login as configured; Temporary or Configuration if
+        that fails."""
+        if self.smtp is not None:
+            return
+        s = self.settings
+        try:
+            if s.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                      context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            # no waiting for the ACK of a message's start before its last bytes go out (Nagle
+            # and delayed ACK together would hold every message up to 40 ms)
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            smtp.ehlo()
+            if s.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise Configuration(f"SMTP login refused ({exc.smtp_code} "
+                                f"{_text(exc.smtp_error)})") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Temporary(f"cannot connect to {s.host}:{s.port} ({_reason(exc, s)})") from None
+        self.smtp = smtp
+
+    def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, str]:
+        """One SMTP transaction. Returns the recipients the server refused (it took the
+        message for the others); raises Permanent, Temporary or Configuration."""
+        self.open()
+        smtp = self.smtp
+        assert smtp is not None
+        try:  # before DATA the server cannot have the message
+            code, reply = smtp.mail(sender)
+            if code != 250:
+                smtp.rset()
+                if code >= 500:
+                    raise Configuration(f"the SMTP server refused the sender {sender} "
+                                        f"({code} {_text(reply)})")
+                raise Temporary(f"MAIL FROM: {code} {_text(reply)}")
+            refused: dict[str, tuple[int, str]] = {}
+            for recipient in recipients:
+                code, reply = smtp.rcpt(recipient)
+                if code not in (250, 251):
+                    refused[recipient] = (code, _text(reply))
+            if len(refused) == len(recipients):
+                smtp.rset()
+                raise _every_recipient(refused)
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise Temporary(f"SMTP connection failed ({_reason(exc, self.settings)})") from None
+        try:
+            code, reply = smtp.data(mime)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused: the server did not take it
+            raise _refused(exc.smtp_code, _text(exc.smtp_error)) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise Temporary(f"SMTP connection failed ({_reason(exc, self.settings)})",
+                            maybe_accepted=True) from None
+        if code != 250:  # the server answered: it did not take the message
+            raise _refused(code, _text(reply))
+        return {recipient: f"{code} {text}" for recipient, (code, text) in refused.items()}
+
+    def close(self) -> None:
+        """QUIT if the server still listens; drop the connection in any case."""
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _reason(exc: BaseException, settings: SmtpSettings) -> str:
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+        return f"no reply within {settings.timeout:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _every_recipient(refused: dict[str, tuple[int, str]]) -> Permanent | Temporary:
+    detail = "; ".join(f"{r}: {c} {m}" for r, (c, m) in refused.items())
+    if all(c >= 500 for c, _ in refused.values()):
+        return Permanent(f"every recipient refused ({detail})")
+    return Temporary(f"recipients not accepted now ({detail})")
+
+
+def _refused(code: int, text: str) -> Permanent | Temporary:
+    if code >= 500:
+        return Permanent(f"message refused ({code} {text})")
+    return Temporary(f"DATA: {code} {text}")
