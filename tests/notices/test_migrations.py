@@ -29,11 +29,13 @@ def _columns(connection: Connection) -> dict[str, dict[str, bool]]:
 
 
 class DescribeTheInitialRevision:
-    def it_is_the_only_revision(self) -> None:
+    def it_starts_one_linear_history(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         revisions = list(ScriptDirectory.from_config(config).walk_revisions())
-        assert [(r.revision, r.down_revision) for r in revisions] == [("0001", None)]
+        # the squashed initial revision, then the web app's and the customer side's tables
+        assert [(r.revision, r.down_revision) for r in revisions] == [
+            ("p001", "w001"), ("w001", "0001"), ("0001", None)]
 
     def it_creates_the_tables_of_the_models_and_drops_them_again(self, db_url: str) -> None:
         engine = create_engine(db_url)
@@ -48,7 +50,7 @@ class DescribeTheInitialRevision:
                 command.downgrade(_config(connection), "base")
                 assert _columns(connection) == {}
             with engine.begin() as connection:  # and up again, from nothing
-                command.upgrade(_config(connection), "0001")
+                command.upgrade(_config(connection), "head")
                 assert _columns(connection) == expected
                 assert connection.execute(text(
                     "SELECT last_seq FROM audit_head WHERE id = 1")).scalar_one() == 0

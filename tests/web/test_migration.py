@@ -26,7 +26,7 @@ def test_w001_upgrades_and_downgrades(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'dpa.db'}")
     db.migrate()
     assert set(inspect(db.engine).get_table_names()) >= WEB_TABLES
-    _downgrade(db, "0004")
+    _downgrade(db, "0001")
     assert not WEB_TABLES & set(inspect(db.engine).get_table_names())
     db.migrate()
     assert set(inspect(db.engine).get_table_names()) >= WEB_TABLES
