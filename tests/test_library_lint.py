@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
+import dpa_engine.library.conditions as conditions_module
 import dpa_engine.library.loader as loader_module
+import dpa_engine.library.textcompile as textcompile_module
 from dpa_engine.errors import LibraryError
-from dpa_engine.library import lint_library, load_library
+from dpa_engine.library import Problem, lint_library, load_library
 from tests.conftest import LIBRARY
 
 DPA = Path(sys.executable).parent / "dpa"
@@ -132,7 +134,8 @@ MUTATIONS = [
 
 
 def _codes_in_loader() -> set[str]:
-    source = Path(loader_module.__file__).read_text(encoding="utf-8")
+    modules = (loader_module, conditions_module, textcompile_module)
+    source = "".join(Path(m.__file__ or "").read_text(encoding="utf-8") for m in modules)
     codes = set(re.findall(r"out\.add\(\s*\"([a-z-]+)\"", source))
     if '{what}-differ' in source:
         codes |= {"placeholders-differ", "references-differ"}
@@ -172,11 +175,11 @@ def _apply(mutation: Mutation, tmp_path: Path) -> tuple[Path, range | None]:
     return copy, range(first, last + 1)
 
 
-def _matching(problems: list[loader_module.Problem], code: str) -> list[loader_module.Problem]:
+def _matching(problems: list[Problem], code: str) -> list[Problem]:
     return [p for p in problems if p.code == code]
 
 
-def _describe(problems: list[loader_module.Problem]) -> str:
+def _describe(problems: list[Problem]) -> str:
     return "\n".join(f"  {p.code}: {p.message}" for p in problems) or "  (no problems)"
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..agreements.rules import Decision
 from ..library import Library
-from ..library.loader import rule_context
+from ..library.conditions import rule_context
 
 
 class Requirement(BaseModel):

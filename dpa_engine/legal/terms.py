@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import LibraryError
 from ..library import Library, Problem
-from ..library.loader import LoadedClause
+from ..library.loaded import LoadedClause
 from ..library.versions import clause_line
 from ..models import LANGUAGES, Language
 from ..yamlsource import YamlDocument, load_yaml

@@ -20,7 +20,7 @@ from ..errors import DpaError, LibraryError
 from ..models import LANGUAGES
 from ..yamlsource import YamlDocument, load_yaml
 from .format import Clause
-from .loader import Library, Problem
+from .loaded import Library, Problem
 from .versions import clause_line, lock_key, normalised
 
 LANGUAGE_LOCK_FILE = "languages.lock"

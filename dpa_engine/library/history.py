@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import LibraryError, did_you_mean
 from ..models import LANGUAGES, Language
-from .loader import Library, LoadedClause, load_library
+from .loaded import Library, LoadedClause
+from .loader import load_library
 from .versions import content_hash
 
 

@@ -1,132 +1,30 @@
 """Strict loading of the clause library: every problem names file:line, field and fix.
 
 `load_library` stops at the first problem (the engine never runs on a broken library);
-`lint_library` returns them all (for `dpa clauses lint`).
+`lint_library` returns them all (for `dpa clauses lint`). The library's types are in
+`loaded`, the checks of a clause's condition in `conditions`, of its texts in `textcompile`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jinja2 import Template, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import TemplateAssertionError
+from jinja2 import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from ..errors import DpaError, LibraryError, did_you_mean
 from ..models import LANGUAGES, TERM_NAMES, Language, TermOverrides, Terms
 from ..yamlsource import YamlDocument, parse_yaml, read_input, validation_error
-from .facts import FACTS, PARTY_FIELDS, TEXT_NAMES, FactSpec
-from .format import (
-    LABEL_KEYS,
-    LEGAL_REFERENCES,
-    OPTIONAL_LABEL_KEYS,
-    ArticleHeader,
-    Clause,
-    ClauseFile,
-    LabelsFile,
-)
-from .ruleparser import import_rule_engine
+from .conditions import compile_condition
+from .format import LABEL_KEYS, LEGAL_REFERENCES, OPTIONAL_LABEL_KEYS, Clause, ClauseFile, LabelsFile
+from .loaded import LABELS_FILE, Article, Collector, Library, LoadedClause, Problem
+from .textcompile import compile_text
 from .textenv import clause_environment
-
-if TYPE_CHECKING:
-    # rule_engine is imported where conditions are compiled (through import_rule_engine):
-    # importing it builds its parser, which every `dpa` command would pay at start
-    import rule_engine
-
-LABELS_FILE = "labels.yaml"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in the library, as lint reports it."""
-
-    code: str
-    path: Path
-    line: int | None
-    field: str | None
-    what: str
-    fix: str | None = None
-
-    def as_error(self) -> LibraryError:
-        return LibraryError(self.what, path=self.path, line=self.line, field=self.field, fix=self.fix)
-
-    @property
-    def message(self) -> str:
-        return self.as_error().message
-
-
-@dataclass(frozen=True)
-class LoadedClause:
-    clause: Clause
-    family: str
-    path: Path
-    line: int
-    templates: dict[Language, Template]
-    condition: rule_engine.Rule | None
-    facts_used: tuple[str, ...]
-    placeholders: frozenset[str]
-    refs: frozenset[str]
-    ref_lines: dict[str, int | None] = field(default_factory=dict)  # nl text: target -> line
-
-    @property
-    def id(self) -> str:
-        return self.clause.id
-
-
-@dataclass(frozen=True)
-class Article:
-    family: str
-    header: ArticleHeader
-    path: Path
-    clauses: tuple[LoadedClause, ...]
-
-
-@dataclass
-class Library:
-    path: Path
-    articles: list[Article]
-    labels: dict[str, dict[Language, str]]
-    defaults: dict[str, Any]
-    negotiable: frozenset[str]
-    content_hash: str
-    environment: ImmutableSandboxedEnvironment
-    clauses: dict[str, LoadedClause] = field(default_factory=dict)
-    # File name -> the bytes loaded (and hashed): what a manifest snapshots.
-    sources: dict[str, bytes] = field(default_factory=dict)
-
-    def label(self, key: str, language: Language) -> str:
-        return self.labels[key][language]
-
-
-@functools.cache
-def rule_context() -> rule_engine.Context:
-    """The rule-engine context that types every fact a condition may use."""
-    import_rule_engine()
-    import rule_engine
-
-    types = {
-        "text": rule_engine.DataType.STRING,
-        "number": rule_engine.DataType.FLOAT,
-        "boolean": rule_engine.DataType.BOOLEAN,
-        "text-list": rule_engine.DataType.ARRAY(rule_engine.DataType.STRING),
-    }
-    return rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(
-        {name: types[spec.type] for name, spec in FACTS.items()}))
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, code: str, doc_path: Path, line: int | None, fld: str | None, what: str,
-            fix: str | None = None) -> None:
-        self.problems.append(Problem(code, doc_path, line, fld, what, fix))
 
 
 def load_library(path: Path) -> Library:
@@ -148,7 +46,52 @@ def load_with_problems(path: Path) -> tuple[Library, list[Problem]]:
     return _load(path)
 
 
+
+@dataclass
+class _Scan:
+    """What loading has gathered so far, across the library's files."""
+
+    out: Collector = field(default_factory=Collector)
+    env: ImmutableSandboxedEnvironment = field(default_factory=clause_environment)
+    digest: Any = field(default_factory=hashlib.sha256)
+    sources: dict[str, bytes] = field(default_factory=dict)
+    articles: list[Article] = field(default_factory=list)
+    labels: dict[str, dict[Language, str]] = field(default_factory=dict)
+    seen_ids: dict[str, tuple[Path, int | None]] = field(default_factory=dict)
+    defaults: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    negotiable: set[str] = field(default_factory=set)
+    pending_refs: list[tuple[LoadedClause, int | None]] = field(default_factory=list)
+
+
 def _load(path: Path) -> tuple[Library, list[Problem]]:
+    scan = _Scan()
+    for file in _library_files(path):
+        doc = _read(file, scan)
+        if doc is None:
+            continue
+        if file.name == LABELS_FILE:
+            scan.labels = _load_labels(doc, scan.out)
+            continue
+        article = _load_article(file, doc, scan)
+        if article is not None:
+            scan.articles.append(article)
+    _check_library(path, scan)
+    articles = sorted(scan.articles, key=lambda a: (a.header.order, a.family))
+    library = Library(
+        path=path,
+        articles=articles,
+        labels=scan.labels,
+        defaults={k: v for k, (v, _) in scan.defaults.items()},
+        negotiable=frozenset(scan.negotiable),
+        content_hash=scan.digest.hexdigest(),
+        environment=scan.env,
+        clauses={c.id: c for a in articles for c in a.clauses},
+        sources=scan.sources,
+    )
+    return library, scan.out.problems
+
+
+def _library_files(path: Path) -> list[Path]:
     if not path.is_dir():
         raise LibraryError("clause library folder not found", path=path,
                            fix="point --library at the folder holding the clause YAML files")
@@ -156,90 +99,74 @@ def _load(path: Path) -> tuple[Library, list[Problem]]:
     if not files:
         raise LibraryError("no *.yaml clause files in the library folder", path=path,
                            fix="add the clause files (see clauses/README.md)")
-    out = _Collector()
-    env = clause_environment()
-    digest = hashlib.sha256()
-    articles: list[Article] = []
-    labels: dict[str, dict[Language, str]] = {}
-    seen_ids: dict[str, tuple[Path, int | None]] = {}
-    defaults: dict[str, tuple[Any, str]] = {}
-    negotiable: set[str] = set()
-    pending_refs: list[tuple[LoadedClause, int | None]] = []
+    return files
 
-    sources: dict[str, bytes] = {}
-    for file in files:
-        try:
-            text = read_input(file, error=LibraryError, what="clause file")
-            sources[file.name] = text.encode("utf-8")
-            digest.update(file.name.encode() + b"\0" + sources[file.name] + b"\0")
-            doc = parse_yaml(file, text, error=LibraryError)
-        except DpaError as exc:
-            out.add("yaml", file, exc.line, exc.field, exc.what, exc.fix)
-            continue
-        if file.name == LABELS_FILE:
-            labels = _load_labels(doc, out)
-            continue
-        if not isinstance(doc.data, dict) or "article" not in doc.data:
-            out.add("format", file, 1, None, "not a clause file (no 'article:' key)",
-                    f"start the file with 'article:' and 'clauses:', or name it {LABELS_FILE}"
-                    " for labels")
-            continue
-        try:
-            parsed = ClauseFile.model_validate(doc.data)
-        except ValidationError as exc:
-            err = validation_error(exc, doc, ClauseFile, error=LibraryError)
-            out.add("schema", file, err.line, err.field, err.what, err.fix)
-            continue
-        loaded: list[LoadedClause] = []
-        for index, clause in enumerate(parsed.clauses):
-            base = ("clauses", index)
-            line = doc.line_of((*base, "id")) or 1
-            if clause.id in seen_ids:
-                other = seen_ids[clause.id]
-                out.add("duplicate-id", file, line, "id", f"clause id '{clause.id}' is used twice "
-                        f"(also at {other[0].name}:{other[1]})",
-                        "give the clause a new id; never reuse an id")
-                continue
-            seen_ids[clause.id] = (file, line)
-            item = _load_clause(clause, file.stem, doc, base, env, out, defaults, negotiable)
-            if item is not None:
-                loaded.append(item)
-                pending_refs.append((item, doc.line_of((*base, "text", "nl"))))
-        articles.append(Article(file.stem, parsed.article, file,
-                                tuple(loaded)))
 
-    all_ids = set(seen_ids)
-    for item, text_line in pending_refs:
+def _read(file: Path, scan: _Scan) -> YamlDocument | None:
+    """The file parsed, its bytes kept and hashed; None (a problem) when it cannot be read."""
+    try:
+        text = read_input(file, error=LibraryError, what="clause file")
+        scan.sources[file.name] = text.encode("utf-8")
+        scan.digest.update(file.name.encode() + b"\0" + scan.sources[file.name] + b"\0")
+        return parse_yaml(file, text, error=LibraryError)
+    except DpaError as exc:
+        scan.out.add("yaml", file, exc.line, exc.field, exc.what, exc.fix)
+        return None
+
+
+def _load_article(file: Path, doc: YamlDocument, scan: _Scan) -> Article | None:
+    out = scan.out
+    if not isinstance(doc.data, dict) or "article" not in doc.data:
+        out.add("format", file, 1, None, "not a clause file (no 'article:' key)",
+                f"start the file with 'article:' and 'clauses:', or name it {LABELS_FILE}"
+                " for labels")
+        return None
+    try:
+        parsed = ClauseFile.model_validate(doc.data)
+    except ValidationError as exc:
+        err = validation_error(exc, doc, ClauseFile, error=LibraryError)
+        out.add("schema", file, err.line, err.field, err.what, err.fix)
+        return None
+    loaded: list[LoadedClause] = []
+    for index, clause in enumerate(parsed.clauses):
+        base = ("clauses", index)
+        line = doc.line_of((*base, "id")) or 1
+        if clause.id in scan.seen_ids:
+            other = scan.seen_ids[clause.id]
+            out.add("duplicate-id", file, line, "id", f"clause id '{clause.id}' is used twice "
+                    f"(also at {other[0].name}:{other[1]})",
+                    "give the clause a new id; never reuse an id")
+            continue
+        scan.seen_ids[clause.id] = (file, line)
+        item = _load_clause(clause, file.stem, doc, base, scan)
+        if item is not None:
+            loaded.append(item)
+            scan.pending_refs.append((item, doc.line_of((*base, "text", "nl"))))
+    return Article(file.stem, parsed.article, file, tuple(loaded))
+
+
+def _check_library(path: Path, scan: _Scan) -> None:
+    """What only the whole library shows: references to no clause, terms without a standard
+    value, a missing labels file."""
+    out = scan.out
+    all_ids = set(scan.seen_ids)
+    for item, text_line in scan.pending_refs:
         for target in sorted(item.refs - all_ids):
             out.add("unknown-ref", item.path, item.ref_lines.get(target) or text_line, f"{item.id}.text",
                     f"ref(\"{target}\") points to no clause",
                     did_you_mean(target, all_ids) or "use the id of an existing clause")
     for name in TERM_NAMES:
-        if name not in defaults and Terms.model_fields[name].is_required():
+        if name not in scan.defaults and Terms.model_fields[name].is_required():
             out.add("no-default", path, None, name,
                     f"no clause declares the parameter '{name}', so it has no standard value",
                     f"declare '{name}: {{default: ..., negotiable: ...}}' under 'parameters:' "
                     "of the clause that uses it")
-    if not labels and not any(p.path.name == LABELS_FILE for p in out.problems):
+    if not scan.labels and not any(p.path.name == LABELS_FILE for p in out.problems):
         out.add("labels", path / LABELS_FILE, None, None, "labels file missing",
                 f"add {LABELS_FILE} with every document label in nl, fr and en")
 
-    articles.sort(key=lambda a: (a.header.order, a.family))
-    library = Library(
-        path=path,
-        articles=articles,
-        labels=labels,
-        defaults={k: v for k, (v, _) in defaults.items()},
-        negotiable=frozenset(negotiable),
-        content_hash=digest.hexdigest(),
-        environment=env,
-        clauses={c.id: c for a in articles for c in a.clauses},
-        sources=sources,
-    )
-    return library, out.problems
 
-
-def _load_labels(doc: YamlDocument, out: _Collector) -> dict[str, dict[Language, str]]:
+def _load_labels(doc: YamlDocument, out: Collector) -> dict[str, dict[Language, str]]:
     try:
         parsed = LabelsFile.model_validate(doc.data)
     except ValidationError as exc:
@@ -262,22 +189,40 @@ def _load_labels(doc: YamlDocument, out: _Collector) -> dict[str, dict[Language,
     return dict(parsed.labels)
 
 
-def _load_clause(
-    clause: Clause,
-    family: str,
-    doc: YamlDocument,
-    base: tuple[str | int, ...],
-    env: ImmutableSandboxedEnvironment,
-    out: _Collector,
-    defaults: dict[str, tuple[Any, str]],
-    negotiable: set[str],
-) -> LoadedClause | None:
-    path = doc.path
+
+def _load_clause(clause: Clause, family: str, doc: YamlDocument, base: tuple[str | int, ...],
+                 scan: _Scan) -> LoadedClause | None:
+    path, out = doc.path, scan.out
     problems_before = len(out.problems)
 
     def line(*loc: str | int) -> int | None:
         return doc.line_of((*base, *loc))
 
+    _check_identity(clause, family, path, line, out)
+    _check_parameters(clause, path, line, scan)
+    condition, facts_used = compile_condition(clause, path, line("when"), out)
+    templates, placeholders, refs, ref_lines = _compile_texts(clause, path, line, scan)
+    if len(placeholders) == len(LANGUAGES):
+        _same_across_languages(clause, placeholders, "placeholders", path,
+                               lambda lang: line("text", lang), out)
+        _same_across_languages(clause, refs, "references", path, lambda lang: line("text", lang),
+                               out)
+        _check_used(clause, set().union(*placeholders.values()) | set(facts_used), path, line,
+                    out)
+    if len(out.problems) > problems_before or len(templates) != len(LANGUAGES):
+        return None
+    return LoadedClause(
+        clause=clause, family=family, path=path, line=line("id") or 1, templates=templates,
+        condition=condition, facts_used=facts_used,
+        placeholders=placeholders["nl"], refs=refs["nl"], ref_lines=ref_lines,
+    )
+
+
+_Line = Callable[..., int | None]
+
+
+def _check_identity(clause: Clause, family: str, path: Path, line: _Line, out: Collector) -> None:
+    """The id's family is the file's; every legal reference is a known one."""
     if not clause.id.startswith(family + "."):
         out.add("id-family", path, line("id"), "id",
                 f"clause id '{clause.id}' does not start with its file's family '{family}.'",
@@ -290,6 +235,11 @@ def _load_clause(
                     did_you_mean(reference, set(LEGAL_REFERENCES))
                     or "use a reference listed in clauses/README.md")
 
+
+def _check_parameters(clause: Clause, path: Path, line: _Line, scan: _Scan) -> None:
+    """Each declared parameter is a term, with a valid standard value that agrees with the one
+    other clauses declare."""
+    out, defaults = scan.out, scan.defaults
     for name, spec in clause.parameters.items():
         where = line("parameters", name)
         if name not in TERM_NAMES:
@@ -311,47 +261,42 @@ def _load_clause(
             continue
         defaults.setdefault(name, (value, clause.id))
         if spec.negotiable:
-            negotiable.add(name)
+            scan.negotiable.add(name)
 
-    condition, facts_used = _compile_condition(clause, path, line("when"), out)
 
+def _compile_texts(clause: Clause, path: Path, line: _Line, scan: _Scan
+                   ) -> tuple[dict[Language, Template], dict[Language, frozenset[str]],
+                              dict[Language, frozenset[str]], dict[str, int | None]]:
+    """The texts that compile, their placeholders and references per language, and the line
+    of each reference in the nl text."""
     templates: dict[Language, Template] = {}
     placeholders: dict[Language, frozenset[str]] = {}
     refs: dict[Language, frozenset[str]] = {}
     ref_lines: dict[str, int | None] = {}
     for language in LANGUAGES:
         where = line("text", language)
-        compiled = _compile_text(clause.text[language], env, path, where,
-                                 f"text.{language}", out)
+        compiled = compile_text(clause.text[language], scan.env, path, where,
+                                f"text.{language}", scan.out)
         if compiled is None:
             continue
         templates[language], placeholders[language], found_refs = compiled
         refs[language] = frozenset(found_refs)
         if language == "nl":
             ref_lines = found_refs
-    if len(placeholders) == len(LANGUAGES):
-        _same_across_languages(clause, placeholders, "placeholders", path,
-                               lambda lang: line("text", lang), out)
-        _same_across_languages(clause, refs, "references", path, lambda lang: line("text", lang),
-                               out)
-        used = set().union(*placeholders.values()) | set(facts_used)
-        for name in clause.parameters:
-            if name in TERM_NAMES and name not in used:
-                out.add("unused-parameter", path, line("parameters", name), f"parameters.{name}",
-                        f"parameter '{name}' is declared but neither its text nor its condition "
-                        "uses it", f"use {{{{ {name} }}}} in the text, or remove the declaration")
-    if len(out.problems) > problems_before or len(templates) != len(LANGUAGES):
-        return None
-    return LoadedClause(
-        clause=clause, family=family, path=path, line=line("id") or 1, templates=templates,
-        condition=condition, facts_used=facts_used,
-        placeholders=placeholders["nl"], refs=refs["nl"], ref_lines=ref_lines,
-    )
+    return templates, placeholders, refs, ref_lines
+
+
+def _check_used(clause: Clause, used: set[str], path: Path, line: _Line, out: Collector) -> None:
+    for name in clause.parameters:
+        if name in TERM_NAMES and name not in used:
+            out.add("unused-parameter", path, line("parameters", name), f"parameters.{name}",
+                    f"parameter '{name}' is declared but neither its text nor its condition "
+                    "uses it", f"use {{{{ {name} }}}} in the text, or remove the declaration")
 
 
 def _same_across_languages(clause: Clause, per_language: dict[Language, frozenset[str]],
                            what: str, path: Path, line: Callable[[Language], int | None],
-                           out: _Collector) -> None:
+                           out: Collector) -> None:
     reference = per_language["nl"]
     for language in LANGUAGES[1:]:
         if per_language[language] != reference:
@@ -366,143 +311,3 @@ def _same_across_languages(clause: Clause, per_language: dict[Language, frozense
             out.add(f"{what}-differ", path, line(language), f"{clause.id}.text.{language}",
                     f"{what} differ between nl and {language} ({detail})",
                     "use the same placeholders and references in every language")
-
-
-def _compile_condition(clause: Clause, path: Path, line: int | None, out: _Collector
-                       ) -> tuple[rule_engine.Rule | None, tuple[str, ...]]:
-    import_rule_engine()  # its parser tables read from a file, not computed (ruleparser.py)
-    import rule_engine
-    import rule_engine.ast as rast
-
-    if clause.when is None:
-        return None, ()
-    fld = f"{clause.id}.when"
-    try:
-        rule = rule_engine.Rule(clause.when, context=rule_context())
-    except rule_engine.SymbolResolutionError as exc:
-        out.add("unknown-fact", path, line, fld, f"unknown fact '{exc.symbol_name}'",
-                did_you_mean(exc.symbol_name, set(FACTS)) or "see the facts in clauses/README.md")
-        return None, ()
-    except rule_engine.RuleSyntaxError as exc:
-        out.add("condition-syntax", path, line, fld, f"condition does not parse: {exc.message}",
-                "write e.g. governing_law == \"NL\" and has_transfers")
-        return None, ()
-    except rule_engine.EngineError as exc:
-        out.add("condition-type", path, line, fld, f"condition does not type-check: "
-                f"{getattr(exc, 'message', exc)}", "compare facts with values of their own type")
-        return None, ()
-    expression = rule.statement.expression
-    if expression.result_type not in (rule_engine.DataType.BOOLEAN, rule_engine.DataType.UNDEFINED):
-        out.add("condition-type", path, line, fld,
-                "condition is not a yes/no question", "compare the fact, e.g. language == \"nl\"")
-        return None, ()
-    symbols: list[str] = []
-    for node in _walk(expression):
-        if isinstance(node, rast.SymbolExpression) and node.name not in symbols:
-            symbols.append(node.name)
-        if isinstance(node, rast.ComparisonExpression):
-            _check_comparison(node, path, line, fld, out)
-    return rule, tuple(symbols)
-
-
-def _check_comparison(node: Any, path: Path, line: int | None, fld: str, out: _Collector) -> None:
-    import rule_engine.ast as rast
-
-    sides = (node.left, node.right)
-    for symbol, other in (sides, sides[::-1]):
-        if not isinstance(symbol, rast.SymbolExpression):
-            continue
-        spec: FactSpec = FACTS[symbol.name]
-        if isinstance(other, rast.StringExpression):
-            if spec.type != "text":
-                out.add("condition-type", path, line, fld,
-                        f"'{symbol.name}' is a {spec.type} fact, compared with text",
-                        "compare it with a value of its own type")
-            elif spec.values and other.value not in spec.values:
-                out.add("condition-value", path, line, fld,
-                        f"'{symbol.name}' is never \"{other.value}\"",
-                        f"use one of: {', '.join(spec.values)}")
-        elif isinstance(other, rast.FloatExpression) and spec.type != "number":
-            out.add("condition-type", path, line, fld,
-                    f"'{symbol.name}' is a {spec.type} fact, compared with a number",
-                    "compare it with a value of its own type")
-
-
-def _walk(node: Any) -> list[Any]:
-    import rule_engine.ast as rast
-
-    found = [node]
-    for value in vars(node).values():
-        if isinstance(value, rast.ExpressionBase):
-            found.extend(_walk(value))
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, rast.ExpressionBase):
-                    found.extend(_walk(item))
-    return found
-
-
-def _compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, line: int | None,
-                  fld: str, out: _Collector
-                  ) -> tuple[Template, frozenset[str], dict[str, int | None]] | None:
-    # Block scalars start on the line after the key.
-    offset = (line or 0)
-    try:
-        tree = env.parse(text)
-    except TemplateSyntaxError as exc:
-        limited = "not allowed" in (exc.message or "") or "nested too deeply" in (exc.message or "")
-        out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
-                f"placeholder syntax error: {exc.message}",
-                "a clause text may hold {{ placeholders }} and {% if %} ... {% else %} ... "
-                "{% endif %} only" if limited else
-                "write placeholders as {{ name }} and close every {% if %} with {% endif %}")
-        return None
-    try:
-        names = set(meta.find_undeclared_variables(tree))  # compiles: unknown filters fail here
-    except TemplateAssertionError as exc:
-        out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
-                exc.message or "invalid placeholder",
-                "use only the filters listed in clauses/README.md (money)")
-        return None
-    ok = True
-    for name in sorted(names - set(TEXT_NAMES)):
-        first = next((n for n in tree.find_all(nodes.Name) if n.name == name), None)
-        out.add("unknown-placeholder", path,
-                offset + first.lineno if line and first is not None else line, fld,
-                f"unknown placeholder '{{{{ {name} }}}}'",
-                did_you_mean(name, set(TEXT_NAMES)) or "see the placeholders in clauses/README.md")
-        ok = False
-    for node in tree.find_all(nodes.Getattr):
-        if (isinstance(node.node, nodes.Name) and node.node.name in ("customer", "provider")
-                and node.attr not in PARTY_FIELDS):
-            out.add("unknown-placeholder", path, offset + node.lineno if line else None, fld,
-                    f"unknown field '{node.node.name}.{node.attr}'",
-                    did_you_mean(node.attr, set(PARTY_FIELDS))
-                    or "use one of " + ", ".join(PARTY_FIELDS))
-            ok = False
-    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        attr: Any = getattr(access, "attr", None) or getattr(getattr(access, "arg", None), "value", "")
-        if isinstance(attr, str) and attr.startswith("_"):
-            out.add("unsafe-placeholder", path, offset + access.lineno if line else None, fld,
-                    f"access to the internal attribute '{attr}' is not allowed",
-                    "use only the placeholders listed in clauses/README.md")
-            ok = False
-    refs: dict[str, int | None] = {}
-    for call in tree.find_all(nodes.Call):
-        if isinstance(call.node, nodes.Name) and call.node.name == "ref":
-            if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const) or not isinstance(
-                    call.args[0].value, str):
-                out.add("bad-ref", path, offset + call.lineno if line else None, fld,
-                        "ref() takes one clause id in quotes", 'write {{ ref("family.name") }}')
-                ok = False
-            else:
-                refs.setdefault(call.args[0].value, offset + call.lineno if line else None)
-    if not ok:
-        return None
-    try:
-        template = env.from_string(tree)
-    except TemplateAssertionError as exc:
-        out.add("text-syntax", path, offset + (exc.lineno or 0) if line else None, fld,
-                exc.message or "invalid placeholder", "use only the filters listed in the README")
-        return None
-    return template, frozenset(names - {"ref"}), refs

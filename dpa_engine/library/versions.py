@@ -25,7 +25,7 @@ from ..errors import DpaError, LibraryError
 from ..models import LANGUAGES
 from ..yamlsource import YamlDocument, load_yaml
 from .format import Clause
-from .loader import Library, LoadedClause, Problem
+from .loaded import Library, LoadedClause, Problem
 
 LOCK_FILE = "versions.lock"
 _KEY = re.compile(r"^([a-z0-9-]+\.[a-z0-9-]+)@([1-9][0-9]*)$")
