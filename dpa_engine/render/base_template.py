@@ -133,18 +133,49 @@ def _no_hyphens(style: Any) -> None:
 def build(path: Path) -> None:
     doc = Document()
     section = doc.sections[0]
+    _page_setup(section)
+    styles = doc.styles
+    _text_styles(styles)
+    _clause_styles(doc, styles)
+    _table_and_signature_styles(styles)
+    for name in ("Title", "Subtitle", "Heading 1", "Heading 2", "Header", "Footer"):
+        _no_hyphens(styles[name])
+    _hyphenation(doc)
+    draft = _paragraph_style(styles, "Draft Marker", "Header")
+    draft.font.bold = True
+    draft.font.color.rgb = RGBColor(0xC0, 0x00, 0x00)
+    _body(doc)
+    _header(section, styles)
+    _footer(section, styles)
+    core = doc.core_properties
+    core.author = "dpa-engine"
+    core.title = "{{ title }}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(str(path))
+
+
+def _page_setup(section: Any) -> None:
+    """A4, margins of 2.5 cm (2.2 cm at the bottom, above the footer)."""
     section.page_width, section.page_height = Cm(21), Cm(29.7)
     for side in ("left_margin", "right_margin"):
         setattr(section, side, Cm(2.5))
     section.top_margin, section.bottom_margin = Cm(2.5), Cm(2.2)
 
-    styles = doc.styles
+
+def _paragraph_style(styles: Any, name: str, base: str) -> Any:
+    style = styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+    style.base_style = styles[base]
+    style.quick_style = True
+    return style
+
+
+def _text_styles(styles: Any) -> None:
+    """Normal text, the title and the headings."""
     normal = styles["Normal"]
     normal.font.name = "Calibri"
     normal.font.size = Pt(10.5)
     normal.paragraph_format.space_after = Pt(6)
     normal.paragraph_format.line_spacing = 1.1
-
     for name, size, before in (("Title", 20, 0), ("Heading 1", 12.5, 14), ("Heading 2", 11, 10)):
         style = styles[name]
         style.font.name = "Calibri"
@@ -158,64 +189,64 @@ def build(path: Path) -> None:
     styles["Subtitle"].font.color.rgb = INK
     styles["Body Text"].paragraph_format.space_after = Pt(6)
 
-    def paragraph_style(name: str, base: str) -> object:
-        style = styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
-        style.base_style = styles[base]
-        style.quick_style = True
-        return style
 
-    clause = paragraph_style("Clause", "Normal")
-    clause.paragraph_format.left_indent = Cm(1.1)  # type: ignore[attr-defined]
-    clause.paragraph_format.first_line_indent = Cm(-1.1)  # type: ignore[attr-defined]
-    clause.paragraph_format.tab_stops.add_tab_stop(Cm(1.1))  # type: ignore[attr-defined]
-    clause.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
-    continuation = paragraph_style("Clause Continuation", "Normal")
-    continuation.paragraph_format.left_indent = Cm(1.1)  # type: ignore[attr-defined]
-    continuation.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
-    bullet = paragraph_style("Clause Bullet", "List Bullet")
-    bullet.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
+def _clause_styles(doc: Any, styles: Any) -> None:
+    """Numbered clauses, their continuation paragraphs, bullets, lettered items, recitals."""
+    clause = _paragraph_style(styles, "Clause", "Normal")
+    clause.paragraph_format.left_indent = Cm(1.1)
+    clause.paragraph_format.first_line_indent = Cm(-1.1)
+    clause.paragraph_format.tab_stops.add_tab_stop(Cm(1.1))
+    clause.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+    continuation = _paragraph_style(styles, "Clause Continuation", "Normal")
+    continuation.paragraph_format.left_indent = Cm(1.1)
+    continuation.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+    bullet = _paragraph_style(styles, "Clause Bullet", "List Bullet")
+    bullet.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     _bullets(doc, bullet)
     # Lettered items, (a) on the clause text's left edge, their text LIST_HANG further.
-    lettered = paragraph_style("Clause List", "Normal")
-    lettered.paragraph_format.left_indent = Cm(CLAUSE_TEXT + LIST_HANG)  # type: ignore[attr-defined]
-    lettered.paragraph_format.first_line_indent = Cm(-LIST_HANG)  # type: ignore[attr-defined]
-    lettered.paragraph_format.tab_stops.add_tab_stop(  # type: ignore[attr-defined]
-        Cm(CLAUSE_TEXT + LIST_HANG))
-    lettered.paragraph_format.space_after = Pt(4)  # type: ignore[attr-defined]
-    lettered.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
+    lettered = _paragraph_style(styles, "Clause List", "Normal")
+    lettered.paragraph_format.left_indent = Cm(CLAUSE_TEXT + LIST_HANG)
+    lettered.paragraph_format.first_line_indent = Cm(-LIST_HANG)
+    lettered.paragraph_format.tab_stops.add_tab_stop(Cm(CLAUSE_TEXT + LIST_HANG))
+    lettered.paragraph_format.space_after = Pt(4)
+    lettered.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     # Recitals, (A) on the margin and their text where clause text starts.
-    recital = paragraph_style("Recital", "Normal")
-    recital.paragraph_format.left_indent = Cm(CLAUSE_TEXT)  # type: ignore[attr-defined]
-    recital.paragraph_format.first_line_indent = Cm(-CLAUSE_TEXT)  # type: ignore[attr-defined]
-    recital.paragraph_format.tab_stops.add_tab_stop(Cm(CLAUSE_TEXT))  # type: ignore[attr-defined]
-    recital.paragraph_format.space_after = Pt(4)  # type: ignore[attr-defined]
-    recital.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY  # type: ignore[attr-defined]
+    recital = _paragraph_style(styles, "Recital", "Normal")
+    recital.paragraph_format.left_indent = Cm(CLAUSE_TEXT)
+    recital.paragraph_format.first_line_indent = Cm(-CLAUSE_TEXT)
+    recital.paragraph_format.tab_stops.add_tab_stop(Cm(CLAUSE_TEXT))
+    recital.paragraph_format.space_after = Pt(4)
+    recital.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     styles["Body Text"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
-    table_text = paragraph_style("Table Text", "Normal")
-    table_text.font.size = Pt(9)  # type: ignore[attr-defined]
-    table_text.paragraph_format.space_after = Pt(2)  # type: ignore[attr-defined]
-    table_text.paragraph_format.line_spacing = 1.0  # type: ignore[attr-defined]
-    table_label = paragraph_style("Table Label", "Table Text")
-    table_label.font.bold = True  # type: ignore[attr-defined]
-    table_label.font.color.rgb = INK  # type: ignore[attr-defined]
-    _no_hyphens(table_label)
-    _no_hyphens(paragraph_style("Table Label Detail", "Table Text"))  # names: not hyphenated
-    table_heading = paragraph_style("Table Heading", "Table Label")
-    table_heading.font.size = Pt(8.5)  # type: ignore[attr-defined]
-    signature = paragraph_style("Signature", "Normal")
-    signature.paragraph_format.space_after = Pt(3)  # type: ignore[attr-defined]
-    _no_hyphens(signature)
-    for name in ("Title", "Subtitle", "Heading 1", "Heading 2", "Header", "Footer"):
-        _no_hyphens(styles[name])
-    _hyphenation(doc)
-    draft = paragraph_style("Draft Marker", "Header")
-    draft.font.bold = True  # type: ignore[attr-defined]
-    draft.font.color.rgb = RGBColor(0xC0, 0x00, 0x00)  # type: ignore[attr-defined]
 
-    # Body: one placeholder the engine replaces with the numbered agreement.
-    doc.paragraphs[0]._p.getparent().remove(doc.paragraphs[0]._p) if doc.paragraphs else None
+
+def _table_and_signature_styles(styles: Any) -> None:
+    """Annex tables (text, labels, header cells) and the signature block's lines."""
+    table_text = _paragraph_style(styles, "Table Text", "Normal")
+    table_text.font.size = Pt(9)
+    table_text.paragraph_format.space_after = Pt(2)
+    table_text.paragraph_format.line_spacing = 1.0
+    table_label = _paragraph_style(styles, "Table Label", "Table Text")
+    table_label.font.bold = True
+    table_label.font.color.rgb = INK
+    _no_hyphens(table_label)
+    _no_hyphens(_paragraph_style(styles, "Table Label Detail", "Table Text"))  # names
+    table_heading = _paragraph_style(styles, "Table Heading", "Table Label")
+    table_heading.font.size = Pt(8.5)
+    signature = _paragraph_style(styles, "Signature", "Normal")
+    signature.paragraph_format.space_after = Pt(3)
+    _no_hyphens(signature)
+
+
+def _body(doc: Any) -> None:
+    """Body: one placeholder the engine replaces with the numbered agreement."""
+    if doc.paragraphs:
+        doc.paragraphs[0]._p.getparent().remove(doc.paragraphs[0]._p)
     doc.add_paragraph("{{p body }}")
 
+
+def _header(section: Any, styles: Any) -> None:
+    """The agreement's title, and the draft marker while it is a draft."""
     header = section.header
     header.paragraphs[0].text = "{{ header_title }}"
     header.paragraphs[0].style = styles["Header"]
@@ -223,20 +254,16 @@ def build(path: Path) -> None:
     header.add_paragraph("{{ draft_marker }}", style=styles["Draft Marker"])
     header.add_paragraph("{%p endif %}")
 
-    footer = section.footer
-    line = footer.paragraphs[0]
+
+def _footer(section: Any, styles: Any) -> None:
+    """The page number: "Page X of Y", right-aligned."""
+    line = section.footer.paragraphs[0]
     line.style = styles["Footer"]
     line.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     line.add_run("{{ page_label }} ")
     _field(line, "PAGE", "1")
     line.add_run(" {{ page_of_label }} ")
     _field(line, "NUMPAGES", "1")
-
-    core = doc.core_properties
-    core.author = "dpa-engine"
-    core.title = "{{ title }}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(str(path))
 
 
 if __name__ == "__main__":
