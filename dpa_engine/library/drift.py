@@ -10,21 +10,23 @@ earlier version: when some languages changed and others did not, lint reports
 from __future__ import annotations
 
 import hashlib
-import io
-import re
 from pathlib import Path
-
-from ruamel.yaml import YAML
 
 from ..errors import DpaError, LibraryError
 from ..models import LANGUAGES
 from ..yamlsource import YamlDocument, load_yaml
 from .format import Clause
 from .loaded import Library, Problem
-from .versions import clause_line, lock_key, normalised
+from .versions import (
+    LOCK_KEY,
+    clause_line_cached,
+    lock_file_text,
+    lock_key,
+    normalised,
+    versions_in_lock,
+)
 
 LANGUAGE_LOCK_FILE = "languages.lock"
-_KEY = re.compile(r"^([a-z0-9-]+\.[a-z0-9-]+)@([1-9][0-9]*)$")
 _HEADER = (
     "# sha256 of each language (title and text) of every clause version, written by\n"
     "# `dpa clauses lock`; `dpa clauses lint` uses it to report language drift.\n"
@@ -52,7 +54,7 @@ def read_language_lock(library_path: Path) -> dict[str, LanguageHashes]:
     if not isinstance(data, dict):
         return {}
     return {key: {str(k): str(v) for k, v in value.items()} for key, value in data.items()
-            if _KEY.match(str(key)) and isinstance(value, dict)}
+            if LOCK_KEY.match(str(key)) and isinstance(value, dict)}
 
 
 def drift_problems(library: Library, locked_versions: set[str]) -> list[Problem]:
@@ -64,8 +66,7 @@ def drift_problems(library: Library, locked_versions: set[str]) -> list[Problem]
         clause = item.clause
         if lock_key(clause) in locked_versions:
             continue
-        earlier = [int(m.group(2)) for key in entries if (m := _KEY.match(key))
-                   and m.group(1) == clause.id and int(m.group(2)) < clause.version]
+        earlier = [v for v in versions_in_lock(clause.id, entries) if v < clause.version]
         if not earlier:
             continue
         previous = max(earlier)
@@ -74,9 +75,7 @@ def drift_problems(library: Library, locked_versions: set[str]) -> list[Problem]
         if not changed or len(changed) == len(LANGUAGES):
             continue
         same = [lang for lang in LANGUAGES if lang not in changed]
-        if item.path not in documents:
-            documents[item.path] = load_yaml(item.path, error=LibraryError)
-        line = clause_line(documents[item.path], clause.id, "text", changed[0]) or item.line
+        line = clause_line_cached(item, documents, "text", changed[0])
         problems.append(Problem(
             "language-drift", item.path, line, f"{clause.id}.text",
             f"'{clause.id}' changed in {', '.join(changed)} but not in {', '.join(same)} "
@@ -90,15 +89,4 @@ def updated_language_lock(library: Library) -> bytes:
     entries = read_language_lock(library.path)
     for item in library.clauses.values():
         entries.setdefault(lock_key(item.clause), language_hashes(item.clause))
-
-    def order(key: str) -> tuple[str, int]:
-        clause_id, version = key.rsplit("@", 1)
-        return clause_id, int(version)
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = None
-    yaml.width = 4096
-    stream = io.StringIO()
-    stream.write(_HEADER)
-    yaml.dump({key: entries[key] for key in sorted(entries, key=order)}, stream)
-    return stream.getvalue().encode("utf-8")
+    return lock_file_text(_HEADER, entries, flow=True)

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from .format import Clause
 from .loaded import Library, LoadedClause, Problem
 
 LOCK_FILE = "versions.lock"
-_KEY = re.compile(r"^([a-z0-9-]+\.[a-z0-9-]+)@([1-9][0-9]*)$")
+# A lock entry's key: <clause id>@<version>.
+LOCK_KEY = re.compile(r"^([a-z0-9-]+\.[a-z0-9-]+)@([1-9][0-9]*)$")
 _HEADER = (
     "# Content hash of every clause version (sha256), written by `dpa clauses lock`.\n"
     "# Do not edit by hand: when a clause's wording changes, raise its `version:` and run\n"
@@ -62,6 +64,37 @@ def lock_key(clause: Clause) -> str:
     return f"{clause.id}@{clause.version}"
 
 
+def versions_in_lock(clause_id: str, keys: Iterable[str]) -> list[int]:
+    """The versions of `clause_id` among lock keys."""
+    return [int(m.group(2)) for key in keys if (m := LOCK_KEY.match(key))
+            and m.group(1) == clause_id]
+
+
+def lock_file_text(header: str, entries: Mapping[str, Any], *, flow: bool) -> bytes:
+    """A lock file: its header comment, then the entries by clause id and version number."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = None if flow else False
+    yaml.width = 4096
+    stream = io.StringIO()
+    stream.write(header)
+    yaml.dump({key: entries[key] for key in sorted(entries, key=_key_order)}, stream)
+    return stream.getvalue().encode("utf-8")
+
+
+def _key_order(key: str) -> tuple[str, int]:
+    clause_id, version = key.rsplit("@", 1)
+    return clause_id, int(version)
+
+
+def clause_line_cached(item: LoadedClause, documents: dict[Path, YamlDocument],
+                       *keys: str) -> int | None:
+    """Line of `keys` inside the clause of `item`, each clause file parsed once per
+    `documents`; the clause's own line when the keys are not found."""
+    if item.path not in documents:
+        documents[item.path] = load_yaml(item.path, error=LibraryError)
+    return clause_line(documents[item.path], item.id, *keys) or item.line
+
+
 def read_lock(library_path: Path) -> tuple[dict[str, str] | None, list[Problem]]:
     """The lock's entries (None when there is no lock file) and any problem reading it."""
     path = library_path / LOCK_FILE
@@ -80,7 +113,7 @@ def read_lock(library_path: Path) -> tuple[dict[str, str] | None, list[Problem]]
                             f"delete {LOCK_FILE} and run `dpa clauses lock`")]
     entries: dict[str, str] = {}
     for key, value in data.items():
-        if not _KEY.match(key) or not isinstance(value, str) or not re.fullmatch(
+        if not LOCK_KEY.match(key) or not isinstance(value, str) or not re.fullmatch(
                 r"[0-9a-f]{64}", value):
             problems.append(Problem("lock-invalid", path, doc.line_of((key,)), key,
                                     f"'{key}: {value}' is not '<clause id>@<version>: <sha256>'",
@@ -101,7 +134,7 @@ def lock_problems(library: Library) -> list[Problem]:
     for item in library.clauses.values():
         clause = item.clause
         key = lock_key(clause)
-        line = _version_line(item, documents)
+        line = clause_line_cached(item, documents, "version")
         locked = entries.get(key)
         if locked is None:
             problems.append(Problem(
@@ -120,16 +153,7 @@ def lock_problems(library: Library) -> list[Problem]:
 
 
 def _next_version(clause_id: str, entries: dict[str, str]) -> int:
-    versions = [int(m.group(2)) for key in entries if (m := _KEY.match(key))
-                and m.group(1) == clause_id]
-    return max(versions, default=0) + 1
-
-
-def _version_line(item: LoadedClause, documents: dict[Path, YamlDocument]) -> int | None:
-    if item.path not in documents:
-        documents[item.path] = load_yaml(item.path, error=LibraryError)
-    doc = documents[item.path]
-    return clause_line(doc, item.id, "version") or item.line
+    return max(versions_in_lock(clause_id, entries), default=0) + 1
 
 
 def clause_line(doc: YamlDocument, clause_id: str, *keys: str) -> int | None:
@@ -159,15 +183,4 @@ def updated_lock(library: Library) -> tuple[bytes, list[str]]:
         if key not in entries:
             entries[key] = content_hash(item.clause)
             added.append(key)
-
-    def order(key: str) -> tuple[str, int]:
-        clause_id, version = key.rsplit("@", 1)
-        return clause_id, int(version)
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    stream = io.StringIO()
-    stream.write(_HEADER)
-    yaml.dump({key: entries[key] for key in sorted(entries, key=order)}, stream)
-    return stream.getvalue().encode("utf-8"), sorted(added, key=order)
+    return lock_file_text(_HEADER, entries, flow=False), sorted(added, key=_key_order)
