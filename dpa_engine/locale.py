@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime
 import gettext
+import io
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date as _format_date
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from babel.units import format_unit
 
@@ -30,8 +34,6 @@ def long_date(day: datetime.date, language: Language) -> str:
 
 def datetime_text(moment: datetime.datetime, language: Language) -> str:
     """A date and time for notices, e.g. '30 november 2026 om 23:59'."""
-    from babel.dates import format_datetime
-
     return str(format_datetime(moment, format="long", locale=LOCALES[language], tzinfo=moment.tzinfo))
 
 
@@ -48,11 +50,6 @@ def country_name(code: str, language: Language) -> str:
 def load_catalog(folder: Path, domain: str, language: str) -> gettext.NullTranslations:
     """The gettext catalog `folder/<language>/LC_MESSAGES/<domain>.po`, compiled in memory
     with babel (no .mo files to build or ship); a missing catalog translates nothing."""
-    import io
-
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
     source = folder / language / "LC_MESSAGES" / f"{domain}.po"
     if not source.is_file():
         return gettext.NullTranslations()

@@ -59,6 +59,7 @@ def users_add(
     db: DbOption = None,
 ) -> None:
     """Create a user of the web app."""
+    # imported here: SQLAlchemy and the web app cost what other commands need not pay
     from ..storage import open_database
     from ..web.users import Role, add_user
 

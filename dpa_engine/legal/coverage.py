@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..agreements.rules import Decision
 from ..library import Library
-from ..library.conditions import rule_context
+from ..library.conditions import holds
 
 
 class Requirement(BaseModel):
@@ -125,10 +125,7 @@ def coverage(library: Library, decision: Decision | None = None, *, scope: str =
         ]
         applies = True
         if decision is not None and requirement.applies_when is not None:
-            import rule_engine  # see clauses.loader: imported when first needed
-
-            rule = rule_engine.Rule(requirement.applies_when, context=rule_context())
-            applies = bool(rule.matches(decision.facts))
+            applies = holds(requirement.applies_when, decision.facts)
         status: Literal["covered", "gap", "not-applicable"] = (
             "covered" if satisfying else "gap" if applies else "not-applicable")
         rows.append(CoverageRow(reference=requirement.reference, source=requirement.source,

@@ -36,6 +36,14 @@ def rule_context() -> rule_engine.Context:
         {name: types[spec.type] for name, spec in FACTS.items()}))
 
 
+def holds(condition: str, facts: dict[str, Any]) -> bool:
+    """Whether a condition (in the language of `when:`) holds for these facts."""
+    import_rule_engine()
+    import rule_engine  # start-up time: see the top of this module
+
+    return bool(rule_engine.Rule(condition, context=rule_context()).matches(facts))
+
+
 def compile_condition(clause: Clause, path: Path, line: int | None, out: Collector
                       ) -> tuple[rule_engine.Rule | None, tuple[str, ...]]:
     import_rule_engine()  # its parser tables read from a file, not computed (ruleparser.py)
