@@ -12,8 +12,6 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import format_date as _format_date
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from babel.units import format_unit
 
@@ -50,6 +48,11 @@ def country_name(code: str, language: Language) -> str:
 def load_catalog(folder: Path, domain: str, language: str) -> gettext.NullTranslations:
     """The gettext catalog `folder/<language>/LC_MESSAGES/<domain>.po`, compiled in memory
     with babel (no .mo files to build or ship); a missing catalog translates nothing."""
+    # imported here, for start-up time: only the web app reads catalogs, and every agreement
+    # command imports this module
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     source = folder / language / "LC_MESSAGES" / f"{domain}.po"
     if not source.is_file():
         return gettext.NullTranslations()

@@ -12,7 +12,6 @@ import typer
 from pydantic import BaseModel
 from rich.markup import escape
 
-from ..agreements.batch import SUMMARY_NAME, BatchItem, run_batch
 from ..agreements.engine import Engine
 from ..agreements.engine import explain as explain_deal
 from ..library.format import ClauseFile, LabelsFile
@@ -82,6 +81,10 @@ def batch(
     """Generate many agreements at once; failures are isolated and summarised.
 
     Exit code 1 if any agreement failed (see batch-summary.json)."""
+    # imported here, for start-up time: worker processes and pools that `dpa generate` and
+    # the other commands of this group need not load
+    from ..agreements.batch import SUMMARY_NAME, BatchItem, run_batch
+
     folder = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
                       "--output-dir", "dpa batch examples/ --output-dir out/")
     failures = 0

@@ -11,22 +11,17 @@ import os
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ..errors import DpaError
 from ..safetext import xml_safe_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -106,6 +101,16 @@ ChangeIdArgument = Annotated[int, typer.Argument(metavar="CHANGE", min=1, max=MA
 def progress_bar() -> Progress:
     """The bar long commands show on stderr: description, bar, done of total, the task's
     `rate` and (in red) `problems` fields, elapsed time and ETA."""
+    # imported here, for start-up time: most commands show no progress bar
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[problems]}"),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
