@@ -3,7 +3,7 @@ references checked against what the engine provides."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,10 @@ def compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, line
                 "use only the filters listed in clauses/README.md (money)")
         return None
     problems_before = len(out.problems)
-    _check_names(tree, names, path, line, at, fld, out)
-    refs = _references(tree, path, at, fld, out)
+    # One walk of the tree for every check below (each keeps the text's order).
+    found = list(tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Call)))
+    _check_names(found, names, path, line, at, fld, out)
+    refs = _references(found, path, at, fld, out)
     if len(out.problems) > problems_before:
         return None
     try:
@@ -56,23 +58,25 @@ def compile_text(text: str, env: ImmutableSandboxedEnvironment, path: Path, line
     return template, frozenset(names - {"ref"}), refs
 
 
-def _check_names(tree: nodes.Template, names: set[str], path: Path, line: int | None,
+def _check_names(found: Sequence[nodes.Node], names: set[str], path: Path, line: int | None,
                  at: Callable[[int | None], int | None], fld: str, out: Collector) -> None:
     """Only the placeholders and party fields the engine provides; no internal attributes."""
     for name in sorted(names - set(TEXT_NAMES)):
-        first = next((n for n in tree.find_all(nodes.Name) if n.name == name), None)
+        first = next((n for n in found if isinstance(n, nodes.Name) and n.name == name), None)
         out.add("unknown-placeholder", path,
                 at(first.lineno) if first is not None else line, fld,
                 f"unknown placeholder '{{{{ {name} }}}}'",
                 did_you_mean(name, set(TEXT_NAMES)) or "see the placeholders in clauses/README.md")
-    for node in tree.find_all(nodes.Getattr):
-        if (isinstance(node.node, nodes.Name) and node.node.name in ("customer", "provider")
-                and node.attr not in PARTY_FIELDS):
+    for node in found:
+        if (isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name)
+                and node.node.name in ("customer", "provider") and node.attr not in PARTY_FIELDS):
             out.add("unknown-placeholder", path, at(node.lineno), fld,
                     f"unknown field '{node.node.name}.{node.attr}'",
                     did_you_mean(node.attr, set(PARTY_FIELDS))
                     or "use one of " + ", ".join(PARTY_FIELDS))
-    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for access in found:
+        if not isinstance(access, nodes.Getattr | nodes.Getitem):
+            continue
         attr: Any = getattr(access, "attr", None) or getattr(getattr(access, "arg", None), "value", "")
         if isinstance(attr, str) and attr.startswith("_"):
             out.add("unsafe-placeholder", path, at(access.lineno), fld,
@@ -80,12 +84,13 @@ def _check_names(tree: nodes.Template, names: set[str], path: Path, line: int | 
                     "use only the placeholders listed in clauses/README.md")
 
 
-def _references(tree: nodes.Template, path: Path, at: Callable[[int | None], int | None],
+def _references(found: Sequence[nodes.Node], path: Path, at: Callable[[int | None], int | None],
                 fld: str, out: Collector) -> dict[str, int | None]:
     """The clauses the text refers to with ref("id"), each with the line of its first use."""
     refs: dict[str, int | None] = {}
-    for call in tree.find_all(nodes.Call):
-        if isinstance(call.node, nodes.Name) and call.node.name == "ref":
+    for call in found:
+        if (isinstance(call, nodes.Call) and isinstance(call.node, nodes.Name)
+                and call.node.name == "ref"):
             if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const) or not isinstance(
                     call.args[0].value, str):
                 out.add("bad-ref", path, at(call.lineno), fld,
