@@ -38,10 +38,8 @@ def _heading(text: str, level: int = 1, *, new_page: bool = False) -> Paragraph:
                      runs=[TextRun(text=text)], keep_with_next=True, page_break_before=new_page)
 
 
-
-
 def signature_table(loaded: LoadedDeal, library: Library, label: Any,
-                     localize: Localizer) -> SignatureBlock:
+                    localize: Localizer) -> SignatureBlock:
     customer, provider = loaded.deal.customer, loaded.provider
     customer_signatory, provider_signatory = signatories(loaded, localize)
     colon = label("colon")
@@ -69,7 +67,7 @@ def _annex_heading(label: Any, number: str, key: str) -> Paragraph:
 
 
 def annexes(loaded: LoadedDeal, decision: Decision, label: Any,
-             localize: Localizer) -> list[Block]:
+            localize: Localizer) -> list[Block]:
     blocks: list[Block] = [_annex_heading(label, "I", "annex_1_title")]
     blocks.extend(_annex_parties(loaded, decision.language, label, localize))
     blocks.append(_annex_heading(label, "II", "annex_2_title"))

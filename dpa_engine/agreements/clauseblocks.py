@@ -18,7 +18,7 @@ Lettering = Literal["lower", "upper"] | None
 
 
 def clause_blocks(item: LoadedClause, numbers: dict[str, str | None], context: dict[str, Any],
-                   language: Language, lettering: Lettering = None) -> list[Block]:
+                  language: Language, lettering: Lettering = None) -> list[Block]:
     try:
         text = item.templates[language].render(context)
     except TemplateError as exc:

@@ -38,6 +38,7 @@ _COLON: dict[Language, str] = {"nl": ":", "fr": "\u202f:", "en": ":"}
 
 
 def labeller(library: Library, language: Language) -> Any:
+    """`label(key)`: the library's label in the agreement's language ("colon" included)."""
     def label(key: str) -> str:
         return _COLON[language] if key == "colon" else library.label(key, language)
 
@@ -45,7 +46,7 @@ def labeller(library: Library, language: Language) -> Any:
 
 
 def party_context(party: Party, signatory: Person | None, language: Language,
-                   not_applicable: str) -> dict[str, str]:
+                  not_applicable: str) -> dict[str, str]:
     """A party for clause texts. A missing signatory gives empty strings, never 'n/a': the
     texts then name the party's authorised representative(s)."""
     contact = party.privacy_contact
@@ -95,7 +96,7 @@ def service_names(loaded: LoadedDeal, localize: Localizer) -> list[str]:
 
 
 def text_context(loaded: LoadedDeal, library: Library, decision: Decision,
-                  localize: Localizer) -> dict[str, Any]:
+                 localize: Localizer) -> dict[str, Any]:
     language = decision.language
     na = library.label("not_applicable", language)
     terms: dict[str, Any] = decision.terms.model_dump()
