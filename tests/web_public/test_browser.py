@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from dpa_engine.cli.app import app as cli
+from dpa_engine.customers.pagetexts import load_page_texts
+from dpa_engine.customers.subscriptions import notify_subscribers
 from dpa_engine.notices import change_status, close_change
-from dpa_engine.notices.pagetexts import load_page_texts
-from dpa_engine.notices.subscriptions import notify_subscribers
 
 from .conftest import LIBRARY, LiveServer, World, check_page
 

@@ -16,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import DpaError
 from ...models import LANGUAGES, Language
-from ...notices.answermail import send_confirmation
+from ...customers.answermail import send_confirmation
 from ...notices.feed import feed_documents, list_published
-from ...notices.mailer import MailError
-from ...notices.noticepage import NoticePage, cached_notice_page
-from ...notices.portal import (
+from ...customers.mailer import MailError
+from ...customers.noticepage import NoticePage, cached_notice_page
+from ...customers.portal import (
     ACTIONS,
     REFUSAL_LIMIT,
     LinkRefused,
@@ -31,8 +31,8 @@ from ...notices.portal import (
     read_token,
     record_answer,
 )
-from ...notices.publicpage import public_page
-from ...notices.subscriptions import (
+from ...customers.publicpage import public_page
+from ...customers.subscriptions import (
     confirm_subscription,
     normalised_email,
     subscribe,

@@ -14,8 +14,8 @@ from fastapi import FastAPI, Request
 
 from ...agreements.engine import default_library_path
 from ...notices import NoticeTexts, SmtpSettings, default_notice_folder, load_notice_texts
-from ...notices.pagetexts import PageTexts, default_page_folder, load_page_texts
-from ...notices.portal import PUBLIC_URL_ENV, portal_secret
+from ...customers.pagetexts import PageTexts, default_page_folder, load_page_texts
+from ...customers.portal import PUBLIC_URL_ENV, portal_secret
 from ...notices.register import now_utc
 from ...storage import Database, open_database
 

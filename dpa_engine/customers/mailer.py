@@ -10,8 +10,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from .delivery.smtp import SmtpSettings
-from .errors import NoticeError
+from ..notices.delivery.smtp import SmtpSettings
+from ..notices.errors import NoticeError
 
 
 class MailError(NoticeError):

@@ -29,6 +29,11 @@ from sqlalchemy.orm import Session
 
 from .. import locale
 from ..models import Language
+from ..notices.audit import append_event
+from ..notices.changes import record_objection
+from ..notices.deadlines import BRUSSELS
+from ..notices.errors import NoticeError
+from ..notices.register import now_utc
 from ..storage import Database
 from ..storage.schema import (
     ChangeRow,
@@ -40,12 +45,7 @@ from ..storage.schema import (
     PortalRefusalRow,
     TargetRow,
 )
-from .audit import append_event
-from .changes import record_objection
-from .deadlines import BRUSSELS
-from .errors import NoticeError
 from .pagetexts import PageTexts
-from .register import now_utc
 
 SECRET_ENV = "DPA_SECRET_KEY"
 PUBLIC_URL_ENV = "DPA_PUBLIC_URL"
