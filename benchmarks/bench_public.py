@@ -29,7 +29,6 @@ import httpx
 from aiosmtpd.controller import Controller
 from common import EXAMPLES, ROOT
 
-from dpa_engine.customers.portal import notice_url
 from dpa_engine.library import load_library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import (
@@ -41,6 +40,7 @@ from dpa_engine.notices import (
     propose_change,
     send_change,
 )
+from dpa_engine.notices.links import notice_url
 from dpa_engine.storage import open_database
 
 HERE = Path(__file__).resolve().parent

@@ -38,7 +38,8 @@ TEXT_KEYS = frozenset({
     "transfer_scc", "transfer_bcr", "window_calendar", "window_business", "action_objection",
     "silence_objection", "action_consent", "silence_consent", "remedy_terminate-service",
     "remedy_terminate-either", "action_informational", "list_offer", "closing", "letter_page",
-    "letter_page_of", "notice_link", "greeting_named", "time_zone_BE", "time_zone_NL",
+    "letter_page_of", "notice_link_objection", "notice_link_consent",
+    "notice_link_informational", "greeting_named", "time_zone_BE", "time_zone_NL",
     "time_zone_other",
     # sub-processor list
     "list_title", "list_subtitle_customer", "list_subtitle_general", "label_engagement",

@@ -20,9 +20,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from dpa_engine.customers.portal import notice_url
 from dpa_engine.library import Library
 from dpa_engine.notices import change_status, load_notice_texts, send_change
+from dpa_engine.notices.links import notice_url
 from dpa_engine.storage import Database
 from dpa_engine.web.public import configure, load_settings, router, security_headers
 from tests.notices.conftest import (  # noqa: F401  (fixtures used by name)

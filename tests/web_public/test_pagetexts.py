@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dpa_engine.customers.pagetexts import PAGE_TEXT_KEYS, load_page_texts
-from dpa_engine.customers.portal import notice_url
 from dpa_engine.errors import LibraryError
 from dpa_engine.notices import load_notice_texts
+from dpa_engine.notices.links import notice_url
 
 from .conftest import LIBRARY
 

@@ -15,8 +15,6 @@ from sqlalchemy import select
 from dpa_engine.customers.portal import (
     REFUSAL_LIMIT,
     LinkRefused,
-    notice_token,
-    notice_url,
     read_token,
     record_answer,
 )
@@ -28,6 +26,7 @@ from dpa_engine.notices import (
     send_change,
     verify_audit,
 )
+from dpa_engine.notices.links import notice_token, notice_url
 from dpa_engine.storage.schema import AuditEventRow
 from dpa_engine.web.public.security import SECURITY_HEADERS
 from tests.notices.helpers import ACTOR, propose
