@@ -9,9 +9,7 @@ that show them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..notices.texts import TextSet, TextSetSpec, load_text_set
+from ..notices.texts import TextSet, TextSetSpec
 
 PAGE_TEXT_KEYS = frozenset({
     "skip_link", "notice_title", "notice_for", "current_list_heading", "resulting_list_heading",
@@ -40,15 +38,8 @@ PAGE_TEXT_KEYS = frozenset({
 
 PageTexts = TextSet
 PAGE_TEXTS = TextSetSpec(
-    kind="page text", keys=PAGE_TEXT_KEYS, placeholders=None,
+    kind="page text", keys=PAGE_TEXT_KEYS, placeholders=None, folder_name="portal",
     folder_fix="restore clauses/portal/ or point --library at the clause library",
     placeholder_fix="use only the placeholders the other languages use")
-
-
-def default_page_folder(library: Path) -> Path:
-    return library / "portal"
-
-
-def load_page_texts(folder: Path) -> TextSet:
-    """Load and check every page text; the first problem raises LibraryError with file:line."""
-    return load_text_set(folder, PAGE_TEXTS)
+default_page_folder = PAGE_TEXTS.folder_in  # library -> its clauses/portal folder
+load_page_texts = PAGE_TEXTS.load  # LibraryError with file:line for the first problem

@@ -62,8 +62,16 @@ class TextSetSpec:
     kind: str  # 'notice text', 'page text': how messages name one text
     keys: frozenset[str]
     placeholders: frozenset[str] | None  # None: any name, as long as the languages agree
+    folder_name: str  # the folder of the clause library that holds them
     folder_fix: str  # what to do when the folder is missing
     placeholder_fix: str  # where the allowed placeholders are listed
+
+    def folder_in(self, library: Path) -> Path:
+        return library / self.folder_name
+
+    def load(self, folder: Path) -> TextSet:
+        """Load and check the texts in `folder` (LibraryError with file:line)."""
+        return load_text_set(folder, self)
 
 
 @dataclass(frozen=True)
@@ -108,18 +116,18 @@ class TextSet:
 NoticeTexts = TextSet
 MEMO_LIMIT = 50_000
 NOTICE_TEXTS = TextSetSpec(
-    kind="notice text", keys=TEXT_KEYS, placeholders=PLACEHOLDERS,
+    kind="notice text", keys=TEXT_KEYS, placeholders=PLACEHOLDERS, folder_name="notices",
     folder_fix="restore clauses/notices/ or point --library at the clause library",
     placeholder_fix="use only the placeholders listed in clauses/notices/README.md")
 
 
 def default_notice_folder(library: Path) -> Path:
-    return library / "notices"
+    return NOTICE_TEXTS.folder_in(library)
 
 
 def load_notice_texts(folder: Path) -> TextSet:
     """Load and check every notice text; the first problem raises LibraryError with file:line."""
-    return load_text_set(folder, NOTICE_TEXTS)
+    return NOTICE_TEXTS.load(folder)
 
 
 def load_text_set(folder: Path, spec: TextSetSpec) -> TextSet:

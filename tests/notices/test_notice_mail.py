@@ -77,7 +77,7 @@ class DescribeTheNoticeLink:
             assert f'<a href="{link}">{link}</a>' in rich
             assert rich.count("/notice/") == 2  # href and shown text, once
 
-    def it_leaves_the_link_out_without_a_public_url(
+    def it_leaves_the_link_out_without_a_public_url_but_links_the_privacy_address(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
             texts: NoticeTexts, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(PUBLIC_URL_ENV, raising=False)
@@ -85,6 +85,10 @@ class DescribeTheNoticeLink:
         for language, text, rich in mails.values():
             assert "/notice/" not in text and "/notice/" not in rich
             assert LINK_SENTENCE[language] not in text
+            # the HTML part links the privacy address (with the notice's reference)
+            assert 'href="mailto:privacy@voxalis.example?subject=' in rich
+            assert ">privacy@voxalis.example</a>" in rich
+            assert "mailto:" not in text
 
     def it_refuses_a_public_url_that_is_no_web_address(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
@@ -135,18 +139,6 @@ def _link(text: str) -> str:
     found = re.findall(r"https://dpa\.example\.com/notice/\S+", text)
     assert len(found) == 1
     return str(found[0])
-
-
-class DescribeTheMailtoLink:
-    def it_links_the_privacy_address_in_the_html_part(
-            self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
-            texts: NoticeTexts, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.delenv(PUBLIC_URL_ENV, raising=False)
-        mails = sent(db, library, clock, smtp, texts)
-        for _language, text, rich in mails.values():
-            assert 'href="mailto:privacy@voxalis.example?subject=' in rich
-            assert ">privacy@voxalis.example</a>" in rich
-            assert "mailto:" not in text
 
 
 class DescribeTheGreeting:
