@@ -1,11 +1,11 @@
-"""The customer's notice page: signed links read back, answers recorded as `dpa objection record` would,
-confirmation e-mails, and refusals of bad links counted per client address.
+"""The customer's notice page: signed links read back, answers recorded as `dpa objection
+record` would, confirmation e-mails, and refusals of bad links counted per client address.
 
-A link names one change and one customer, signed with the installation's secret
-($DPA_SECRET_KEY, else a random secret stored once in the database's meta table) and valid
-until the customer's deadline plus a grace period. It cannot be turned into a link for another
-change or customer: the signature covers both, and a token is accepted only in the exact form
-it was issued (so no character of it can change).
+A link (made by `dpa_engine.notices.links` for the notice e-mail) names one change and one
+customer, signed with the installation's secret and valid until the customer's deadline plus
+a grace period. It cannot be turned into a link for another change or customer: the
+signature covers both, and a token is accepted only in the exact form it was issued (so no
+character of it can change).
 
 An answer is recorded once per notice (a unique row per notice), then handed to
 `record_objection` with the server's time of receipt: audited, LATE after the deadline, in the
