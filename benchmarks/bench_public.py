@@ -40,7 +40,7 @@ from dpa_engine.notices import (
     propose_change,
     send_change,
 )
-from dpa_engine.notices.portal import notice_url
+from dpa_engine.notices.links import notice_url
 from dpa_engine.storage import open_database
 
 HERE = Path(__file__).resolve().parent

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from .. import notices
 from ..agreements.engine import default_library_path, default_template_path
+from ..customers.announce import announcement_line, plan_and_announce
 from ..errors import DpaError, InputError, RenderError
 from ..files import write_atomically
 from ..library import load_library
@@ -403,8 +404,9 @@ def change_plan(
     db: DbOption = None, actor: ActorOption = None,
 ) -> None:
     """Which customers are affected and why (via their services), and each one's deadline."""
-    plan = notices.plan_change(_db(db), change_id, actor=_actor(actor),
-                               dispatch_at=_moment(at, "--at") if at else None)
+    planned = plan_and_announce(_db(db), change_id, actor=_actor(actor),
+                                dispatch_at=_moment(at, "--at") if at else None)
+    plan = planned.plan
     if _wants_json(as_json, output_format):
         _echo_json(plan.model_dump(mode="json"))
         return
@@ -428,6 +430,7 @@ def change_plan(
     if plan.unaffected:
         out.print("Not affected: " + ", ".join(
             f"{u.customer} ({', '.join(u.services)})" for u in plan.unaffected), markup=False)
+    out.print(announcement_line(planned), markup=False)
     out.print(f"Next: dpa change send {change.id}", markup=False)
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime
 import html
+import re
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
 from .. import locale
 from ..document import DocumentModel, DocumentProperties, Paragraph, Style, Table, TextRun
 from ..models import Language, SubProcessor, TransferMechanism, text_in
-from .deadlines import Window, last_day
+from .deadlines import Window
 from .errors import NoticeError
 from .texts import NoticeTexts
+from .zones import customer_zone
 
 NoticeKind = Literal["objection", "consent", "informational"]
 Action = Literal["add", "replace", "remove"]
@@ -33,6 +36,9 @@ class NoticeFacts(BaseModel):
     action: Action
     change_number: int
     customer_name: str
+    contact_name: str | None = None  # the person the deal names, for the greeting
+    country: str = "BE"  # of the customer's registered office: its deadline's time zone
+    notice_url: str | None = None  # the customer's notice page (none without a public URL)
     provider_name: str
     contact_email: str
     agreement_reference: str
@@ -59,6 +65,8 @@ class NoticeContent(BaseModel):
     after: list[str]
     page_label: str
     page_of_label: str
+    # text -> where the HTML part links it (the notice page, a mailto: for the privacy address)
+    links: dict[str, str] = {}
 
 
 def transfer_text(texts: NoticeTexts, mechanism: TransferMechanism | None, language: Language
@@ -94,14 +102,21 @@ def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
         "effective_date": locale.long_date(facts.effective_on, lang),
         "contact_email": facts.contact_email,
         "agreement_reference": facts.agreement_reference,
+        "contact_name": (facts.contact_name or "").strip(),
+        "notice_url": facts.notice_url or "",
     }
+    zone, zone_label = customer_zone(facts.country)
+    values["time_zone"] = texts.render(f"time_zone_{zone_label}", lang)
     if facts.kind != "informational":
         if facts.deadline is None or facts.window is None:
             raise NoticeError("a notice with a window needs its deadline",
                               fix="report this as a bug")  # pragma: no cover
+        # the last minute on time, in the customer's own zone (the deadline is the end of a
+        # Brussels day; Belgium and the Netherlands share its offset)
+        last = (facts.deadline - datetime.timedelta(minutes=1)).astimezone(zone)
         values.update(
-            deadline_date=locale.long_date(last_day(facts.deadline), lang),
-            deadline_time="23:59",
+            deadline_date=locale.long_date(last.date(), lang),
+            deadline_time=f"{last:%H:%M}",
             window_days=str(facts.window.days),
         )
         values["window"] = texts.render(f"window_{facts.window.unit}", lang, **values)
@@ -109,7 +124,8 @@ def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
     def say(key: str) -> str:
         return texts.render(key, lang, **values)
 
-    before = [say("greeting"), say(f"intro_{facts.action}")]
+    greeting = say("greeting_named") if facts.contact_name else say("greeting")
+    before = [greeting, say(f"intro_{facts.action}")]
     if sub.engagement == "incidental" and facts.action != "remove":
         before.append(say("incidental_note"))
     details = [
@@ -131,12 +147,17 @@ def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
         after = [say("action_consent"), say("silence_consent"), say(f"remedy_{facts.remedy}")]
     else:
         after = [say("action_informational")]
+    links = {facts.contact_email: "mailto:" + quote(facts.contact_email, safe="@")
+             + "?subject=" + quote(say("reference_line"))}
+    if facts.notice_url:
+        after.append(say(f"notice_link_{facts.kind}"))
+        links[facts.notice_url] = facts.notice_url
     after += [say("list_offer"), say("closing")]
     return NoticeContent(
         language=lang, subject=say(f"subject_{facts.kind}"), title=say("letter_title"),
         reference=say("reference_line"), before=before, details_heading=say("details_heading"),
         details=[(label, str(value)) for label, value in details], after=after,
-        page_label=say("letter_page"), page_of_label=say("letter_page_of"))
+        page_label=say("letter_page"), page_of_label=say("letter_page_of"), links=links)
 
 
 def notice_text(content: NoticeContent) -> str:
@@ -153,8 +174,15 @@ def _paragraphs(paragraphs: list[str]) -> list[str]:
     return out
 
 
-def _html_paragraph(text: str) -> str:
-    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
+def _html_paragraph(text: str, links: dict[str, str] | None = None) -> str:
+    lines = "<br>\n".join(html.escape(line) for line in text.split("\n"))
+    if links:  # escaped text -> an anchor, in one pass (no link is made inside another)
+        anchors = {html.escape(shown): f'<a href="{html.escape(href)}">{html.escape(shown)}</a>'
+                   for shown, href in links.items() if shown}
+        pattern = "|".join(re.escape(a) for a in sorted(anchors, key=len, reverse=True))
+        if pattern:
+            lines = re.sub(pattern, lambda m: anchors[m.group(0)], lines)
+    return "<p>" + lines + "</p>"
 
 
 def notice_html(content: NoticeContent) -> str:
@@ -169,7 +197,7 @@ def notice_html(content: NoticeContent) -> str:
         *(_html_paragraph(p) for p in content.before),
         f"<h2>{html.escape(content.details_heading)}</h2>",
         f"<table>\n{rows}\n</table>",
-        *(_html_paragraph(p) for p in content.after),
+        *(_html_paragraph(p, content.links) for p in content.after),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -205,6 +233,9 @@ class LetterSource(BaseModel):
     model_config = ConfigDict(frozen=True)
     content: NoticeContent
     customer_name: str
+    contact_name: str | None = None  # the person the deal names, for the greeting
+    country: str = "BE"  # of the customer's registered office: its deadline's time zone
+    notice_url: str | None = None  # the customer's notice page (none without a public URL)
     provider_name: str
     generated_at: datetime.datetime
     custom: dict[str, str]

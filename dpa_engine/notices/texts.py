@@ -1,13 +1,15 @@
-"""Notice texts as data legal can edit: `clauses/notices/*.yaml`, in nl, fr and en.
+"""Texts as data legal can edit, in nl, fr and en: the notice texts (`clauses/notices/`)
+here, and through the same loader the customer's page texts (`clauses/portal/`).
 
-Loaded strictly (file:line for every problem): every key in `TEXT_KEYS` exactly once, in
-every language, with the same placeholders in each language and only known placeholders.
-Texts are rendered in the clause sandbox (`clause_environment()`); values are data, never
-template code.
+Loaded strictly (file:line for every problem): every key of the set exactly once, in every
+language, with the same placeholders in each language and (for notice texts) only known
+placeholders. Texts are rendered in the clause sandbox (`clause_environment()`); values are
+data, never template code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +40,8 @@ TEXT_KEYS = frozenset({
     "transfer_scc", "transfer_bcr", "window_calendar", "window_business", "action_objection",
     "silence_objection", "action_consent", "silence_consent", "remedy_terminate-service",
     "remedy_terminate-either", "action_informational", "list_offer", "closing", "letter_page",
-    "letter_page_of", "notice_link", "greeting_named", "time_zone_BE", "time_zone_NL",
+    "letter_page_of", "notice_link_objection", "notice_link_consent",
+    "notice_link_informational", "greeting_named", "time_zone_BE", "time_zone_NL",
     "time_zone_other",
     # sub-processor list
     "list_title", "list_subtitle_customer", "list_subtitle_general", "label_engagement",
@@ -47,19 +50,40 @@ TEXT_KEYS = frozenset({
 })
 
 
-class NoticeTextFile(BaseModel):
+class TextFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     texts: dict[str, dict[Language, str]]
 
 
 @dataclass(frozen=True)
-class NoticeTexts:
-    """All notice texts, compiled: `render(key, language, **values)`."""
+class TextSetSpec:
+    """What one set of texts must hold, and how its problems are named."""
+
+    kind: str  # 'notice text', 'page text': how messages name one text
+    keys: frozenset[str]
+    placeholders: frozenset[str] | None  # None: any name, as long as the languages agree
+    folder_name: str  # the folder of the clause library that holds them
+    folder_fix: str  # what to do when the folder is missing
+    placeholder_fix: str  # where the allowed placeholders are listed
+
+    def folder_in(self, library: Path) -> Path:
+        return library / self.folder_name
+
+    def load(self, folder: Path) -> TextSet:
+        """Load and check the texts in `folder` (LibraryError with file:line)."""
+        return load_text_set(folder, self)
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """A set of texts, compiled: `render(key, language, **values)`."""
 
     folder: Path
     templates: dict[str, dict[Language, Template]]
     # the placeholders each text uses (the same in every language), sorted
     placeholders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kind: str = "notice text"
+    placeholder_fix: str = "use only the placeholders listed in clauses/notices/README.md"
     # rendered texts by (key, language, values of the placeholders the text uses): a fan-out
     # renders the same labels and sentences for thousands of customers
     _memo: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False,
@@ -67,19 +91,21 @@ class NoticeTexts:
 
     def render(self, key: str, language: Language, **values: object) -> str:
         names = self.placeholders.get(key)
-        memo_key = None if names is None else (key, language, *(values.get(n) for n in names))
-        if memo_key is not None:
-            done = self._memo.get(memo_key)
-            if done is not None:
-                return done
+        memo_key = None
+        if names is not None:
+            used = tuple(values.get(n) for n in names)
+            if all(isinstance(v, Hashable) for v in used):
+                memo_key = (key, language, *used)
+                done = self._memo.get(memo_key)
+                if done is not None:
+                    return done
         template = self.templates[key][language]
         try:
             text = template.render(values).strip()
         except TemplateError as exc:
-            raise LibraryError(f"notice text '{key}' cannot be rendered: {exc}", path=self.folder,
-                               field=f"{key}.{language}",
-                               fix="use only the placeholders listed in clauses/notices/README.md"
-                               ) from None
+            raise LibraryError(f"{self.kind} '{key}' cannot be rendered: {exc}",
+                               path=self.folder, field=f"{key}.{language}",
+                               fix=self.placeholder_fix) from None
         if memo_key is not None:
             if len(self._memo) > MEMO_LIMIT:
                 self._memo.clear()
@@ -87,70 +113,83 @@ class NoticeTexts:
         return text
 
 
+NoticeTexts = TextSet
 MEMO_LIMIT = 50_000
+NOTICE_TEXTS = TextSetSpec(
+    kind="notice text", keys=TEXT_KEYS, placeholders=PLACEHOLDERS, folder_name="notices",
+    folder_fix="restore clauses/notices/ or point --library at the clause library",
+    placeholder_fix="use only the placeholders listed in clauses/notices/README.md")
 
 
 def default_notice_folder(library: Path) -> Path:
-    return library / "notices"
+    return NOTICE_TEXTS.folder_in(library)
 
 
-def load_notice_texts(folder: Path) -> NoticeTexts:
+def load_notice_texts(folder: Path) -> TextSet:
     """Load and check every notice text; the first problem raises LibraryError with file:line."""
+    return NOTICE_TEXTS.load(folder)
+
+
+def load_text_set(folder: Path, spec: TextSetSpec) -> TextSet:
+    """Load and check a set of texts; the first problem raises LibraryError with file:line."""
     if not folder.is_dir():
-        raise LibraryError("notice text folder not found", path=folder,
-                           fix="restore clauses/notices/ or point --library at the clause library")
+        raise LibraryError(f"{spec.kind} folder not found", path=folder, fix=spec.folder_fix)
     env = clause_environment()
     templates: dict[str, dict[Language, Template]] = {}
     placeholders: dict[str, tuple[str, ...]] = {}
     origin: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
         doc = load_yaml(path, error=LibraryError)
-        parsed = validate(NoticeTextFile, doc, error=LibraryError)
+        parsed = validate(TextFile, doc, error=LibraryError)
         for key, texts in parsed.texts.items():
             line = doc.line_of(("texts", key))
-            if key not in TEXT_KEYS:
-                raise LibraryError(f"unknown notice text '{key}'", path=path, line=line, field=key,
-                                   fix=did_you_mean(key, set(TEXT_KEYS)) or "remove it")
+            if key not in spec.keys:
+                raise LibraryError(f"unknown {spec.kind} '{key}'", path=path, line=line,
+                                   field=key, fix=did_you_mean(key, set(spec.keys))
+                                   or "remove it")
             if key in origin:
-                raise LibraryError(f"notice text '{key}' is also defined in {origin[key].name}",
+                raise LibraryError(f"{spec.kind} '{key}' is also defined in {origin[key].name}",
                                    path=path, line=line, field=key, fix="keep one definition")
             origin[key] = path
-            templates[key], placeholders[key] = _compile(key, texts, env, path, line)
-    missing = sorted(TEXT_KEYS - set(templates))
+            templates[key], placeholders[key] = _compile(key, texts, env, path, line, spec)
+    missing = sorted(spec.keys - set(templates))
     if missing:
-        raise LibraryError(f"notice text(s) missing: {', '.join(missing)}", path=folder,
+        raise LibraryError(f"{spec.kind}(s) missing: {', '.join(missing)}", path=folder,
                            fix="add them, in nl, fr and en, to a file in this folder")
-    return NoticeTexts(folder=folder, templates=templates, placeholders=placeholders)
+    return TextSet(folder=folder, templates=templates, placeholders=placeholders,
+                   kind=spec.kind, placeholder_fix=spec.placeholder_fix)
 
 
 def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnvironment,
-             path: Path, line: int | None) -> tuple[dict[Language, Template], tuple[str, ...]]:
+             path: Path, line: int | None, spec: TextSetSpec
+             ) -> tuple[dict[Language, Template], tuple[str, ...]]:
+    kind = spec.kind
     compiled: dict[Language, Template] = {}
     used: dict[Language, frozenset[str]] = {}
     for language in LANGUAGES:
         text = texts.get(language)
         if not text or not text.strip():
-            raise LibraryError(f"notice text '{key}' has no '{language}' version", path=path,
+            raise LibraryError(f"{kind} '{key}' has no '{language}' version", path=path,
                                line=line, field=f"{key}.{language}",
-                               fix=f"add '{language}:' (every notice text exists in nl, fr and en)")
+                               fix=f"add '{language}:' (every text exists in nl, fr and en)")
         try:
             names = frozenset(meta.find_undeclared_variables(env.parse(text)))
             compiled[language] = env.from_string(text)
         except TemplateError as exc:
-            raise LibraryError(f"notice text '{key}' ({language}) is not a valid template: {exc}",
+            raise LibraryError(f"{kind} '{key}' ({language}) is not a valid template: {exc}",
                                path=path, line=line, field=f"{key}.{language}",
                                fix="write placeholders as {{ name }}") from None
-        unknown = names - PLACEHOLDERS
+        unknown = names - spec.placeholders if spec.placeholders is not None else set()
         if unknown:
             name = sorted(unknown)[0]
-            raise LibraryError(f"notice text '{key}' ({language}) uses unknown placeholder "
+            raise LibraryError(f"{kind} '{key}' ({language}) uses unknown placeholder "
                                f"'{name}'", path=path, line=line, field=f"{key}.{language}",
-                               fix=did_you_mean(name, set(PLACEHOLDERS))
-                               or "use one of the placeholders in clauses/notices/README.md")
+                               fix=did_you_mean(name, set(spec.placeholders or ()))
+                               or spec.placeholder_fix)
         used[language] = names
     if len(set(used.values())) > 1:
         detail = "; ".join(f"{lang}: {', '.join(sorted(n)) or '-'}" for lang, n in used.items())
-        raise LibraryError(f"notice text '{key}' uses different placeholders per language "
+        raise LibraryError(f"{kind} '{key}' uses different placeholders per language "
                            f"({detail})", path=path, line=line, field=key,
                            fix="use the same placeholders in nl, fr and en")
     return compiled, tuple(sorted(next(iter(used.values()))))

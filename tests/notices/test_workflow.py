@@ -106,7 +106,7 @@ class DescribeEndToEnd:
         medcare_mail = by_to[("dpo@medcare.example",)]
         assert "objections possible until 1 April 2026" in medcare_mail.message["Subject"]
         body = medcare_mail.message.get_body(("plain",)).get_content()
-        assert "by 1 April 2026 at 23:59 (Brussels time)" in body
+        assert "by 1 April 2026 at 23:59 (Belgian time)" in body
 
         # Deadlines from each agreement's own window, across the DST change of 29 March.
         status = {t.customer: t for t in change_status(db, change_id).targets}

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from dpa_engine.library import Library
 from dpa_engine.notices import change_status, load_notice_texts, send_change
-from dpa_engine.notices.portal import notice_url
+from dpa_engine.notices.links import PUBLIC_URL_ENV, notice_url
 from dpa_engine.storage import Database
 from dpa_engine.web.public import configure, load_settings, router, security_headers
 from tests.notices.conftest import (  # noqa: F401  (fixtures used by name)
@@ -58,6 +58,7 @@ class World:
     change_id: int
     app: FastAPI
     secret: str
+    port: int  # where the live server listens (the notices link there)
     base_url: str = "http://testserver"
 
     def url(self, customer: str, change_id: int | None = None,
@@ -98,9 +99,11 @@ def build_app(database: Database, server: SmtpServer, clock: Clock, base_url: st
 
 @pytest.fixture
 def world(db: Database, library: Library, smtp: SmtpServer,  # noqa: F811
-          tmp_path: Path) -> World:
+          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     """The examples plus 'customer-1-bv' (specific authorisation, English, Belgian), so that two
-    customers are asked for consent."""
+    customers are asked for consent. The notices link to the port the live server will use."""
+    port = free_port()
+    monkeypatch.setenv(PUBLIC_URL_ENV, f"http://127.0.0.1:{port}")
     # real time: the links expire and the deadlines run from now
     clock = Clock(datetime.datetime.now(datetime.UTC).replace(microsecond=0))
     extra = write_deal(tmp_path, 1, language="en",
@@ -114,7 +117,7 @@ def world(db: Database, library: Library, smtp: SmtpServer,  # noqa: F811
     app = build_app(db, smtp, clock, "http://testserver")
     settings = app.state.dpa_public
     return World(db=db, smtp=smtp, clock=clock, change_id=plan.change.id, app=app,
-                 secret=settings.secret)
+                 secret=settings.secret, port=port)
 
 
 @pytest.fixture
@@ -132,7 +135,7 @@ class LiveServer:
 
 @pytest.fixture
 def live(world: World) -> Iterator[LiveServer]:
-    port = free_port()
+    port = world.port
     base_url = f"http://127.0.0.1:{port}"
     world.base_url = base_url
     world.app.state.dpa_public.base_url = base_url

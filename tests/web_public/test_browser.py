@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from dpa_engine.cli.app import app as cli
+from dpa_engine.customers.pagetexts import load_page_texts
+from dpa_engine.customers.subscriptions import notify_subscribers
 from dpa_engine.notices import change_status, close_change
-from dpa_engine.notices.pagetexts import load_page_texts
-from dpa_engine.notices.subscriptions import notify_subscribers
 
 from .conftest import LIBRARY, LiveServer, World, check_page
 
@@ -30,10 +30,13 @@ def _dpa(*args: str) -> tuple[int, str]:
 
 def it_objects_through_the_notice_link(world: World, live: LiveServer, page: Any,
                                        shots: Path) -> None:
-    # The notice e-mail does not carry the link yet in this tree: the test builds it exactly as
-    # the composition will, with notice_url.
-    assert world.smtp.recorder.by_recipient()["privacy@bakkerijpeeters.example"]
-    url = world.url("bakkerij-peeters")
+    # the link the customer got: out of the e-mail the loopback server received
+    [mail] = world.smtp.recorder.by_recipient()["privacy@bakkerijpeeters.example"]
+    text, rich = (mail.message.get_body((kind,)) for kind in ("plain", "html"))
+    assert text is not None and rich is not None
+    [url] = re.findall(re.escape(live.base_url) + r"/notice/[A-Za-z0-9_.\-]+", text.get_content())
+    assert f'<a href="{url}">' in rich.get_content()
+    assert url == world.url("bakkerij-peeters")  # this customer's, for this change
     page.goto(url)
     assert page.locator("h1").inner_text() == "Wijziging subverwerker nr. 1: VoiceBot"
     assert "Belgische tijd" in page.locator(".deadline").inner_text()

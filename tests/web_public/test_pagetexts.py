@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dpa_engine.customers.pagetexts import PAGE_TEXT_KEYS, load_page_texts
 from dpa_engine.errors import LibraryError
 from dpa_engine.notices import load_notice_texts
-from dpa_engine.notices.pagetexts import PAGE_TEXT_KEYS, load_page_texts
-from dpa_engine.notices.portal import notice_url
+from dpa_engine.notices.links import notice_url
 
 from .conftest import LIBRARY
 
@@ -49,6 +49,9 @@ def it_gives_the_notice_e_mail_a_sentence_with_the_link() -> None:
     texts = load_notice_texts(LIBRARY / "notices")
     url = notice_url("https://dpa.example", 1, "bakkerij-peeters",
                      datetime.datetime(2026, 12, 11, tzinfo=datetime.UTC), secret="s")
+    values = {"notice_url": url, "deadline_date": "11 December 2026", "deadline_time": "23:59",
+              "time_zone": "Dutch time"}
     for language in ("nl", "fr", "en"):
-        assert texts.render("notice_link", language, notice_url=url).endswith(url)
+        for kind in ("objection", "consent", "informational"):
+            assert texts.render(f"notice_link_{kind}", language, **values).endswith(url)
         assert "Marie" in texts.render("greeting_named", language, contact_name="Marie")

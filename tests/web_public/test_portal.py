@@ -12,6 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from dpa_engine.customers.portal import (
+    REFUSAL_LIMIT,
+    LinkRefused,
+    read_token,
+    record_answer,
+)
 from dpa_engine.notices import (
     change_status,
     close_change,
@@ -20,14 +26,7 @@ from dpa_engine.notices import (
     send_change,
     verify_audit,
 )
-from dpa_engine.notices.portal import (
-    REFUSAL_LIMIT,
-    LinkRefused,
-    notice_token,
-    notice_url,
-    read_token,
-    record_answer,
-)
+from dpa_engine.notices.links import notice_token, notice_url
 from dpa_engine.storage.schema import AuditEventRow
 from dpa_engine.web.public.security import SECURITY_HEADERS
 from tests.notices.helpers import ACTOR, propose
@@ -265,8 +264,8 @@ class DescribeConcurrentAnswers:
     @pytest.mark.parametrize("objection_recorded", [False, True])
     def it_completes_an_answer_whose_request_died_exactly_once(
             self, world: World, objection_recorded: bool) -> None:
+        from dpa_engine.customers.portal import find_target
         from dpa_engine.notices import record_objection
-        from dpa_engine.notices.portal import find_target
         from dpa_engine.storage.schema import PortalAnswerRow
 
         ref = read_token(world.secret, world.path("bakkerij-peeters").rsplit("/", 1)[1],

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from dpa_engine.cli.app import app as cli
-from dpa_engine.notices.pagetexts import load_page_texts
-from dpa_engine.notices.subscriptions import notify_subscribers
+from dpa_engine.customers.pagetexts import load_page_texts
+from dpa_engine.customers.subscriptions import notify_subscribers
 from tests.notices.helpers import ACTOR, propose, voicebot
 
 from .conftest import LIBRARY, World, hidden_fields

@@ -61,7 +61,9 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
                 who = addressee(message_id=message.message_id, key=target.customer.key,
                                 name=target.customer.name, kind=target.kind,
                                 language=target.language, recipients=target.recipients,
-                                reasons=target.reasons, agreement=target.agreement)
+                                reasons=target.reasons, agreement=target.agreement,
+                                contact_name=target.customer.contact_name,
+                                country=target.customer.country)
                 rendered = render_notice(facts, texts, who, clock())
                 letter = renderer.render_bytes(letter_document(rendered.letter_source))
             path = folder / f"change-{change_id}-{target.customer.key}.docx"

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from ...storage.schema import ChangeRow
 from ..changes import ChangeSummary, agreement_window, summary
 from ..compose import LetterSource, NoticeFacts, compose_notice, notice_html, notice_text
-from ..deadlines import Window, brussels_day, objection_deadline
+from ..deadlines import BRUSSELS, Window, brussels_day, objection_deadline
 from ..errors import NoticeError
+from ..links import notice_url, public_url, stored_secret
 from ..register import ProviderSnapshot, installation_id, provider_snapshot
 from ..texts import NoticeTexts
 from .mime import notice_mime
@@ -31,6 +32,8 @@ class ChangeFacts:
     sender: str
     contact: str
     installation: str
+    public_url: str | None = None  # $DPA_PUBLIC_URL: notices link to the notice page
+    link_secret: str | None = None  # what signs those links
 
 
 def change_facts(session: Session, settings: SmtpSettings, change: ChangeRow) -> ChangeFacts:
@@ -40,9 +43,11 @@ def change_facts(session: Session, settings: SmtpSettings, change: ChangeRow) ->
         raise NoticeError("no sender address for notices", field="--smtp-from / DPA_SMTP_FROM",
                           fix="set DPA_SMTP_FROM, or give the provider profile a privacy_contact "
                           "e-mail")
+    base = public_url()
     return ChangeFacts(change_id=change.id, change=summary(change), provider=provider,
                        sender=sender, contact=provider.privacy_email or sender,
-                       installation=installation_id(session))
+                       installation=installation_id(session), public_url=base,
+                       link_secret=stored_secret(session) if base else None)
 
 
 def message_id(facts: ChangeFacts, customer_key: str) -> str:
@@ -64,14 +69,18 @@ class Addressee:
     reference: str  # the agreement's reference, or its version as 'vN'
     window: Window | None  # the agreement's objection window (None: informational notice)
     remedy: str
+    contact_name: str | None = None  # greeted by name when the deal names a person
+    country: str = "BE"  # of its registered office: the time zone its deadline is shown in
 
 
 def addressee(*, message_id: str, key: str, name: str, kind: str, language: str,
               recipients: Collection[str], reasons: Collection[dict[str, Any]],
-              agreement: Any) -> Addressee:
+              agreement: Any, contact_name: str | None = None, country: str = "BE"
+              ) -> Addressee:
     """`agreement`: an AgreementRow, or a query row with the same attribute names."""
     return Addressee(
         message_id=message_id, key=key, name=name, kind=kind, language=language,
+        contact_name=contact_name, country=country,
         recipients=tuple(recipients), services=frozenset(r["service"] for r in reasons),
         reference=agreement.reference or f"v{agreement.version}",
         window=None if kind == "informational" else agreement_window(agreement),
@@ -95,9 +104,19 @@ def render_notice(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
     provider, info = facts.provider, facts.change
     window = who.window
     deadline = objection_deadline(dispatch_at, window) if window is not None else None
+    link = None
+    if facts.public_url and facts.link_secret:
+        # a function of the stated deadline (or, with none, of the Brussels day): every
+        # rendering of this message on one day carries the same link
+        day = brussels_day(dispatch_at)
+        link = notice_url(facts.public_url, facts.change_id, who.key, deadline,
+                          secret=facts.link_secret,
+                          issued_at=datetime.datetime(day.year, day.month, day.day,
+                                                      tzinfo=BRUSSELS))
     notice = NoticeFacts.model_validate({
         "language": who.language, "kind": who.kind, "action": info.action,
         "change_number": facts.change_id, "customer_name": who.name,
+        "contact_name": who.contact_name, "country": who.country, "notice_url": link,
         "provider_name": provider.name, "contact_email": facts.contact,
         "agreement_reference": who.reference, "subprocessor": info.subject,
         "replaced": info.previous if info.action == "replace" else None,

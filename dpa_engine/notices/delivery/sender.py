@@ -32,6 +32,7 @@ from ..audit import Event, append_events
 from ..changes import get_change
 from ..deadlines import objection_deadline, on_brussels_day
 from ..errors import NoticeError
+from ..links import portal_secret, public_url
 from ..register import now_utc
 from ..texts import NoticeTexts
 from . import outbox
@@ -226,6 +227,8 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     try:
+        if public_url():  # the notices link to the notice page: its secret exists before
+            portal_secret(db)
         facts = _prepare(db, change_id, settings, actor, clock(), progress)
         with Writer(db, name="dpa-send-writer") as writer:
             run = Run(db=db, change_id=change_id, settings=settings, texts=texts, actor=actor,

@@ -16,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import DpaError
 from ...models import LANGUAGES, Language
-from ...notices.answermail import send_confirmation
+from ...customers.answermail import send_confirmation
 from ...notices.feed import feed_documents, list_published
-from ...notices.mailer import MailError
-from ...notices.noticepage import NoticePage, cached_notice_page
-from ...notices.portal import (
+from ...customers.mailer import MailError
+from ...customers.noticepage import NoticePage, cached_notice_page
+from ...customers.portal import (
     ACTIONS,
     REFUSAL_LIMIT,
     LinkRefused,
@@ -31,8 +31,8 @@ from ...notices.portal import (
     read_token,
     record_answer,
 )
-from ...notices.publicpage import public_page
-from ...notices.subscriptions import (
+from ...customers.publicpage import public_page
+from ...customers.subscriptions import (
     confirm_subscription,
     normalised_email,
     subscribe,
@@ -299,19 +299,40 @@ def _t(settings: PublicSettings, key: str, language: Language) -> str:
     return settings.page_texts.render(key, language)
 
 
+# what each subscription link does when posted, and the page texts of its result
+SUBSCRIPTION_ACTIONS = {"confirm": (confirm_subscription, "sub_confirmed"),
+                        "unsubscribe": (unsubscribe, "unsub_done")}
+
+
+def _invalid_subscription(request: Request, settings: PublicSettings, language: Language
+                          ) -> HTMLResponse:
+    return _page(request, "message.html", settings, language, status=404,
+                 title=_t(settings, "refused_title", language),
+                 text=_t(settings, "sub_invalid", language))
+
+
 def _subscription_page(request: Request, settings: PublicSettings, token: str, kind: str,
                        lang: str | None) -> HTMLResponse:
     language = _language(lang)
     status = subscription_status(settings.db, token)
     if status is None or (kind == "confirm" and status == "unsubscribed"):
-        return _page(request, "message.html", settings, language, status=404,
-                     title=_t(settings, "refused_title", language),
-                     text=_t(settings, "sub_invalid", language))
+        return _invalid_subscription(request, settings, language)
     prefix = "sub_confirm" if kind == "confirm" else "unsub"
     return _page(request, "subscription.html", settings, language, token=token, kind=kind,
                  title=_t(settings, f"{prefix}_title", language),
                  text=_t(settings, f"{prefix}_text", language),
                  button=_t(settings, f"{prefix}_button", language))
+
+
+def _subscription_post(request: Request, settings: PublicSettings, token: str, kind: str,
+                       lang: str) -> HTMLResponse:
+    language = _language(lang)
+    act, done = SUBSCRIPTION_ACTIONS[kind]
+    if not act(settings.db, token, now=settings.clock()):
+        return _invalid_subscription(request, settings, language)
+    return _page(request, "message.html", settings, language,
+                 title=_t(settings, f"{done}_title", language),
+                 text=_t(settings, f"{done}_text", language))
 
 
 @router.get("/subprocessors/confirm/{token}", response_class=HTMLResponse)
@@ -325,14 +346,7 @@ def confirm_page(request: Request, token: str, settings: Settings, lang: str | N
 @allow("customer")
 def confirm_post(request: Request, token: str, settings: Settings,
                  lang: Annotated[str, Form()] = "en") -> HTMLResponse:
-    language = _language(lang)
-    if not confirm_subscription(settings.db, token, now=settings.clock()):
-        return _page(request, "message.html", settings, language, status=404,
-                     title=_t(settings, "refused_title", language),
-                     text=_t(settings, "sub_invalid", language))
-    return _page(request, "message.html", settings, language,
-                 title=_t(settings, "sub_confirmed_title", language),
-                 text=_t(settings, "sub_confirmed_text", language))
+    return _subscription_post(request, settings, token, "confirm", lang)
 
 
 @router.get("/subprocessors/unsubscribe/{token}", response_class=HTMLResponse)
@@ -348,14 +362,7 @@ def unsubscribe_post(request: Request, token: str, settings: Settings,
                      lang: Annotated[str, Form()] = "en") -> HTMLResponse:
     """One click, also straight from a mail client (RFC 8058: a POST with
     List-Unsubscribe=One-Click and no cookies; the token in the URL is the authority)."""
-    language = _language(lang)
-    if not unsubscribe(settings.db, token, now=settings.clock()):
-        return _page(request, "message.html", settings, language, status=404,
-                     title=_t(settings, "refused_title", language),
-                     text=_t(settings, "sub_invalid", language))
-    return _page(request, "message.html", settings, language,
-                 title=_t(settings, "unsub_done_title", language),
-                 text=_t(settings, "unsub_done_text", language))
+    return _subscription_post(request, settings, token, "unsubscribe", lang)
 
 
 @router.get("/public-static/style.css")

@@ -14,8 +14,8 @@ from fastapi import FastAPI, Request
 
 from ...agreements.engine import default_library_path
 from ...notices import NoticeTexts, SmtpSettings, default_notice_folder, load_notice_texts
-from ...notices.pagetexts import PageTexts, default_page_folder, load_page_texts
-from ...notices.portal import PUBLIC_URL_ENV, portal_secret
+from ...customers.pagetexts import PageTexts, default_page_folder, load_page_texts
+from ...notices.links import portal_secret, public_url
 from ...notices.register import now_utc
 from ...storage import Database, open_database
 
@@ -40,8 +40,7 @@ def load_settings(*, db: Database | None = None, library: Path | None = None,
         db=database, notice_texts=load_notice_texts(default_notice_folder(folder)),
         page_texts=load_page_texts(default_page_folder(folder)),
         smtp=smtp or SmtpSettings.from_env(),
-        base_url=(base_url or os.environ.get(PUBLIC_URL_ENV) or "http://localhost:8000"
-                  ).rstrip("/"),
+        base_url=public_url(base_url) or "http://localhost:8000",
         secret=portal_secret(database), clock=clock or now_utc)
 
 

@@ -12,11 +12,13 @@ from sqlalchemy import select
 
 from .. import locale
 from ..models import Language, SubProcessor
+from ..notices.changes import outcome_so_far, summary
+from ..notices.compose import ListRow, list_view, purpose_text, transfer_text
+from ..notices.deadlines import brussels_day
+from ..notices.register import blocked_subprocessors, now_utc, provider_snapshot
+from ..notices.texts import NoticeTexts
 from ..storage import Database
 from ..storage.schema import ListVersionRow, ObjectionRow
-from .changes import outcome_so_far, summary
-from .compose import ListRow, list_view, purpose_text, transfer_text
-from .deadlines import brussels_day
 from .pagetexts import PageTexts
 from .portal import (
     ACTIONS,
@@ -28,8 +30,6 @@ from .portal import (
     find_target,
     local_time_text,
 )
-from .register import blocked_subprocessors, now_utc, provider_snapshot
-from .texts import NoticeTexts
 
 
 class NoticePage(BaseModel):

@@ -13,13 +13,13 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from ..models import Language
+from ..notices.delivery.smtp import SmtpSettings
+from ..notices.register import now_utc, provider_snapshot
 from ..storage import Database
 from ..storage.schema import PortalAnswerRow
-from .delivery.smtp import SmtpSettings
 from .mailer import send_message
 from .pagetexts import PageTexts
 from .portal import NoticeRef, answer_of, find_target, local_time_text
-from .register import now_utc, provider_snapshot
 
 
 def confirmation_message(db: Database, ref: NoticeRef, texts: PageTexts, *, sender: str | None

@@ -1,11 +1,11 @@
-"""The customer's notice page: signed links, answers recorded as `dpa objection record` would,
-confirmation e-mails, and refusals of bad links counted per client address.
+"""The customer's notice page: signed links read back, answers recorded as `dpa objection
+record` would, confirmation e-mails, and refusals of bad links counted per client address.
 
-A link names one change and one customer, signed with the installation's secret
-($DPA_SECRET_KEY, else a random secret stored once in the database's meta table) and valid
-until the customer's deadline plus a grace period. It cannot be turned into a link for another
-change or customer: the signature covers both, and a token is accepted only in the exact form
-it was issued (so no character of it can change).
+A link (made by `dpa_engine.notices.links` for the notice e-mail) names one change and one
+customer, signed with the installation's secret and valid until the customer's deadline plus
+a grace period. It cannot be turned into a link for another change or customer: the
+signature covers both, and a token is accepted only in the exact form it was issued (so no
+character of it can change).
 
 An answer is recorded once per notice (a unique row per notice), then handed to
 `record_objection` with the server's time of receipt: audited, LATE after the deadline, in the
@@ -15,13 +15,11 @@ outcome at closing exactly like an objection or consent typed in with the CLI.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import os
 import secrets
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,30 +27,24 @@ from sqlalchemy.orm import Session
 
 from .. import locale
 from ..models import Language
+from ..notices.audit import append_event
+from ..notices.changes import record_objection
+from ..notices.errors import NoticeError
+from ..notices.links import link_serializer
+from ..notices.register import now_utc
+from ..notices.zones import customer_zone
 from ..storage import Database
 from ..storage.schema import (
     ChangeRow,
     CustomerRow,
     ListVersionRow,
-    Meta,
     ObjectionRow,
     PortalAnswerRow,
     PortalRefusalRow,
     TargetRow,
 )
-from .audit import append_event
-from .changes import record_objection
-from .deadlines import BRUSSELS
-from .errors import NoticeError
 from .pagetexts import PageTexts
-from .register import now_utc
 
-SECRET_ENV = "DPA_SECRET_KEY"
-PUBLIC_URL_ENV = "DPA_PUBLIC_URL"
-# A link stays usable this long after the deadline (to see the outcome, or answer LATE).
-GRACE = datetime.timedelta(days=60)
-# An informational notice has no deadline: its link lasts this long from when it was made.
-INFORMATIONAL_VALIDITY = datetime.timedelta(days=120)
 REFUSAL_WINDOW = datetime.timedelta(minutes=10)
 # how long the request that stored an answer has to put it on record before another may
 COMPLETION_LEASE = datetime.timedelta(seconds=60)
@@ -61,9 +53,6 @@ REFUSAL_LIMIT = 20  # refused requests per address and window before every reque
 ActionName = Literal["object", "consent", "refuse", "acknowledge"]
 ACTIONS: dict[str, tuple[ActionName, ...]] = {
     "objection": ("object",), "consent": ("consent", "refuse"), "informational": ("acknowledge",)}
-# country of the customer's registered office -> its time zone and label ('tz_XX' page text)
-ZONES: dict[str, str] = {"BE": "Europe/Brussels", "NL": "Europe/Amsterdam",
-                         "LU": "Europe/Luxembourg", "FR": "Europe/Paris", "DE": "Europe/Berlin"}
 
 
 class LinkRefused(NoticeError):
@@ -98,62 +87,10 @@ class AnswerResult(BaseModel):
 
 # --- the secret and the links ---------------------------------------------------------------
 
-def portal_secret(db: Database) -> str:
-    """$DPA_SECRET_KEY, else the secret stored in the meta table (created once, race-free)."""
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV]
-    with db.transaction() as session:
-        row = session.get(Meta, "portal-secret")
-        if row is not None:
-            return str(row.value["key"])
-    try:
-        with db.transaction() as session:
-            session.add(Meta(key="portal-secret", value={"key": secrets.token_hex(32)}))
-    except IntegrityError:  # another process created it first: use theirs
-        pass
-    with db.transaction() as session:
-        stored = session.get(Meta, "portal-secret")
-        assert stored is not None
-        return str(stored.value["key"])
-
-
-def _serializer(secret: str | bytes) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt="dpa-notice-page",
-                             signer_kwargs={"digest_method": _sha256})
-
-
-def _sha256(data: bytes = b"") -> Any:
-    return hashlib.sha256(data)
-
-
-def link_expiry(deadline: datetime.datetime | None, issued_at: datetime.datetime
-                ) -> datetime.datetime:
-    return deadline + GRACE if deadline is not None else issued_at + INFORMATIONAL_VALIDITY
-
-
-def notice_token(secret: str | bytes, change_id: int, customer_key: str,
-                 expires_at: datetime.datetime) -> str:
-    return str(_serializer(secret).dumps([change_id, customer_key, int(expires_at.timestamp())]))
-
-
-def notice_url(base_url: str, change_id: int, customer_key: str,
-               deadline: datetime.datetime | None, *, secret: str | bytes | None = None,
-               issued_at: datetime.datetime | None = None) -> str:
-    """The customer's notice page for one change: `{base_url}/notice/{token}`.
-
-    `secret`: the installation's (`portal_secret(db)`); default $DPA_SECRET_KEY."""
-    key = secret if secret is not None else os.environ.get(SECRET_ENV)
-    if not key:
-        raise NoticeError("no secret to sign notice links", field=SECRET_ENV,
-                          fix="set DPA_SECRET_KEY, or pass secret=portal_secret(db)")
-    expires = link_expiry(deadline, issued_at or now_utc())
-    return f"{base_url.rstrip('/')}/notice/{notice_token(key, change_id, customer_key, expires)}"
-
-
 def read_token(secret: str | bytes, token: str, *, now: datetime.datetime | None = None
                ) -> NoticeRef:
     """The notice a token names; LinkRefused when it is altered, not canonical or expired."""
-    serializer = _serializer(secret)
+    serializer = link_serializer(secret)
     try:
         payload = serializer.loads(token)
         change_id, customer_key, expires = payload
@@ -226,10 +163,8 @@ def notice_access(db: Database, ref: NoticeRef, address: str, *,
 
 def local_zone(country: str) -> tuple[ZoneInfo, str]:
     """The customer's time zone and the page-text key of its label (Belgian, Dutch, ...)."""
-    zone = ZONES.get(country)
-    if zone is None:
-        return BRUSSELS, "tz_other"
-    return ZoneInfo(zone), f"tz_{country}" if country in ("BE", "NL") else "tz_other"
+    zone, label = customer_zone(country)
+    return zone, f"tz_{label}"
 
 
 def local_time_text(moment: datetime.datetime, country: str, language: Language,
@@ -379,9 +314,8 @@ def _complete(db: Database, ref: NoticeRef, answer: Answer, *, actor: str,
 
 
 __all__ = [
-    "ACTIONS", "GRACE", "ActionName", "Answer", "AnswerResult", "LinkRefused", "NoticeRef",
-    "NoticeState", "answer_of", "check_notice", "count_refusal",
-    "find_target", "link_expiry", "local_time_text", "local_zone", "notice_access",
-    "notice_token", "notice_url", "portal_secret", "read_token", "record_answer",
+    "ACTIONS", "ActionName", "Answer", "AnswerResult", "LinkRefused", "NoticeRef",
+    "NoticeState", "answer_of", "check_notice", "count_refusal", "find_target",
+    "local_time_text", "local_zone", "notice_access", "read_token", "record_answer",
     "too_many_refusals",
 ]

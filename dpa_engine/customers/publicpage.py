@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import locale
 from ..models import Language
+from ..notices.compose import ListRow
+from ..notices.feed import published_versions, upcoming_changes
+from ..notices.listing import subprocessor_list
+from ..notices.register import now_utc
+from ..notices.texts import NoticeTexts
 from ..storage import Database
-from .compose import ListRow
-from .feed import published_versions, upcoming_changes
-from .listing import subprocessor_list
 from .pagetexts import PageTexts
-from .register import now_utc
-from .texts import NoticeTexts
 
 
 class ServiceGroup(BaseModel):

@@ -19,14 +19,14 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import locale
 from ..models import LANGUAGES, Language
+from ..notices.changes import get_change, summary
+from ..notices.delivery.smtp import SmtpSettings
+from ..notices.errors import NoticeError
+from ..notices.register import now_utc, provider_snapshot
 from ..storage import Database
 from ..storage.schema import SubscriptionDeliveryRow, SubscriptionRow
-from .changes import get_change, summary
-from .delivery.smtp import SmtpSettings
-from .errors import NoticeError
 from .mailer import MailError, send_message
 from .pagetexts import PageTexts
-from .register import now_utc, provider_snapshot
 
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")

@@ -1,0 +1,98 @@
+"""Planning a change (`dpa change plan`) tells the confirmed subscribers of the public list:
+one informational e-mail each per change, however often it is planned, with RFC 8058
+unsubscribe headers that the customers' legal notices never carry."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from dpa_engine.cli.app import app as cli
+from dpa_engine.notices import load_notice_texts, send_change
+from tests.notices.conftest import Received
+from tests.notices.helpers import ACTOR, propose, voicebot
+
+from .conftest import LIBRARY, World, hidden_fields
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def _confirmed_reader(world: World, client: TestClient, email: str) -> None:
+    page = client.get("/subprocessors?lang=en")
+    assert client.post("/subprocessors/subscribe",
+                       data={**hidden_fields(page.text), "email": email}).status_code == 200
+    body = world.smtp.recorder.messages[-1].message.get_body(("plain",))
+    assert body is not None
+    confirm = next(word for word in body.get_content().split()
+                   if "/subprocessors/confirm/" in word).removeprefix(world.base_url)
+    assert "is confirmed" in client.post(confirm, data={"lang": "en"}).text
+
+
+def _plan(world: World, change_id: int, env: dict[str, str]) -> str:
+    result = CliRunner().invoke(cli, ["change", "plan", str(change_id), "--db", world.db.url],
+                                env={"DPA_ACTOR": ACTOR, **env})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _to(world: World, address: str) -> list[Received]:
+    return [m for m in world.smtp.recorder.messages if address in m.recipients]
+
+
+class DescribePlanningTellsSubscribers:
+    def it_mails_each_confirmed_subscriber_once_per_planned_change(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        _confirmed_reader(world, client, "lezer@example.be")
+        second = propose(world.db, world.clock, voicebot(id="voicebot-eu", name="VoiceBot EU"),
+                         effective_on=(world.clock() + datetime.timedelta(days=90)).date())
+        env = {"DPA_SMTP_HOST": "127.0.0.1", "DPA_SMTP_PORT": str(world.smtp.port),
+               "DPA_SMTP_FROM": "notices@voxalis.example",
+               "DPA_PUBLIC_URL": world.base_url, "DPA_LIBRARY": str(LIBRARY)}
+        before = len(world.smtp.recorder.messages)
+
+        first = _plan(world, second.id, env)
+        again = _plan(world, second.id, env)  # planned twice: nobody is told twice
+
+        assert "Subscribers told: 2 e-mailed now, 0 had been before." in first
+        assert "Subscribers told: 0 e-mailed now, 2 had been before." in again
+        assert len(world.smtp.recorder.messages) == before + 2
+        for reader in ("reader@example.org", "lezer@example.be"):
+            [mail] = [m for m in _to(world, reader) if "VoiceBot EU" in str(
+                m.message["Subject"])]
+            unsubscribe = str(mail.message["List-Unsubscribe"])
+            assert unsubscribe.startswith(f"<{world.base_url}/subprocessors/unsubscribe/")
+            assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            body = mail.message.get_body(("plain",))
+            assert body is not None and "not a notice under any agreement" in body.get_content()
+
+        # the customers' legal notices of that change carry no unsubscribe headers
+        report = send_change(world.db, second.id, settings=world.smtp.settings(),
+                             texts=load_notice_texts(LIBRARY / "notices"), actor=ACTOR,
+                             clock=world.clock)
+        assert report.complete and report.sent
+        notices = world.smtp.recorder.messages[before + 2:]
+        assert len(notices) == len(report.sent)
+        for notice in notices:
+            assert notice.message["X-DPA-Change"] == str(second.id)
+            assert "List-Unsubscribe" not in notice.message
+            assert "List-Unsubscribe-Post" not in notice.message
+
+    def it_says_why_nobody_was_told_without_smtp_or_public_address(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second = propose(world.db, world.clock, voicebot(id="voicebot-eu", name="VoiceBot EU"),
+                         effective_on=(world.clock() + datetime.timedelta(days=90)).date())
+        before = len(world.smtp.recorder.messages)
+        no_smtp = _plan(world, second.id, {"DPA_SMTP_HOST": "", "DPA_LIBRARY": str(LIBRARY)})
+        assert "Subscribers not told: no SMTP server is configured (set DPA_SMTP_HOST)." \
+            in no_smtp
+        no_url = _plan(world, second.id, {"DPA_SMTP_HOST": "127.0.0.1", "DPA_PUBLIC_URL": "",
+                                          "DPA_SMTP_PORT": str(world.smtp.port),
+                                          "DPA_LIBRARY": str(LIBRARY)})
+        assert "Subscribers not told: the public address is not set (set DPA_PUBLIC_URL)." \
+            in no_url
+        assert len(world.smtp.recorder.messages) == before
