@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..render import DocxRenderer
 from ..storage import Database
-from .audit import AuditRecord, AuditVerification, verify_chain
+from .audit import AuditRecord, AuditVerification
+from .auditcheck import verify_log
 from .changes import (
     ChangeStatus,
     ChangeSummary,
@@ -47,7 +48,7 @@ from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 
 def verify_audit(db: Database) -> AuditVerification:
     with db.transaction() as session:
-        return verify_chain(session)
+        return verify_log(session)
 
 
 def default_actor() -> str:

@@ -19,7 +19,8 @@ from ..files import write_atomically
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
-from .audit import records, verify_chain
+from .audit import records
+from .auditcheck import verify_log
 from .changes import change_status
 from .delivery import change_outbox, letter_bytes
 from .feed import published_versions
@@ -34,7 +35,7 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
                     change_id: int | None = None) -> Path:
     """Write the evidence pack; `change_id` limits the notices to one change."""
     with db.transaction() as session:
-        verification = verify_chain(session)
+        verification = verify_log(session)
         log = records(session)
         if change_id is None:
             change_ids = list(session.execute(select(ChangeRow.id).order_by(ChangeRow.id))

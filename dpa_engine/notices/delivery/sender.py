@@ -15,6 +15,7 @@ same Message-ID and bytes, reported and audited as an in-doubt resend.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
 from ...storage.writer import Writer
 from ..audit import Event, append_events
+from ..auditcheck import artefact_digests
 from ..changes import get_change
 from ..deadlines import objection_deadline, on_brussels_day
 from ..errors import NoticeError
@@ -155,9 +157,7 @@ class Worker:
             self._deferred(message, exc, started=False)
             return
         run.lease.check()
-        mime = rendered.mime if rendered is not None else message.mime
-        assert mime is not None
-        run.writer.write(lambda session: outbox.start(  # 1. its start, with its exact bytes
+        mime = run.writer.write(lambda session: outbox.start(  # 1. its start, its exact bytes
             session, run.lease.id, message, rendered, moment=moment, actor=run.actor,
             change_id=run.change_id))
         if message.in_doubt:
@@ -188,8 +188,12 @@ class Worker:
             computed = objection_deadline(at, message.addressee.window)
             deadline = max(stated or computed, computed)
         subject = rendered.subject if rendered is not None else message.subject
+        stored = message.stored_digests if rendered is None else artefact_digests(
+            body_text=rendered.body_text, body_html=rendered.body_html,
+            letter=rendered.letter_json)
+        digests = {**(stored or {}), "mime_sha256": hashlib.sha256(mime).hexdigest()}
         run.writer.write(lambda session: outbox.record_sent(
-            session, run.lease.id, message, mime=mime, subject=subject or "",
+            session, run.lease.id, message, digests=digests, subject=subject or "",
             deadline=deadline, refused=refused, at=at, actor=run.actor,
             change_id=run.change_id))
         run.tally.outcome(message.id, message.addressee.key, "sent")
