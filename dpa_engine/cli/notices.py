@@ -724,8 +724,8 @@ def audit_verify(
                                 for label, verification in anchors]})
         raise typer.Exit(0 if ok else 1)
     if not result.ok:
-        out.print("[bold red]BROKEN[/]" + escape(
-            f" at record {result.first_bad_seq}: {result.problem}"))
+        for problem in result.problems or [f"at record {result.first_bad_seq}: {result.problem}"]:
+            out.print("[bold red]BROKEN[/]" + escape(f" {problem}"), soft_wrap=True)
         raise typer.Exit(1)
     out.print("[green]ok[/]" + escape(
         f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…); "
@@ -768,9 +768,13 @@ def audit_export(
     change = renamed(change, old_change, "CHANGE", "--change")
     if output.suffix.lower() != ".zip":
         raise DpaError("the evidence pack is a .zip file", path=output, fix="end -o with .zip")
-    pack = notices.export_evidence(_db(db), output, change_id=change,
-                                   renderer=_renderer(template))
+    pack, verification = notices.export_checked(_db(db), output, change_id=change,
+                                                renderer=_renderer(template))
     out.print(f"Wrote {pack}", markup=False)
+    if not verification.ok:  # the pack says so too: its texts are not proven
+        out.print(f"BROKEN: {verification.problem} (the pack records the failed verification)",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

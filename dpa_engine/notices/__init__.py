@@ -39,7 +39,7 @@ from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, objection_deadline
 from .delivery import SendProgress, SendReport, SmtpSettings, letter_bytes, letters, send_change
 from .errors import NoticeError
-from .evidence import export_evidence
+from .evidence import export_checked, export_evidence
 from .feed import write_feed
 from .listing import list_csv, list_docx, list_json, subprocessor_list
 from .register import CustomerSummary, ImportReport, import_deals, list_customers
@@ -71,7 +71,8 @@ __all__ = [
     "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
     "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport", "SmtpSettings",
     "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
-    "default_notice_folder", "export_evidence", "import_deals", "letter_bytes", "letters", "list_csv",
+    "default_notice_folder", "export_checked", "export_evidence", "import_deals",
+    "letter_bytes", "letters", "list_csv",
     "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",
     "objection_deadline", "parse_subprocessor", "plan_change", "propose_change",
     "record_bounce", "record_objection", "send_change", "subprocessor_list", "verify_audit",

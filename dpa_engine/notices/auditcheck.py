@@ -88,14 +88,15 @@ def _kind(value: object) -> str:
             type(None): "empty"}.get(type(value), type(value).__name__)
 
 
-def _stored(value: object, label: str) -> tuple[bytes | None, str | None]:
-    """The bytes a digest covers, or why there are none (a changed type)."""
+def _stored(value: object, label: str, *, json_parsed: bool) -> tuple[bytes | None, str | None]:
+    """The bytes a digest covers, or why there are none (a changed type). `json_parsed`: the
+    driver returns JSON columns parsed (PostgreSQL), not as their text (SQLite)."""
     if label == "MIME bytes":
         if isinstance(value, bytes | bytearray | memoryview):
             return bytes(value), None
         return None, f"are no longer bytes (found {_kind(value)})"
     if label == "letter source":
-        if isinstance(value, str | bytes):
+        if not json_parsed and isinstance(value, str | bytes):
             try:
                 value = json.loads(value)
             except ValueError:
@@ -121,6 +122,7 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
         sent[data["message_id"]] = _Sent(seq, change_id, customer, {
             k: v for k, v in data.items() if k in ARTEFACTS and isinstance(v, str)})
     found: set[str] = set()
+    json_parsed = session.get_bind().dialect.name == "postgresql"
     rows = session.execute(text(
         "SELECT o.message_id, p.body_text, p.body_html, p.letter_source, p.mime "
         "FROM outbox o JOIN outbox_payloads p ON p.outbox_id = o.id"
@@ -134,7 +136,7 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
                   "letter_sha256": letter, "mime_sha256": mime}
         for key, digest in record.digests.items():
             label = ARTEFACTS[key]
-            data, changed = _stored(values[key], label)
+            data, changed = _stored(values[key], label, json_parsed=json_parsed)
             if changed is None and data is not None and \
                     hashlib.sha256(data).hexdigest() == digest:
                 continue

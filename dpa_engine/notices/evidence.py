@@ -19,7 +19,7 @@ from ..files import write_atomically
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
-from .audit import records
+from .audit import AuditVerification, records
 from .auditcheck import verify_log
 from .changes import change_status
 from .delivery import change_outbox, letter_bytes
@@ -34,6 +34,14 @@ def _json(data: object) -> bytes:
 def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
                     change_id: int | None = None) -> Path:
     """Write the evidence pack; `change_id` limits the notices to one change."""
+    return export_checked(db, output, renderer=renderer, change_id=change_id)[0]
+
+
+def export_checked(db: Database, output: Path, *, renderer: DocxRenderer,
+                   change_id: int | None = None) -> tuple[Path, AuditVerification]:
+    """The evidence pack and the verification it holds: a pack whose notices are not what
+    the log says was sent is still written (it is evidence), but marked BROKEN, and the
+    caller must report failure."""
     with db.transaction() as session:
         verification = verify_log(session)
         log = records(session)
@@ -84,4 +92,4 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
                 pack.writestr(f"{folder}/notices/{key}.html", html)
                 pack.writestr(f"{folder}/notices/{key}.docx", letter)
     write_atomically(output, buffer.getvalue())
-    return output
+    return output, verification
