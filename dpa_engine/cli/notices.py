@@ -454,6 +454,11 @@ def change_send(
         "also the most notices a crash can leave in doubt ($DPA_SMTP_CONNECTIONS, 8)")] = None,
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
     as_json: JsonOption = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Send nothing: write each message as <customer>.eml in --output-dir "
+        "(records nothing, touches no audit record)")] = False,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the --dry-run messages")] = None,
 ) -> None:
     """Send every notice of a planned change exactly once (safe to rerun after a crash).
 
@@ -466,6 +471,20 @@ def change_send(
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
     database = _db(db)
+    if dry_run or output_dir is not None:
+        if not dry_run:
+            raise DpaError("--output-dir is only used with --dry-run", field="--output-dir",
+                           fix="add --dry-run to write the messages instead of sending them")
+        folder = required(output_dir, "--output-dir",
+                          f"dpa change send {change_id} --dry-run --output-dir outbox/")
+        written = notices.dry_run(database, change_id, folder, settings=settings,
+                                  texts=_texts(library), inputs=_inputs(db, None))
+        if as_json:
+            _echo_json({"change": change_id, "dry_run": [str(p) for p in written]})
+        else:
+            out.print(f"Dry run: {len(written)} message(s) written to {folder}, nothing sent "
+                      "and nothing recorded", markup=False)
+        return
     state = notices.change_status(database, change_id).change.status
     if state in ("sent", "closed"):  # a rerun after the last notice went out: nothing to do
         if as_json:
@@ -474,7 +493,13 @@ def change_send(
             out.print(f"Change {change_id}: nothing left to send (every notice went out). "
                       f"See: dpa change status {change_id}", markup=False)
         return
-    report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
+    try:
+        report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
+    except notices.SmtpUnreachable as exc:  # nothing lost: the notices stay queued, exit 1
+        if as_json:
+            _echo_json({"change": change_id, "complete": False, "smtp_unreachable": exc.message})
+        err.print(f"error: {exc.message}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     _checkpoint(database, quiet=as_json)
     if as_json:
         _echo_json(report.model_dump(mode="json"))
@@ -530,8 +555,12 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
             progress.update(task, description="notices sent", total=state.total,
                             completed=done, rate=f"{rate:.0f}/s", problems=problems)
 
-        return notices.send_change(db, change_id, settings=settings, texts=texts, actor=actor,
-                                   progress=show)
+        try:
+            return notices.send_change(db, change_id, settings=settings, texts=texts,
+                                       actor=actor, progress=show, stop_if_unreachable=True)
+        except notices.SmtpUnreachable:
+            progress.remove_task(task)  # the error alone, on one line
+            raise
 
 
 @change_app.command("status")

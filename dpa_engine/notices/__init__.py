@@ -37,7 +37,16 @@ from .changes import (
 )
 from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, objection_deadline
-from .delivery import SendProgress, SendReport, SmtpSettings, letter_bytes, letters, send_change
+from .delivery import (
+    SendProgress,
+    SendReport,
+    SmtpSettings,
+    SmtpUnreachable,
+    dry_run,
+    letter_bytes,
+    letters,
+    send_change,
+)
 from .errors import NoticeError
 from .evidence import export_checked, export_evidence
 from .feed import write_feed
@@ -69,9 +78,10 @@ def load_renderer(template: Path) -> DocxRenderer:
 __all__ = [
     "BRUSSELS", "AuditRecord", "AuditVerification", "ChangeStatus", "ChangeSummary",
     "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
-    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport", "SmtpSettings",
+    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport",
+    "SmtpSettings", "SmtpUnreachable",
     "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
-    "default_notice_folder", "export_checked", "export_evidence", "import_deals",
+    "default_notice_folder", "dry_run", "export_checked", "export_evidence", "import_deals",
     "letter_bytes", "letters", "list_csv",
     "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",
     "objection_deadline", "parse_subprocessor", "plan_change", "propose_change",
