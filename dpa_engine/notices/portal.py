@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from .. import locale
 from ..models import Language
+from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import (
     ChangeRow,
@@ -299,6 +300,7 @@ def record_answer(db: Database, ref: NoticeRef, action: ActionName, reason: str,
 
     Object/consent/refuse go through `record_objection` (audited, LATE after the deadline);
     acknowledge is an audit record 'acknowledged'. A second post returns the first answer."""
+    safe_fields({"reason": reason, "actor": actor}, error=NoticeError)
     moment = now or now_utc()
     reason = reason.strip()
     new = False

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...bulk import paused_gc
+from ...safetext import safe_fields
 from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
 from ...storage.writer import Writer
@@ -233,6 +234,7 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
     a worker thread) with where the run stands. `stop_if_unreachable`: when the run's first
     connection cannot be opened, raise SmtpUnreachable at once (nothing attempted) instead of
     deferring every notice with backoff; failures after a connection succeeded still back off."""
+    safe_fields({"actor": actor}, error=NoticeError)
     lease = SenderLease(db, exclusive=db.dialect == "sqlite")
     lease.acquire()
     tally = Tally(progress)
