@@ -46,19 +46,21 @@ class SmtpSettings(BaseModel):
         A bad value is one NoticeError naming the option or variable it came from."""
         values: dict[str, object] = {field: os.environ[env] for field, env in SMTP_ENV.items()
                                      if os.environ.get(env)}
-        given = {k for k, v in overrides.items() if v is not None}
+        given = {k for k, v in overrides.items() if v is not None}  # options, not variables
         values.update({k: overrides[k] for k in given})
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = str(first["loc"][0]) if first["loc"] else ""
-            option = SMTP_OPTIONS.get(field)
-            source = option if field in given and option else SMTP_ENV.get(field, field)
+            option, variable = SMTP_OPTIONS.get(field), SMTP_ENV.get(field, field)
+            source = f"{option} / {variable}" if option else variable
             shown = "(hidden)" if field == "password" else repr(str(values.get(field, "")))
-            raise NoticeError(f"{shown} is not a valid SMTP {field.replace('_', ' ')}: "
+            where = option if field in given and option else variable
+            origin = f" (from {where})" if option else ""
+            raise NoticeError(f"invalid SMTP setting '{field}' = {shown}{origin}: "
                               f"{_reason_of(first)}", field=source,
-                              fix=f"set {source} to {_HINTS.get(field, 'a valid value')}"
+                              fix=f"set {where} to {_HINTS.get(field, 'a valid value')}"
                               ) from None
 
 
