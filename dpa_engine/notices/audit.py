@@ -73,10 +73,17 @@ _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=bindparam("seq
 _HEAD_NOW = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
 
 
-def head_of(session: Session | Connection) -> tuple[int, str]:
-    """The log's last sequence number and hash as this transaction sees them (no lock)."""
-    seq, digest = session.execute(_HEAD_NOW).one()
-    return int(seq), str(digest)
+_HEAD_KEY = "dpa_audit_head"
+
+
+def head_of(session: Session) -> tuple[int, str]:
+    """The log's last sequence number and hash as this transaction sees them (no lock; a
+    session that appended already knows them: one statement less per message sent)."""
+    known: tuple[int, str] | None = session.info.get(_HEAD_KEY)
+    if known is None:
+        seq, digest = session.execute(_HEAD_NOW).one()
+        known = session.info[_HEAD_KEY] = (int(seq), str(digest))
+    return known
 
 
 def lock_log(session: Session | Connection) -> None:
@@ -105,6 +112,8 @@ def append_events(session: Session | Connection, events: Sequence[Event]) -> Non
         prev = digest
     session.execute(_INSERT, rows)
     session.execute(_MOVE_HEAD, {"seq": seq, "digest": prev})
+    if isinstance(session, Session):  # (a session lives for one transaction; a connection
+        session.info[_HEAD_KEY] = (seq, prev)  # outlives it in the pool: not cached there)
 
 
 class AuditRecord(BaseModel):
