@@ -18,6 +18,7 @@ from dpa_engine.notices import (
     SmtpSettings,
     SmtpUnreachable,
     change_status,
+    dry_run,
     send_change,
     verify_audit,
 )
@@ -157,3 +158,26 @@ class DescribeDryRun:
                                "--output-dir", str(tmp_path / "x"))
         assert code == 2 and "already sent" in stderr
         assert not (tmp_path / "x").exists()
+
+    def it_writes_a_message_already_rendered_today_as_stored(
+            self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,
+            clock: Clock, tmp_path: Path) -> None:
+        smtp.recorder.tempfail_data = 1  # the first message is refused for now (451)
+        report = send_change(db, planned, settings=smtp.settings(max_attempts=1, connections=1),
+                             texts=texts, actor=ACTOR, clock=clock)
+        [deferred] = report.deferred
+        with db.transaction() as session:
+            stored = bytes(session.execute(text(
+                "SELECT p.mime FROM outbox_payloads p JOIN outbox o ON o.id = p.outbox_id "
+                "WHERE o.status = 'deferred'")).scalar_one())
+        before = _state(db)
+        clock.advance(hours=1)  # the same Brussels day: the run would send these bytes
+        folder = tmp_path / "rest"
+        written = dry_run(db, planned, folder, settings=smtp.settings(), texts=texts,
+                          clock=clock)
+        assert written == [folder / f"{deferred.customer}.eml"]
+        assert written[0].read_bytes() == stored
+        assert _state(db) == before
+        clock.advance(days=1)  # another day: rendered again, with today's deadline
+        assert dry_run(db, planned, folder, settings=smtp.settings(), texts=texts,
+                       clock=clock)[0].read_bytes() != stored

@@ -1,8 +1,8 @@
 """`dpa change send --dry-run`: every message the run would send, written as .eml files
 instead of being sent. Nothing is queued, claimed, recorded or audited: the database is only
 read. A message is rendered as it would be sent now, with the audit log's current head as
-its witness header (a notice in doubt would be resent as stored, so its stored bytes are
-written)."""
+its witness header; one the run would send as stored (in doubt, or rendered earlier the same
+Brussels day) is written as stored."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ...storage import Database
 from ...storage.schema import ChangeRow
 from ..audit import head_of
 from ..changes import get_change, plan_with_rows
+from ..deadlines import on_brussels_day
 from ..errors import NoticeError
 from ..register import now_utc
 from ..texts import NoticeTexts
@@ -58,7 +59,7 @@ def dry_run(db: Database, change_id: int, folder: Path, *, settings: SmtpSetting
 
 def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
                 moment: datetime.datetime) -> list[tuple[Addressee, bytes | None]]:
-    """Each addressee a run would send to now, with the stored bytes of one in doubt."""
+    """Each addressee a run would send to now, with the stored bytes it would send as is."""
     if change.status == "planned":  # not queued yet: as the first run would queue them
         plan, rows = plan_with_rows(session, change, moment)
         if plan.plan_hash != change.plan_hash:
@@ -82,9 +83,10 @@ def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
                         name=target.customer.name, kind=target.kind, language=target.language,
                         recipients=target.recipients, reasons=target.reasons,
                         agreement=target.agreement)
-        in_doubt = message.phase == "data" and message.payload is not None
-        result.append((who, bytes(message.payload.mime) if in_doubt and message.payload
-                       else None))
+        payload = message.payload  # sent as stored: in doubt, or rendered the same day
+        stored = payload is not None and message.rendered_for is not None and (
+            message.phase == "data" or on_brussels_day(moment, message.rendered_for))
+        result.append((who, bytes(payload.mime) if stored and payload is not None else None))
     return result
 
 
