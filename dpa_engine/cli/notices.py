@@ -758,7 +758,8 @@ def audit_verify(
         raise typer.Exit(1)
     out.print("[green]ok[/]" + escape(
         f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…); "
-        f"{result.notices_checked} sent notice(s) match the digest recorded when sent"))
+        f"{result.notices_checked} sent notice(s) match the digests recorded when sent; "
+        "deadlines and statuses match the log"))
     for label, verification in anchors:
         if verification.ok:
             out.print("[green]ok[/]" + escape(f": {label} ({verification.checkpoints} checked)"))

@@ -196,6 +196,8 @@ class DescribeDerivedValues:
         code, output = _cli(db, "audit", "verify")
         lines = [line for line in output.splitlines() if line.startswith("BROKEN")]
         assert code == 1 and len(lines) == 2, output
+        code, output = _cli(db, "audit", "verify", "--json")
+        assert code == 1 and json.loads(output)["problems"] == result.problems
 
     def it_catches_a_failed_notice_marked_as_sent(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
