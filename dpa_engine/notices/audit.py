@@ -148,8 +148,18 @@ def records(session: Session, change_id: int | None = None) -> list[AuditRecord]
         query = query.where(AuditEventRow.change_id == change_id)
     return [AuditRecord(seq=r.seq, recorded_at=r.recorded_at, actor=r.actor, event=r.event,
                         change_id=r.change_id, customer_key=r.customer_key,
-                        data=json.loads(r.data), prev_hash=r.prev_hash, hash=r.hash)
+                        data=_data(r.data), prev_hash=r.prev_hash, hash=r.hash)
             for r in session.execute(query).scalars()]
+
+
+def _data(text: object) -> dict[str, Any]:
+    """A record's data; data that is no longer a JSON object (the chain check reports the
+    record) is kept as found, so an evidence pack can still show it."""
+    try:
+        value = json.loads(text) if isinstance(text, str | bytes) else None
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"unreadable": str(text)}
 
 
 def _first_problem(row: AuditEventRow, expected_seq: int, prev: str) -> tuple[int, str] | None:

@@ -257,3 +257,19 @@ class DescribeChangedTypes:
         assert not result.ok and expected in (result.problem or "")
         if db.dialect == "sqlite":
             assert "is no longer text (found bytes)" in (result.problem or "")
+
+    def it_exports_a_log_whose_record_is_no_longer_json(
+            self, db: Database, library: Library, clock: Clock, renderer: DocxRenderer,
+            tmp_path: Path) -> None:
+        register(db, library, clock)
+        proposed_and_planned(db, clock)
+        drop_audit_guards(db)
+        with db.transaction() as session:
+            session.execute(text("UPDATE audit_events SET data = '{not json' WHERE seq = 2"))
+        pack, verification = export_checked(db, tmp_path / "evidence.zip", renderer=renderer)
+        assert not verification.ok and verification.first_bad_seq == 2
+        with zipfile.ZipFile(pack) as archive:
+            lines = archive.read("audit-log.jsonl").decode().splitlines()
+        assert json.loads(lines[1])["data"] == {"unreadable": "{not json"}
+        code, output = _cli(db, "audit", "export", "-o", str(tmp_path / "again.zip"))
+        assert code == 1 and "record 2" in output and "Traceback" not in output
