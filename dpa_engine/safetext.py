@@ -58,6 +58,15 @@ def xml_safe_text(value: str, *, field: str, error: type[DpaError] = InputError)
     return value
 
 
+def safe_fields(fields: dict[str, str | None], *, error: type[DpaError] = InputError) -> None:
+    """Free text a library function records (a reason, an objection, who acted), checked
+    whoever calls it (command line, web form, customer portal, a script): the first text no
+    document can hold is a one-line error naming its field. None is skipped."""
+    for field, value in fields.items():
+        if value is not None:
+            xml_safe_text(value, field=field, error=error)
+
+
 def first_unsafe(data: Any, loc: tuple[int | str, ...] = ()
                  ) -> tuple[tuple[int | str, ...], str] | None:
     """Location and message of the first unsafe string (key or value) in plain YAML data."""

@@ -457,6 +457,11 @@ def change_send(
         "also the most notices a crash can leave in doubt ($DPA_SMTP_CONNECTIONS, 8)")] = None,
     db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
     as_json: JsonOption = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Send nothing: write each message as <customer>.eml in --output-dir "
+        "(records nothing, touches no audit record)")] = False,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the --dry-run messages")] = None,
 ) -> None:
     """Send every notice of a planned change exactly once (safe to rerun after a crash).
 
@@ -469,6 +474,20 @@ def change_send(
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
     database = _db(db)
+    if dry_run or output_dir is not None:
+        if not dry_run:
+            raise DpaError("--output-dir is only used with --dry-run", field="--output-dir",
+                           fix="add --dry-run to write the messages instead of sending them")
+        folder = required(output_dir, "--output-dir",
+                          f"dpa change send {change_id} --dry-run --output-dir outbox/")
+        written = notices.dry_run(database, change_id, folder, settings=settings,
+                                  texts=_texts(library), inputs=_inputs(db, None))
+        if as_json:
+            _echo_json({"change": change_id, "dry_run": [str(p) for p in written]})
+        else:
+            out.print(f"Dry run: {len(written)} message(s) written to {folder}, nothing sent "
+                      "and nothing recorded", markup=False)
+        return
     state = notices.change_status(database, change_id).change.status
     if state in ("sent", "closed"):  # a rerun after the last notice went out: nothing to do
         if as_json:
@@ -477,7 +496,13 @@ def change_send(
             out.print(f"Change {change_id}: nothing left to send (every notice went out). "
                       f"See: dpa change status {change_id}", markup=False)
         return
-    report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
+    try:
+        report = _send_with_progress(database, change_id, settings, _texts(library), _actor(actor))
+    except notices.SmtpUnreachable as exc:  # nothing lost: the notices stay queued, exit 1
+        if as_json:
+            _echo_json({"change": change_id, "complete": False, "smtp_unreachable": exc.message})
+        err.print(f"error: {exc.message}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     _checkpoint(database, quiet=as_json)
     if as_json:
         _echo_json(report.model_dump(mode="json"))
@@ -533,8 +558,12 @@ def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSett
             progress.update(task, description="notices sent", total=state.total,
                             completed=done, rate=f"{rate:.0f}/s", problems=problems)
 
-        return notices.send_change(db, change_id, settings=settings, texts=texts, actor=actor,
-                                   progress=show)
+        try:
+            return notices.send_change(db, change_id, settings=settings, texts=texts,
+                                       actor=actor, progress=show, stop_if_unreachable=True)
+        except notices.SmtpUnreachable:
+            progress.remove_task(task)  # the error alone, on one line
+            raise
 
 
 @change_app.command("status")
@@ -727,12 +756,13 @@ def audit_verify(
                                 for label, verification in anchors]})
         raise typer.Exit(0 if ok else 1)
     if not result.ok:
-        out.print("[bold red]BROKEN[/]" + escape(
-            f" at record {result.first_bad_seq}: {result.problem}"))
+        for problem in result.problems or [f"at record {result.first_bad_seq}: {result.problem}"]:
+            out.print("[bold red]BROKEN[/]" + escape(f" {problem}"), soft_wrap=True)
         raise typer.Exit(1)
     out.print("[green]ok[/]" + escape(
         f": {result.records} records, chain intact (last hash {result.last_hash[:16]}…); "
-        f"{result.notices_checked} sent notice(s) match the digest recorded when sent"))
+        f"{result.notices_checked} sent notice(s) match the digests recorded when sent; "
+        "deadlines and statuses match the log"))
     for label, verification in anchors:
         if verification.ok:
             out.print("[green]ok[/]" + escape(f": {label} ({verification.checkpoints} checked)"))
@@ -771,9 +801,13 @@ def audit_export(
     change = renamed(change, old_change, "CHANGE", "--change")
     if output.suffix.lower() != ".zip":
         raise DpaError("the evidence pack is a .zip file", path=output, fix="end -o with .zip")
-    pack = notices.export_evidence(_db(db), output, change_id=change,
-                                   renderer=_renderer(template))
+    pack, verification = notices.export_checked(_db(db), output, change_id=change,
+                                                renderer=_renderer(template))
     out.print(f"Wrote {pack}", markup=False)
+    if not verification.ok:  # the pack says so too: its texts are not proven
+        out.print(f"BROKEN: {verification.problem} (the pack records the failed verification)",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

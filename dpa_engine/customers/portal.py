@@ -33,6 +33,7 @@ from ..notices.errors import NoticeError
 from ..notices.links import link_serializer
 from ..notices.register import now_utc
 from ..notices.zones import customer_zone
+from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import (
     ChangeRow,
@@ -234,6 +235,7 @@ def record_answer(db: Database, ref: NoticeRef, action: ActionName, reason: str,
 
     Object/consent/refuse go through `record_objection` (audited, LATE after the deadline);
     acknowledge is an audit record 'acknowledged'. A second post returns the first answer."""
+    safe_fields({"reason": reason, "actor": actor}, error=NoticeError)
     moment = now or now_utc()
     reason = reason.strip()
     new = False

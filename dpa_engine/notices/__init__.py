@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..render import DocxRenderer
 from ..storage import Database
-from .audit import AuditRecord, AuditVerification, verify_chain
+from .audit import AuditRecord, AuditVerification
+from .auditcheck import verify_log
 from .changes import (
     ChangeStatus,
     ChangeSummary,
@@ -36,9 +37,18 @@ from .changes import (
 )
 from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, objection_deadline
-from .delivery import SendProgress, SendReport, SmtpSettings, letter_bytes, letters, send_change
+from .delivery import (
+    SendProgress,
+    SendReport,
+    SmtpSettings,
+    SmtpUnreachable,
+    dry_run,
+    letter_bytes,
+    letters,
+    send_change,
+)
 from .errors import NoticeError
-from .evidence import export_evidence
+from .evidence import export_checked, export_evidence
 from .feed import write_feed
 from .listing import list_csv, list_docx, list_json, subprocessor_list
 from .register import CustomerSummary, ImportReport, import_deals, list_customers
@@ -47,7 +57,7 @@ from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 
 def verify_audit(db: Database) -> AuditVerification:
     with db.transaction() as session:
-        return verify_chain(session)
+        return verify_log(session)
 
 
 def default_actor() -> str:
@@ -68,9 +78,11 @@ def load_renderer(template: Path) -> DocxRenderer:
 __all__ = [
     "BRUSSELS", "AuditRecord", "AuditVerification", "ChangeStatus", "ChangeSummary",
     "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
-    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport", "SmtpSettings",
+    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport",
+    "SmtpSettings", "SmtpUnreachable",
     "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
-    "default_notice_folder", "export_evidence", "import_deals", "letter_bytes", "letters", "list_csv",
+    "default_notice_folder", "dry_run", "export_checked", "export_evidence", "import_deals",
+    "letter_bytes", "letters", "list_csv",
     "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",
     "objection_deadline", "parse_subprocessor", "plan_change", "propose_change",
     "record_bounce", "record_objection", "send_change", "subprocessor_list", "verify_audit",

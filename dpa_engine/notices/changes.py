@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ..bulk import paused_gc
 from ..library.facts import subprocessors_for
 from ..models import EEA_COUNTRIES, LANGUAGES, SubProcessor, text_in
+from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import AgreementRow, ChangeRow, CustomerRow, ObjectionRow, TargetRow
 from .audit import append_event, canonical_json
@@ -173,6 +174,7 @@ def _open_change_on(session: Session, ids: set[str]) -> ChangeRow | None:
 
 def propose_change(db: Database, proposal: Proposal, *, actor: str,
                    now: datetime.datetime | None = None) -> ChangeSummary:
+    safe_fields({"actor": actor}, error=NoticeError)
     moment = now or now_utc()
     if proposal.effective_on < brussels_day(moment):
         raise NoticeError(f"the effective date {proposal.effective_on} is in the past",
@@ -336,6 +338,7 @@ def plan_change(db: Database, change_id: int, *, actor: str,
     Recording the plan marks the change 'planned'; `send` refuses to go out if the register
     changed since (so what was reviewed is what is sent).
     """
+    safe_fields({"actor": actor}, error=NoticeError)
     moment = now or now_utc()
     with paused_gc(), db.transaction() as session:
         row = get_change(session, change_id)
@@ -388,6 +391,7 @@ def record_objection(db: Database, change_id: int, customer_ref: str, *,
                      kind: Literal["objection", "consent"] = "objection",
                      now: datetime.datetime | None = None) -> ObjectionReport:
     """Record a customer's objection (or, under specific authorisation, its consent)."""
+    safe_fields({"objection text": text, "actor": actor}, error=NoticeError)
     moment = now or now_utc()
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=BRUSSELS)
@@ -438,6 +442,7 @@ def _join(existing: str | None, note: str) -> str:
 def record_bounce(db: Database, change_id: int, customer_ref: str, *, reason: str, actor: str,
                   now: datetime.datetime | None = None) -> None:
     """A bounce that arrived after the server had accepted the notice: NOT notified after all."""
+    safe_fields({"bounce reason": reason, "actor": actor}, error=NoticeError)
     moment = now or now_utc()
     with db.transaction() as session:
         change = get_change(session, change_id)
@@ -558,6 +563,7 @@ class CloseReport(BaseModel):
 def close_change(db: Database, change_id: int, *, actor: str,
                  now: datetime.datetime | None = None) -> CloseReport:
     """After every deadline: silent customers under general authorisation are deemed to approve."""
+    safe_fields({"actor": actor}, error=NoticeError)
     moment = now or now_utc()
     with db.transaction() as session:
         row = get_change(session, change_id)

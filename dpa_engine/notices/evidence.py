@@ -19,7 +19,8 @@ from ..files import write_atomically
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
-from .audit import records, verify_chain
+from .audit import AuditVerification, records
+from .auditcheck import verify_log
 from .changes import change_status
 from .delivery import change_outbox, letter_bytes
 from .feed import published_versions
@@ -33,8 +34,16 @@ def _json(data: object) -> bytes:
 def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
                     change_id: int | None = None) -> Path:
     """Write the evidence pack; `change_id` limits the notices to one change."""
+    return export_checked(db, output, renderer=renderer, change_id=change_id)[0]
+
+
+def export_checked(db: Database, output: Path, *, renderer: DocxRenderer,
+                   change_id: int | None = None) -> tuple[Path, AuditVerification]:
+    """The evidence pack and the verification it holds: a pack whose notices are not what
+    the log says was sent is still written (it is evidence), but marked BROKEN, and the
+    caller must report failure."""
     with db.transaction() as session:
-        verification = verify_chain(session)
+        verification = verify_log(session)
         log = records(session)
         if change_id is None:
             change_ids = list(session.execute(select(ChangeRow.id).order_by(ChangeRow.id))
@@ -56,11 +65,12 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
         pack.writestr("README.txt", (
             "Evidence pack of the sub-processor change-notice workflow (dpa-engine)\n"
             f"Exported: {stamp.isoformat()}\n"
-            f"Audit log: {verification.records} records, chain "
+            f"Audit log: {verification.records} records, verification "
             f"{'INTACT' if verification.ok else 'BROKEN: ' + (verification.problem or '')}\n"
             f"Last hash: {verification.last_hash}\n\n"
             "audit-log.jsonl          every event (time, actor, data) with its hash chain\n"
-            "audit-verification.json  result of recomputing the chain\n"
+            "audit-verification.json  result of recomputing the chain, the sent notices'\n"
+            "                         digests, deadlines and statuses\n"
             "subprocessor-lists.json  every published version of the list, with diffs\n"
             "register.json            customers and the terms of the agreement they signed\n"
             "changes/change-N/        status.json (targets, deadlines, objections, outcomes)\n"
@@ -83,4 +93,4 @@ def export_evidence(db: Database, output: Path, *, renderer: DocxRenderer,
                 pack.writestr(f"{folder}/notices/{key}.html", html)
                 pack.writestr(f"{folder}/notices/{key}.docx", letter)
     write_atomically(output, buffer.getvalue())
-    return output
+    return output, verification

@@ -179,6 +179,7 @@ class Received:
     recipients: list[str]
     message: EmailMessage
     at: float = 0.0  # time.monotonic() when the server had the whole message
+    raw: bytes = b""  # the message exactly as the server received it (an .eml)
 
 
 class Recorder:
@@ -251,7 +252,8 @@ class Recorder:
             self.on_data(str(message["Message-ID"]))
         with self.lock:
             self.messages.append(Received(str(message["Message-ID"]), list(envelope.rcpt_tos),
-                                          message, at))  # type: ignore[arg-type]
+                                          message, at,  # type: ignore[arg-type]
+                                          envelope.original_content or envelope.content))
         if number in self.hang_up_after:  # taken, but the client never hears so
             server.transport.close()
         return "250 2.0.0 accepted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from dpa_engine.library import Library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import ChangeSummary, Plan, Proposal, import_deals, plan_change, propose_change
+from dpa_engine.notices.audit import GENESIS, canonical_json
 from dpa_engine.storage import Database
 
 from .conftest import EXAMPLES, Clock
@@ -71,3 +73,39 @@ def accept_updates(db: Database) -> None:
         else:
             connection.execute(text("DROP TRIGGER refuse_outbox ON outbox"))
             connection.execute(text("DROP FUNCTION refuse_outbox()"))
+
+
+def drop_audit_guards(db: Database) -> None:
+    with db.transaction() as session:
+        if db.dialect == "sqlite":
+            session.execute(text("DROP TRIGGER audit_events_no_update"))
+            session.execute(text("DROP TRIGGER audit_events_no_delete"))
+        else:
+            session.execute(text("DROP TRIGGER audit_events_no_change ON audit_events"))
+
+
+def rewrite_chain_from(db: Database, seq: int) -> None:
+    """What an attacker with database access does: edit record `seq`, then recompute every
+    later hash and the head, so the unkeyed chain verifies again."""
+    with db.transaction() as session:
+        session.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = :s"),
+                        {"s": seq})
+        rows = session.execute(text(
+            "SELECT seq, recorded_at, actor, event, change_id, customer_key, data "
+            "FROM audit_events ORDER BY seq")).all()
+        prev = GENESIS
+        for row in rows:
+            recorded = row.recorded_at
+            if isinstance(recorded, str):
+                recorded = datetime.datetime.fromisoformat(recorded)
+            if recorded.tzinfo is None:
+                recorded = recorded.replace(tzinfo=datetime.UTC)
+            body = canonical_json({
+                "prev": prev, "seq": row.seq, "at": recorded.astimezone(datetime.UTC).isoformat(),
+                "actor": row.actor, "event": row.event, "change": row.change_id,
+                "customer": row.customer_key, "data": row.data})
+            digest = hashlib.sha256(body.encode()).hexdigest()
+            session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h "
+                                 "WHERE seq = :s"), {"p": prev, "h": digest, "s": row.seq})
+            prev = digest
+        session.execute(text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})

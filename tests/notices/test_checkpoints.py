@@ -3,8 +3,6 @@ unkeyed chain alone cannot (a rewritten chain, a truncated tail with its head mo
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import json
 import shutil
 from email.message import EmailMessage
@@ -32,7 +30,7 @@ from dpa_engine.notices.checkpoints import (
 from dpa_engine.storage import Database
 
 from .conftest import Clock
-from .helpers import proposed_and_planned, register
+from .helpers import drop_audit_guards, proposed_and_planned, register, rewrite_chain_from
 
 
 @pytest.fixture
@@ -42,44 +40,6 @@ def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(KEY_VARIABLE, str(path))
     monkeypatch.setenv("DPA_AUDIT_CHECKPOINTS", str(tmp_path / "audit.checkpoints"))
     return path
-
-
-def _drop_guards(db: Database) -> None:
-    with db.transaction() as session:
-        if db.dialect == "sqlite":
-            session.execute(text("DROP TRIGGER audit_events_no_update"))
-            session.execute(text("DROP TRIGGER audit_events_no_delete"))
-        else:
-            session.execute(text("DROP TRIGGER audit_events_no_change ON audit_events"))
-
-
-def _rewrite_chain_from(db: Database, seq: int) -> None:
-    """What an attacker with database access does: edit record `seq`, then recompute every
-    later hash and the head, so the unkeyed chain verifies again."""
-    from dpa_engine.notices.audit import GENESIS, canonical_json
-
-    with db.transaction() as session:
-        session.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = :s"),
-                        {"s": seq})
-        rows = session.execute(text(
-            "SELECT seq, recorded_at, actor, event, change_id, customer_key, data "
-            "FROM audit_events ORDER BY seq")).all()
-        prev = GENESIS
-        for row in rows:
-            recorded = row.recorded_at
-            if isinstance(recorded, str):
-                recorded = datetime.datetime.fromisoformat(recorded)
-            if recorded.tzinfo is None:
-                recorded = recorded.replace(tzinfo=datetime.UTC)
-            body = canonical_json({
-                "prev": prev, "seq": row.seq, "at": recorded.astimezone(datetime.UTC).isoformat(),
-                "actor": row.actor, "event": row.event, "change": row.change_id,
-                "customer": row.customer_key, "data": row.data})
-            digest = hashlib.sha256(body.encode()).hexdigest()
-            session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h "
-                                 "WHERE seq = :s"), {"p": prev, "h": digest, "s": row.seq})
-            prev = digest
-        session.execute(text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})
 
 
 class DescribeCheckpoints:
@@ -105,8 +65,8 @@ class DescribeCheckpoints:
         register(db, library, clock)
         proposed_and_planned(db, clock)
         write_checkpoint(db)
-        _drop_guards(db)
-        _rewrite_chain_from(db, 2)
+        drop_audit_guards(db)
+        rewrite_chain_from(db, 2)
         assert verify_audit(db).ok  # the unkeyed chain alone is fooled
         result = verify_checkpoint_file(db, checkpoint_file(db))
         assert not result.ok and "rewritten" in (result.problem or "")
@@ -117,7 +77,7 @@ class DescribeCheckpoints:
         proposed_and_planned(db, clock)
         checkpoint = write_checkpoint(db)
         assert checkpoint is not None
-        _drop_guards(db)
+        drop_audit_guards(db)
         with db.transaction() as session:
             session.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": checkpoint.seq})
             previous = session.execute(text("SELECT hash FROM audit_events WHERE seq = :s"),
@@ -192,8 +152,8 @@ class DescribeWitness:
         with db.transaction() as session:
             head = chain_head(session)
         message = self._message(tmp_path, head)
-        _drop_guards(db)
-        _rewrite_chain_from(db, 1)
+        drop_audit_guards(db)
+        rewrite_chain_from(db, 1)
         result = verify_witness_file(db, message)
         assert not result.ok and "rewritten" in (result.problem or "")
 

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from ..checkpoints import WITNESS_HEADER
 from ..compose import NoticeContent
 from ..deadlines import BRUSSELS
 
@@ -52,6 +53,13 @@ def notice_mime(content: NoticeContent, *, text: str, html_body: str, message_id
     message.set_boundary("=_dpa_" + hashlib.sha256(message_id.encode()).hexdigest()[:32])
     message["Content-Language"] = content.language
     return message.as_bytes()
+
+
+def with_witness(mime: bytes, head: tuple[int, str]) -> bytes:
+    """The message with the audit log's head (sequence number, hash) as its first header,
+    X-DPA-Audit-Head: a witness in the customer's inbox that history before it was not
+    rewritten (`dpa audit verify --witness`). Plain ASCII, so it needs no encoding."""
+    return f"{WITNESS_HEADER}: {head[0]}:{head[1]}\r\n".encode("ascii") + mime
 
 
 def _one_line(value: str) -> str:

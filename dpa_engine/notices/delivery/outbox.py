@@ -14,7 +14,6 @@ that this sender still holds it.
 from __future__ import annotations
 
 import datetime
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
@@ -43,9 +42,11 @@ from ...storage.schema import (
     SendLeaseRow,
     TargetRow,
 )
-from ..audit import Event, append_events, lock_log
+from ..audit import Event, append_events, head_of, lock_log
+from ..auditcheck import artefact_digests
 from ..changes import plan_with_rows
 from ..errors import NoticeError
+from .mime import with_witness
 from .render import Addressee, ChangeFacts, Rendered, addressee, message_id
 
 CLAIMABLE = ("pending", "deferred")
@@ -136,6 +137,8 @@ class Claimed:
     rendered_for: datetime.date | None  # of the stored bytes, if any
     subject: str | None
     mime: bytes | None
+    # digests of the stored text, HTML and letter source, when the bytes are stored
+    stored_digests: dict[str, str] | None
 
 
 _DETAILS = (
@@ -146,7 +149,9 @@ _DETAILS = (
            CustomerRow.contact_name, CustomerRow.country, CustomerRow.fallback_contact,
            AgreementRow.services, AgreementRow.reference,
            AgreementRow.version, AgreementRow.remedy, AgreementRow.window_days,
-           AgreementRow.window_unit, AgreementRow.holiday_country, OutboxPayloadRow.mime)
+           AgreementRow.window_unit, AgreementRow.holiday_country, OutboxPayloadRow.mime,
+           OutboxPayloadRow.body_text, OutboxPayloadRow.body_html,
+           OutboxPayloadRow.letter_source)
     .join(TargetRow, OutboxRow.target_id == TargetRow.id)
     .join(CustomerRow, TargetRow.customer_id == CustomerRow.id)
     .join(AgreementRow, TargetRow.agreement_id == AgreementRow.id)
@@ -177,7 +182,9 @@ def claim(session: Session, change_id: int, sender: str, *, limit: int,
         services=frozenset(row.services), stated_deadline=row.stated_deadline,
         fallback_contact=row.fallback_contact, in_doubt=row.phase == "data",
         attempts=row.attempts + 1, rendered_for=row.rendered_for, subject=row.subject,
-        mime=None if row.mime is None else bytes(row.mime))
+        mime=None if row.mime is None else bytes(row.mime),
+        stored_digests=None if row.mime is None else artefact_digests(
+            body_text=row.body_text, body_html=row.body_html, letter=row.letter_source))
         for row in session.execute(_DETAILS.where(OutboxRow.id.in_(ids)))]
 
 
@@ -217,9 +224,10 @@ _PAYLOAD = insert(PAYLOADS)
 
 
 def start(session: Session, sender: str, message: Claimed, rendered: Rendered | None, *,
-          moment: datetime.datetime, actor: str, change_id: int) -> None:
+          moment: datetime.datetime, actor: str, change_id: int) -> bytes:
     """From now on the server may have the message: phase 'data', with its exact bytes
-    (`rendered`: new bytes to store; None: send those stored)."""
+    (`rendered`: new bytes to store, with the audit log's head at this commit as their witness
+    header; None: send those stored). Returns the bytes to send."""
     held = {"b_id": message.id, "b_sender": sender, "b_doubt": int(message.in_doubt)}
     if rendered is None:
         result = session.execute(_START, held)
@@ -228,14 +236,17 @@ def start(session: Session, sender: str, message: Claimed, rendered: Rendered | 
                                                    "b_day": rendered.rendered_for})
     if cast(CursorResult[Any], result).rowcount != 1:
         raise _taken_over()
-    if rendered is not None:
+    if rendered is None:
+        mime = message.mime
+        assert mime is not None
+    else:
+        mime = with_witness(rendered.mime, head_of(session))
         if message.mime is not None:  # rendered on an earlier day: replaced
             session.execute(delete(PAYLOADS).where(PAYLOADS.c.outbox_id == message.id))
         session.execute(_PAYLOAD, {
             "outbox_id": message.id, "body_text": rendered.body_text,
-            "body_html": rendered.body_html,
-            "letter_source": rendered.letter_source.model_dump(mode="json"),
-            "mime": rendered.mime})
+            "body_html": rendered.body_html, "letter_source": rendered.letter_json,
+            "mime": mime})
         session.execute(_STATED, {"b_id": message.target_id,
                                   "b_deadline": rendered.stated_deadline})
     if message.in_doubt:
@@ -244,6 +255,7 @@ def start(session: Session, sender: str, message: Claimed, rendered: Rendered | 
             customer_key=message.addressee.key,
             data={"message_id": message.addressee.message_id,
                   "note": "resent with the same Message-ID and text"})])
+    return mime
 
 
 def unstart(session: Session, sender: str, message: Claimed) -> None:
@@ -269,7 +281,8 @@ _CURRENT_LIST = (select(ListVersionRow.number, ListVersionRow.entries)
                  .order_by(ListVersionRow.number.desc()).limit(1))
 
 
-def record_sent(session: Session, sender: str, message: Claimed, *, mime: bytes, subject: str,
+def record_sent(session: Session, sender: str, message: Claimed, *, digests: dict[str, str],
+                subject: str,
                 deadline: datetime.datetime | None, refused: dict[str, str],
                 at: datetime.datetime, actor: str, change_id: int) -> None:
     """The server took the message: the customer is notified, its window runs from `at`."""
@@ -290,9 +303,9 @@ def record_sent(session: Session, sender: str, message: Claimed, *, mime: bytes,
             "recipients": list(message.addressee.recipients), "refused": refused,
             "attempt": message.attempts,
             "deadline": deadline.isoformat() if deadline else None, "subject": subject,
-            # the exact bytes sent are in outbox_payloads; this digest in the hash chain makes
-            # them tamper-evident (`dpa audit verify`)
-            "mime_sha256": hashlib.sha256(mime).hexdigest(), "list_version": number,
+            # the exact bytes sent, the text, HTML and letter source are in outbox_payloads;
+            # their digests in the hash chain make them tamper-evident (`dpa audit verify`)
+            **digests, "list_version": number,
             "list_snapshot": [e for e in entries if message.services & set(e["services"])]})])
 
 

@@ -94,6 +94,7 @@ class Rendered:
     body_html: str
     mime: bytes
     letter_source: LetterSource
+    letter_json: dict[str, Any]  # letter_source as stored (JSON)
     stated_deadline: datetime.datetime | None
     rendered_for: datetime.date
 
@@ -137,7 +138,8 @@ def render_notice(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
                           custom={"dpa.change": str(facts.change_id),
                                   "dpa.customer": who.key, "dpa.message_id": who.message_id})
     return Rendered(subject=content.subject, body_text=body_text, body_html=body_html,
-                    mime=mime, letter_source=letter, stated_deadline=deadline,
+                    mime=mime, letter_source=letter,
+                    letter_json=letter.model_dump(mode="json"), stated_deadline=deadline,
                     rendered_for=brussels_day(dispatch_at))
 
 

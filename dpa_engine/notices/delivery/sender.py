@@ -15,6 +15,7 @@ same Message-ID and bytes, reported and audited as an in-doubt resend.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import sys
 import threading
 import time
@@ -25,10 +26,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...bulk import paused_gc
+from ...safetext import safe_fields
 from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
 from ...storage.writer import Writer
 from ..audit import Event, append_events
+from ..auditcheck import artefact_digests
 from ..changes import get_change
 from ..deadlines import objection_deadline, on_brussels_day
 from ..errors import NoticeError
@@ -40,7 +43,14 @@ from .lease import SenderLease, expire_dead_leases
 from .outbox import Claimed
 from .render import ChangeFacts, Rendered, change_facts, render_notice
 from .report import ProgressCallback, SendProgress, SendReport, Tally, finish
-from .smtp import Configuration, Permanent, SmtpConnection, SmtpSettings, Temporary
+from .smtp import (
+    Configuration,
+    Permanent,
+    SmtpConnection,
+    SmtpSettings,
+    Temporary,
+    unreachable,
+)
 
 CLAIM_BATCH = 4  # messages a worker claims per transaction
 # While the workers render (holding the GIL), the writer thread waits for the GIL after each
@@ -156,9 +166,7 @@ class Worker:
             self._deferred(message, exc, started=False)
             return
         run.lease.check()
-        mime = rendered.mime if rendered is not None else message.mime
-        assert mime is not None
-        run.writer.write(lambda session: outbox.start(  # 1. its start, with its exact bytes
+        mime = run.writer.write(lambda session: outbox.start(  # 1. its start, its exact bytes
             session, run.lease.id, message, rendered, moment=moment, actor=run.actor,
             change_id=run.change_id))
         if message.in_doubt:
@@ -189,8 +197,12 @@ class Worker:
             computed = objection_deadline(at, message.addressee.window)
             deadline = max(stated or computed, computed)
         subject = rendered.subject if rendered is not None else message.subject
+        stored = message.stored_digests if rendered is None else artefact_digests(
+            body_text=rendered.body_text, body_html=rendered.body_html,
+            letter=rendered.letter_json)
+        digests = {**(stored or {}), "mime_sha256": hashlib.sha256(mime).hexdigest()}
         run.writer.write(lambda session: outbox.record_sent(
-            session, run.lease.id, message, mime=mime, subject=subject or "",
+            session, run.lease.id, message, digests=digests, subject=subject or "",
             deadline=deadline, refused=refused, at=at, actor=run.actor,
             change_id=run.change_id))
         run.tally.outcome(message.id, message.addressee.key, "sent")
@@ -216,14 +228,19 @@ def _stored_bytes_hold(message: Claimed, moment: datetime.datetime) -> bool:
 def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: NoticeTexts,
                 actor: str, clock: Callable[[], datetime.datetime] = now_utc,
                 sleep: Callable[[float], None] = time.sleep,
-                progress: ProgressCallback | None = None) -> SendReport:
+                progress: ProgressCallback | None = None,
+                stop_if_unreachable: bool = False) -> SendReport:
     """Queue (first run) and send every notice of a planned change; safe to rerun at any time,
     and on PostgreSQL from several processes at once. `progress` is called now and then (from
-    a worker thread) with where the run stands."""
+    a worker thread) with where the run stands. `stop_if_unreachable`: when the run's first
+    connection cannot be opened, raise SmtpUnreachable at once (nothing attempted) instead of
+    deferring every notice with backoff; failures after a connection succeeded still back off."""
+    safe_fields({"actor": actor}, error=NoticeError)
     lease = SenderLease(db, exclusive=db.dialect == "sqlite")
     lease.acquire()
     tally = Tally(progress)
     limit: int | None = None
+    reached = False  # a connection to the server was opened in this run
     interval = sys.getswitchinterval()
     sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     try:
@@ -241,7 +258,11 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
                     if tally.total is None:
                         tally.total = _count(session, change_id, ("pending", "deferred"))
                         tally.report(force=True)
-                connections, allowed = _open(settings)
+                connections, allowed, failure = _open(settings)
+                if stop_if_unreachable and not reached:
+                    if failure is not None:
+                        raise unreachable(settings, failure, change_id, tally.total)
+                    reached = True
                 if allowed is not None:
                     limit = min(limit or allowed, allowed)
                 _work(run, connections)
@@ -285,21 +306,22 @@ def _prepare(db: Database, change_id: int, settings: SmtpSettings, actor: str,
         return facts
 
 
-def _open(settings: SmtpSettings) -> tuple[list[SmtpConnection], int | None]:
+def _open(settings: SmtpSettings) -> tuple[list[SmtpConnection], int | None, str | None]:
     """The run's connections, opened one by one, and how many the server allowed if it
     refused some (many relays cap connections per client): the run goes on with those. If
-    the first cannot be opened, it is left to the first message (a failed attempt)."""
+    the first cannot be opened, it is left to the first message (a failed attempt), and why
+    it failed is the third value."""
     connections: list[SmtpConnection] = []
     for _ in range(settings.connections):
         connection = SmtpConnection(settings)
         try:
             connection.open()
-        except (Temporary, Configuration):
+        except (Temporary, Configuration) as exc:
             if connections:
-                return connections, len(connections)
-            return [connection], None
+                return connections, len(connections), None
+            return [connection], None, str(exc) if isinstance(exc, Temporary) else None
         connections.append(connection)
-    return connections, None
+    return connections, None, None
 
 
 def _work(run: Run, connections: list[SmtpConnection]) -> None:

@@ -7,7 +7,7 @@ import os
 import smtplib
 import socket
 import ssl
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -16,20 +16,25 @@ from ..errors import NoticeError
 EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 
 
+# seconds settings: finite, and bounded (`inf` would wait forever, 1e308 overflow a timer)
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_BACKOFF_SECONDS = 86400.0
+
+
 class SmtpSettings(BaseModel):
     """How to reach the SMTP server. Every field has a DPA_SMTP_* environment variable."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    host: str = "localhost"
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    host: str = Field(default="localhost", min_length=1)
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "none"
     username: str | None = None
     password: SecretStr | None = None
     from_address: str | None = Field(default=None, pattern=EMAIL_PATTERN)
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_SECONDS)
     max_attempts: int = Field(default=5, ge=1, le=50)
-    backoff_seconds: float = Field(default=2.0, ge=0)
-    backoff_max_seconds: float = Field(default=300.0, ge=0)
+    backoff_seconds: float = Field(default=2.0, ge=0, le=MAX_BACKOFF_SECONDS)
+    backoff_max_seconds: float = Field(default=300.0, ge=0, le=MAX_BACKOFF_SECONDS)
     # Parallel SMTP connections, one worker thread each. Each has at most one started but not
     # yet recorded message at any moment, so this is also the most messages a crash can leave
     # in doubt. A server that refuses some gets the ones it accepts.
@@ -37,20 +42,45 @@ class SmtpSettings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> SmtpSettings:
-        """Environment variables, overridden by explicit (non-None) values, e.g. CLI options."""
+        """Environment variables, overridden by explicit (non-None) values, e.g. CLI options.
+        A bad value is one NoticeError naming the option or variable it came from."""
         values: dict[str, object] = {field: os.environ[env] for field, env in SMTP_ENV.items()
                                      if os.environ.get(env)}
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k for k, v in overrides.items() if v is not None}  # options, not variables
+        values.update({k: overrides[k] for k in given})
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = str(first["loc"][0])
-            option = "--connections" if field == "connections" else \
-                f"--smtp-{field.replace('_', '-')}"
-            source = f"{option} / {SMTP_ENV.get(field, '')}"
-            raise NoticeError(f"invalid SMTP setting '{field}': {first['msg']}", field=source,
-                              fix="correct the option or environment variable") from None
+            field = str(first["loc"][0]) if first["loc"] else ""
+            option, variable = SMTP_OPTIONS.get(field), SMTP_ENV.get(field, field)
+            source = f"{option} / {variable}" if option else variable
+            shown = "(hidden)" if field == "password" else repr(str(values.get(field, "")))
+            where = option if field in given and option else variable
+            origin = f" (from {where})" if option else ""
+            raise NoticeError(f"invalid SMTP setting '{field}' = {shown}{origin}: "
+                              f"{_reason_of(first)}", field=source,
+                              fix=f"set {where} to {_HINTS.get(field, 'a valid value')}"
+                              ) from None
+
+
+_HINTS = {"timeout": f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}, "
+                     "such as 30",
+          "backoff_seconds": f"a number of seconds from 0 to {MAX_BACKOFF_SECONDS:g}, such as 2",
+          "backoff_max_seconds": f"a number of seconds from 0 to {MAX_BACKOFF_SECONDS:g}, "
+                                 "such as 300",
+          "port": "a port number from 1 to 65535 (25, 465 or 587)",
+          "security": "none, starttls or tls", "from_address": "an e-mail address",
+          "max_attempts": "a whole number from 1 to 50",
+          "connections": "a whole number from 1 to 32", "host": "the SMTP server's name"}
+
+
+def _reason_of(error: Any) -> str:
+    """Pydantic's message, with its wording for infinity made plain."""
+    message = str(error["msg"])
+    if error["type"] == "finite_number":
+        return "it must be a finite number"
+    return message[0].lower() + message[1:] if message else "invalid value"
 
 
 SMTP_ENV = {"host": "DPA_SMTP_HOST", "port": "DPA_SMTP_PORT", "security": "DPA_SMTP_SECURITY",
@@ -59,6 +89,27 @@ SMTP_ENV = {"host": "DPA_SMTP_HOST", "port": "DPA_SMTP_PORT", "security": "DPA_S
             "max_attempts": "DPA_SMTP_MAX_ATTEMPTS", "backoff_seconds": "DPA_SMTP_BACKOFF",
             "backoff_max_seconds": "DPA_SMTP_BACKOFF_MAX",
             "connections": "DPA_SMTP_CONNECTIONS"}
+# the `dpa change send` options that set a field (the others only have their variable)
+SMTP_OPTIONS = {"host": "--smtp-host", "port": "--smtp-port", "security": "--smtp-security",
+                "username": "--smtp-user", "from_address": "--smtp-from",
+                "max_attempts": "--max-attempts", "backoff_seconds": "--backoff",
+                "connections": "--connections"}
+
+
+class SmtpUnreachable(NoticeError):
+    """The run could not open a first connection to the SMTP server: it stopped at once,
+    having sent nothing (the notices stay queued for a rerun)."""
+
+
+def unreachable(settings: SmtpSettings, reason: str, change_id: int,
+                queued: int | None) -> SmtpUnreachable:
+    what = (f"{reason}: nothing was sent"
+            + (f", the {queued} notice(s) of change {change_id} stay queued" if queued else ""))
+    return SmtpUnreachable(
+        what, field="SMTP server",
+        fix=f"start the server at {settings.host}:{settings.port}, or set --smtp-host / "
+            f"{SMTP_ENV['host']} and --smtp-port / {SMTP_ENV['port']} (and --smtp-security / "
+            f"{SMTP_ENV['security']} for TLS), then rerun dpa change send {change_id}")
 
 
 class Permanent(Exception):

@@ -1,0 +1,258 @@
+"""What the audit log proves about the rest of the database.
+
+The hash chain proves the log itself; this module checks the tables the log speaks about:
+
+- every stored artefact of a sent notice (its text, HTML, letter source and exact MIME
+  bytes) against the digests its 'sent' record holds;
+- every `change_targets.deadline` and `outbox.status` against the value the audited events
+  imply (they are derived data: recompute and compare).
+
+Values are read raw (plain SQL, no column types), so a value whose type was changed behind
+the product's back (bytes that became text, JSON that is no longer an object) is reported
+as such instead of failing the check.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .audit import AuditVerification, canonical_json, verify_chain
+
+# the digests a 'sent' record holds, and what each covers (for messages)
+ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "letter source",
+             "mime_sha256": "MIME bytes"}
+# outbox statuses of a message the log says is not sent yet (claimed/sending are not audited)
+UNSENT = ("pending", "deferred", "claimed", "sending")
+
+
+def sha256_text(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def letter_digest(source: dict[str, Any]) -> str:
+    return sha256_text(canonical_json(source))
+
+
+def artefact_digests(*, body_text: str, body_html: str, letter: dict[str, Any],
+                     mime: bytes | None = None) -> dict[str, str]:
+    """The digests of a notice's stored artefacts, as a 'sent' record holds them."""
+    digests = {"text_sha256": sha256_text(body_text), "html_sha256": sha256_text(body_html),
+               "letter_sha256": letter_digest(letter)}
+    if mime is not None:
+        digests["mime_sha256"] = hashlib.sha256(mime).hexdigest()
+    return digests
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One stored value that is not what the log says; `seq`: the record that says so."""
+
+    seq: int
+    text: str
+
+
+@dataclass
+class _Sent:
+    seq: int
+    change_id: int | None
+    customer: str | None
+    digests: dict[str, str]
+
+
+def _events(session: Session, names: tuple[str, ...]
+            ) -> Iterator[tuple[int, str, int | None, str | None, Any]]:
+    """(seq, event, change, customer, data) of the named events, in order; data that is not
+    a JSON object comes back as None."""
+    marks = ", ".join(f":e{n}" for n in range(len(names)))
+    rows = session.execute(text(
+        "SELECT seq, event, change_id, customer_key, data FROM audit_events "
+        f"WHERE event IN ({marks}) ORDER BY seq"), {f"e{n}": e for n, e in enumerate(names)})
+    for seq, event, change_id, customer, data in rows:
+        try:
+            values = json.loads(data) if isinstance(data, str | bytes) else None
+        except ValueError:
+            values = None
+        yield seq, event, change_id, customer, values if isinstance(values, dict) else None
+
+
+def _kind(value: object) -> str:
+    return {str: "text", bytes: "bytes", int: "a number", float: "a number",
+            type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def _stored(value: object, label: str, *, json_parsed: bool) -> tuple[bytes | None, str | None]:
+    """The bytes a digest covers, or why there are none (a changed type). `json_parsed`: the
+    driver returns JSON columns parsed (PostgreSQL), not as their text (SQLite)."""
+    if label == "MIME bytes":
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value), None
+        return None, f"are no longer bytes (found {_kind(value)})"
+    if label == "letter source":
+        if not json_parsed and isinstance(value, str | bytes):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return None, "is no longer valid JSON"
+        if not isinstance(value, dict):
+            return None, f"is no longer a JSON object (found {_kind(value)})"
+        return canonical_json(value).encode("utf-8"), None
+    if not isinstance(value, str):
+        return None, f"is no longer text (found {_kind(value)})"
+    return value.encode("utf-8"), None
+
+
+def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
+    """Each 'sent' record holds digests of the notice's stored artefacts (records written
+    before text/HTML/letter digests existed hold the MIME digest only). Recompute them."""
+    sent: dict[str, _Sent] = {}
+    problems: list[Problem] = []
+    for seq, _, change_id, customer, data in _events(session, ("sent",)):
+        if data is None or not isinstance(data.get("message_id"), str):
+            problems.append(Problem(seq, f"record {seq} (sent) does not hold a readable "
+                                         "message digest"))
+            continue
+        sent[data["message_id"]] = _Sent(seq, change_id, customer, {
+            k: v for k, v in data.items() if k in ARTEFACTS and isinstance(v, str)})
+    found: set[str] = set()
+    json_parsed = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(text(
+        "SELECT o.message_id, p.body_text, p.body_html, p.letter_source, p.mime "
+        "FROM outbox o JOIN outbox_payloads p ON p.outbox_id = o.id"
+    ).execution_options(yield_per=500))  # streamed: the payloads are not all held at once
+    for message_id, body_text, body_html, letter, mime in rows:
+        record = sent.get(message_id)
+        if record is None:
+            continue
+        found.add(message_id)
+        values = {"text_sha256": body_text, "html_sha256": body_html,
+                  "letter_sha256": letter, "mime_sha256": mime}
+        for key, digest in record.digests.items():
+            label = ARTEFACTS[key]
+            data, changed = _stored(values[key], label, json_parsed=json_parsed)
+            if changed is None and data is not None and \
+                    hashlib.sha256(data).hexdigest() == digest:
+                continue
+            what = changed or "are not what was sent" if label == "MIME bytes" else \
+                changed or "is not what was sent"
+            problems.append(Problem(record.seq, (
+                f"record {record.seq}: the stored {label} of the notice to customer "
+                f"'{record.customer}' for change {record.change_id} ({message_id}) {what}: "
+                "it was altered after sending")))
+    problems += [Problem(r.seq, f"record {r.seq}: the notice to customer '{r.customer}' for "
+                                f"change {r.change_id} ({message_id}) that it says was sent is "
+                                "no longer in the outbox")
+                 for message_id, r in sent.items() if message_id not in found]
+    return len(sent), sorted(problems, key=lambda p: p.seq)
+
+
+# --- derived values: deadlines and statuses -----------------------------------------------------
+
+@dataclass
+class _Expected:
+    seq: int  # the record the expectation follows from
+    deadline: str | None = None  # ISO text, as in the 'sent' record
+    statuses: tuple[str, ...] = UNSENT
+
+
+_EFFECTS = ("queued", "sent", "send-failed", "taken-over", "in-doubt-resend", "bounced")
+
+
+def _expected(session: Session) -> dict[tuple[int, str], _Expected]:
+    """Per (change, customer): the deadline and outbox status the audited events imply."""
+    expected: dict[tuple[int, str], _Expected] = {}
+    for seq, event, change_id, customer, data in _events(session, _EFFECTS):
+        if change_id is None or customer is None:
+            continue
+        values = data or {}
+        key = (change_id, customer)
+        now = expected.setdefault(key, _Expected(seq))
+        now.seq = seq
+        if event == "sent":
+            deadline = values.get("deadline")
+            now.deadline, now.statuses = (deadline if isinstance(deadline, str) else None,
+                                          ("sent",))
+        elif event == "bounced":
+            now.deadline = None
+            now.statuses = ("bounced",) if values.get("after_acceptance") else ("failed",)
+        elif event == "queued":
+            now.deadline, now.statuses = None, UNSENT
+        else:
+            now.statuses = UNSENT
+    return expected
+
+
+def _moment(value: object) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
+
+
+def _show(value: object) -> str:
+    moment = _moment(value)
+    if moment is not None:
+        return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "none" if value is None else repr(value)
+
+
+def check_derived(session: Session) -> list[Problem]:
+    """Every stored deadline and outbox status that differs from what the log implies."""
+    expected = _expected(session)
+    problems: list[Problem] = []
+    rows = session.execute(text(
+        "SELECT t.change_id, c.key, t.deadline, o.status FROM change_targets t "
+        "JOIN customers c ON c.id = t.customer_id LEFT JOIN outbox o ON o.target_id = t.id "
+        "ORDER BY t.change_id, c.key"))
+    for change_id, customer, deadline, status in rows:
+        wanted = expected.get((change_id, customer))
+        if wanted is None:
+            problems.append(Problem(0, f"change {change_id}, customer '{customer}': no audit "
+                                       "record queued this notice"))
+            continue
+        where = f"change {change_id}, customer '{customer}'"
+        if _moment(deadline) != _moment(wanted.deadline) or \
+                (deadline is not None and _moment(deadline) is None):
+            problems.append(Problem(wanted.seq, (
+                f"{where}: deadline is {_show(deadline)} but the audit log (record "
+                f"{wanted.seq}) gives {_show(wanted.deadline)}")))
+        if status is not None and status not in wanted.statuses:
+            shown = "/".join(wanted.statuses[:2]) + (" (not sent yet)"
+                                                    if wanted.statuses == UNSENT else "")
+            problems.append(Problem(wanted.seq, (
+                f"{where}: outbox status is '{status}' but the audit log (record "
+                f"{wanted.seq}) gives {shown}")))
+    return problems
+
+
+def verify_log(session: Session) -> AuditVerification:
+    """The chain, then every sent notice's artefacts and every derived deadline and status:
+    all problems are listed (one line each), the first is `problem`."""
+    chain = verify_chain(session)
+    if not chain.ok:
+        return chain
+    checked, problems = check_sent_notices(session)
+    problems = sorted(problems + check_derived(session), key=lambda p: p.seq)
+    if not problems:
+        return chain.model_copy(update={"notices_checked": checked})
+    first = next((p for p in problems if p.seq), problems[0])
+    return chain.model_copy(update={
+        "ok": False, "first_bad_seq": first.seq or None, "problem": first.text,
+        "problems": [p.text for p in problems], "notices_checked": checked})
+
+
+__all__ = ["ARTEFACTS", "Problem", "artefact_digests", "check_derived", "check_sent_notices",
+           "letter_digest", "verify_log"]
