@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from dpa_engine.notices.portal import NoticeRef, record_answer
 from sqlalchemy import text
 
 from dpa_engine.library import Library
@@ -21,7 +22,6 @@ from dpa_engine.notices import (
     record_objection,
     send_change,
 )
-from dpa_engine.notices.portal import NoticeRef, record_answer
 from dpa_engine.storage import Database
 
 from .conftest import Clock, SmtpServer
