@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from dpa_engine.notices.portal import NoticeRef, record_answer
 from sqlalchemy import text
 
+from dpa_engine.customers.portal import NoticeRef, record_answer
 from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeError,
