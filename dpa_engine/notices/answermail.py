@@ -19,7 +19,8 @@ from .delivery.smtp import SmtpSettings
 from .mailer import send_message
 from .pagetexts import PageTexts
 from .portal import NoticeRef, answer_of, find_target, local_time_text
-from .register import now_utc, provider_snapshot
+from .provider import provider_snapshot
+from .register import now_utc
 
 
 def confirmation_message(db: Database, ref: NoticeRef, texts: PageTexts, *, sender: str | None

@@ -20,10 +20,10 @@ from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
 from .audit import records, verify_chain
-from .changes import change_status
 from .delivery import change_outbox, letter_bytes
 from .feed import published_versions
 from .register import list_customers
+from .status import change_status
 
 
 def _json(data: object) -> bytes:

@@ -14,7 +14,8 @@ from .. import locale
 from ..models import Language, SubProcessor
 from ..storage import Database
 from ..storage.schema import ListVersionRow, ObjectionRow
-from .changes import outcome_so_far, summary
+from .changes import summary
+from .closing import outcome_so_far
 from .compose import ListRow, list_view, purpose_text, transfer_text
 from .deadlines import brussels_day
 from .pagetexts import PageTexts
@@ -28,7 +29,8 @@ from .portal import (
     find_target,
     local_time_text,
 )
-from .register import blocked_subprocessors, now_utc, provider_snapshot
+from .provider import provider_snapshot
+from .register import blocked_subprocessors, now_utc
 from .texts import NoticeTexts
 
 

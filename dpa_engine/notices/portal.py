@@ -40,8 +40,8 @@ from ..storage.schema import (
     PortalRefusalRow,
     TargetRow,
 )
+from .answers import record_objection
 from .audit import append_event
-from .changes import record_objection
 from .deadlines import BRUSSELS
 from .errors import NoticeError
 from .pagetexts import PageTexts

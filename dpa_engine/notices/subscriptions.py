@@ -26,7 +26,8 @@ from .delivery.smtp import SmtpSettings
 from .errors import NoticeError
 from .mailer import MailError, send_message
 from .pagetexts import PageTexts
-from .register import now_utc, provider_snapshot
+from .provider import provider_snapshot
+from .register import now_utc
 
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")

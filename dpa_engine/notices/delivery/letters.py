@@ -67,7 +67,7 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
             write_atomically(path, letter)
             written.append(path)
-    if not written:
+    if not written and not (only_unnotified and change.status in ("sent", "closed")):
         raise NoticeError(f"change {change_id} has no letters" + (
             " for customers that were not notified" if only_unnotified else ""),
             fix=f"send it first: dpa change send {change_id}")

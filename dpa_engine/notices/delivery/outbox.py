@@ -44,8 +44,8 @@ from ...storage.schema import (
     TargetRow,
 )
 from ..audit import Event, append_events, lock_log
-from ..changes import plan_with_rows
 from ..errors import NoticeError
+from ..planning import plan_with_rows
 from .render import Addressee, ChangeFacts, Rendered, addressee, message_id
 
 CLAIMABLE = ("pending", "deferred")

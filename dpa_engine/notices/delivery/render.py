@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ...storage.schema import ChangeRow
-from ..changes import ChangeSummary, agreement_window, summary
+from ..changes import ChangeSummary, summary
 from ..compose import LetterSource, NoticeFacts, compose_notice, notice_html, notice_text
 from ..deadlines import Window, brussels_day, objection_deadline
 from ..errors import NoticeError
-from ..register import ProviderSnapshot, installation_id, provider_snapshot
+from ..planning import agreement_window
+from ..provider import ProviderSnapshot, installation_id, provider_snapshot
 from ..texts import NoticeTexts
 from .mime import notice_mime
 from .smtp import SmtpSettings

@@ -268,6 +268,9 @@ def _prepare(db: Database, change_id: int, settings: SmtpSettings, actor: str,
         if change.status in ("sent", "closed"):
             raise NoticeError(f"change {change_id} was already sent",
                               fix=f"see the outcome: dpa change status {change_id}")
+        if change.status == "withdrawn":
+            raise NoticeError(f"change {change_id} was withdrawn",
+                              fix=f"see why: dpa change status {change_id}")
         if change.status == "proposed":
             raise NoticeError(f"change {change_id} has not been planned",
                               fix=f"review who gets it first: dpa change plan {change_id}")

@@ -1,0 +1,426 @@
+"""`dpa change`: propose, plan, send, follow and close (or withdraw) a sub-processor change."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.markup import escape
+
+from .. import notices
+from ..errors import DpaError, InputError
+from ..models import SubProcessor
+from ..storage import Database
+from ..yamlsource import load_yaml, validate
+from .common import (
+    ChangeIdArgument,
+    JsonOption,
+    LibraryOption,
+    TemplateOption,
+    check_seconds,
+    check_seconds_settings,
+    echo_json,
+    option_text,
+    out,
+    progress_bar,
+    renamed,
+    required,
+    user_errors,
+)
+from .format import folded_table, keep_whole
+from .notice_options import (
+    ActorOption,
+    DbOption,
+    OldFormatOption,
+    actor_name,
+    add_row,
+    brussels,
+    date_option,
+    deadline_text,
+    notice_renderer,
+    notice_texts,
+    open_db,
+    sign_checkpoint,
+    wants_json,
+    when,
+)
+
+change_app = typer.Typer(no_args_is_help=True,
+                         help="Propose, plan, send and close (or withdraw) a change.")
+
+
+def _transfer(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    kind, _, rest = value.partition(":")
+    if kind == "scc":
+        module, _, detail = rest.partition(":")
+        if module not in ("2", "3"):
+            raise DpaError(f"'{value}' names no SCC module", field="--transfer",
+                           fix="write scc:3 (processor to processor) or scc:2")
+        return {"kind": "scc", "scc_module": int(module), "detail": detail or None}
+    if kind in ("adequacy", "bcr"):
+        return {"kind": kind, "detail": rest or None}
+    raise DpaError(f"unknown transfer mechanism '{value}'", field="--transfer",
+                   fix="use scc:3, scc:2, adequacy or bcr (optionally ':detail')")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _from_file(path: Path) -> SubProcessor:
+    doc = load_yaml(path)
+    return validate(SubProcessor, doc, error=InputError)
+
+
+@change_app.command("propose")
+@user_errors
+def change_propose(
+    effective: Annotated[str, typer.Option(
+        "--effective", metavar="DATE", help="Effective date: YYYY-MM-DD, or +N for N days from today")],
+    add: Annotated[bool, typer.Option("--add", help="Add a new sub-processor")] = False,
+    replace: Annotated[str | None, typer.Option(
+        "--replace", help="Id of the sub-processor the new one replaces")] = None,
+    remove: Annotated[str | None, typer.Option(
+        "--remove", help="Id of the sub-processor to remove")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from-file", help="The new sub-processor as YAML (provider profile format)")] = None,
+    sub_id: Annotated[str | None, typer.Option("--id", help="Id of the new sub-processor")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", help="Legal entity")] = None,
+    country: Annotated[str | None, typer.Option("--country", help="Country of establishment")]
+    = None,
+    locations: Annotated[str | None, typer.Option(
+        "--locations", help="Where data is processed, comma-separated ISO codes")] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", help="Purpose, one text")] = None,
+    purpose_nl: Annotated[str | None, typer.Option("--purpose-nl")] = None,
+    purpose_fr: Annotated[str | None, typer.Option("--purpose-fr")] = None,
+    purpose_en: Annotated[str | None, typer.Option("--purpose-en")] = None,
+    services: Annotated[str | None, typer.Option(
+        "--services", help="Services that use it, comma-separated ids")] = None,
+    engagement: Annotated[str, typer.Option(
+        "--engagement", help="systematic or incidental")] = "systematic",
+    transfer: Annotated[str | None, typer.Option(
+        "--transfer", help="scc:3[:detail], scc:2, adequacy[:detail] or bcr")] = None,
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
+) -> None:
+    """Propose adding, replacing or removing a sub-processor."""
+    chosen = [flag for flag, on in (("--add", add), ("--replace", replace is not None),
+                                    ("--remove", remove is not None)) if on]
+    if len(chosen) != 1:
+        raise DpaError("say what the change is", field="--add/--replace/--remove",
+                       fix="give exactly one of --add, --replace OLD_ID, --remove ID")
+    effective_on = date_option(effective, "--effective")
+    action: Literal["add", "replace", "remove"] = (
+        "add" if add else "replace" if replace else "remove")
+    sub: SubProcessor | None = None
+    if action != "remove":
+        if from_file is not None:
+            sub = _from_file(from_file)
+        else:
+            per_language = {k: v for k, v in (("nl", purpose_nl), ("fr", purpose_fr),
+                                              ("en", purpose_en)) if v}
+            values = {"id": sub_id, "name": name, "legal_entity": entity, "country": country,
+                      "locations": _split(locations), "purpose": purpose or per_language or None,
+                      "services": _split(services), "engagement": engagement,
+                      "transfer": _transfer(transfer)}
+            missing = [f"--{k.replace('legal_entity', 'entity').replace('_', '-')}"
+                       for k, v in values.items() if v is None and k != "transfer"]
+            if missing:
+                raise DpaError(f"missing {', '.join(missing)}", field="change propose",
+                               fix="describe the new sub-processor, or give --from-file")
+            sub = notices.parse_subprocessor({k: v for k, v in values.items() if v is not None})
+    proposal = notices.Proposal(action=action, subprocessor=sub, target=replace or remove,
+                                effective_on=effective_on)
+    change = notices.propose_change(open_db(db), proposal, actor=actor_name(actor))
+    if as_json:  # "change": the number every later command takes, as in the other reports
+        echo_json({"change": change.id, **change.model_dump(mode="json")})
+        return
+    out.print(f"Proposed change {change.id}: {change.action} {change.subject.name} "
+              f"({change.subject.id}), effective {change.effective_on}", markup=False)
+    out.print(f"Next: dpa change plan {change.id}", markup=False)
+
+
+@change_app.command("plan")
+@user_errors
+def change_plan(
+    change_id: ChangeIdArgument,
+    at: Annotated[str | None, typer.Option(
+        "--at", help="Show deadlines as if sent at this moment (default: now)")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Plan even if the effective date falls inside a customer's objection "
+        "window (recorded in the audit log)")] = False,
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
+    db: DbOption = None, actor: ActorOption = None,
+) -> None:
+    """Which customers are affected and why (via their services), and each one's deadline.
+
+    Refused when the effective date falls inside a customer's objection window, unless
+    --force."""
+    plan = notices.plan_change(open_db(db), change_id, actor=actor_name(actor),
+                               dispatch_at=when(at, "--at") if at else None, force=force)
+    if wants_json(as_json, output_format):
+        echo_json(plan.model_dump(mode="json"))
+        return
+    change = plan.change
+    out.print(f"Change {change.id}: {change.action} {change.subject.name} ({change.subject.id}, "
+              f"{change.subject.engagement}), effective {change.effective_on}", markup=False)
+    table = folded_table("customer, agreement, to", "notice, window, deadline", "why",
+                         title=f"Affected customers (deadlines if sent "
+                               f"{brussels(plan.dispatch_at)})")
+    keep_whole(table, 0)
+    for e in plan.affected:
+        why = "\n".join(f"{r.service} uses {r.subprocessor} ({r.role})" for r in e.reasons)
+        window = f"{e.window_days} {e.window_unit} days" if e.window_days else "no window"
+        add_row(table, "\n".join([e.customer, f"{e.reference or '-'} v{e.agreement_version}",
+                               *e.recipients]),
+             f"{e.kind} ({e.language})\n{window}\n{deadline_text(e.deadline_if_sent)}", why)
+    out.print(table)
+    for e in plan.affected:
+        for warning in e.warnings:
+            out.print("[yellow]warning[/]" + escape(f" {e.customer}: {warning}"))
+    if plan.unaffected:
+        out.print("Not affected: " + ", ".join(
+            f"{u.customer} ({', '.join(u.services)})" for u in plan.unaffected), markup=False)
+    out.print(f"Next: dpa change send {change.id}", markup=False)
+
+
+@change_app.command("send")
+@user_errors
+def change_send(
+    change_id: ChangeIdArgument,
+    smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="$DPA_SMTP_HOST")] = None,
+    smtp_port: Annotated[int | None, typer.Option("--smtp-port", min=1, max=65535,
+                                                   help="$DPA_SMTP_PORT")] = None,
+    smtp_security: Annotated[str | None, typer.Option(
+        "--smtp-security", help="none, starttls or tls ($DPA_SMTP_SECURITY)")] = None,
+    smtp_user: Annotated[str | None, typer.Option(
+        "--smtp-user", help="$DPA_SMTP_USER (password only via $DPA_SMTP_PASSWORD)")] = None,
+    smtp_from: Annotated[str | None, typer.Option(
+        "--smtp-from", help="Sender address ($DPA_SMTP_FROM; default: provider privacy e-mail)")]
+    = None,
+    max_attempts: Annotated[int | None, typer.Option(
+        "--max-attempts", help="Tries per notice in this run ($DPA_SMTP_MAX_ATTEMPTS, 5)")] = None,
+    backoff: Annotated[float | None, typer.Option(
+        "--backoff", help="First retry delay in seconds, doubling ($DPA_SMTP_BACKOFF, 2)")] = None,
+    connections: Annotated[int | None, typer.Option(
+        "--connections", help="Parallel SMTP connections (fewer if the server refuses some); "
+        "also the most notices a crash can leave in doubt ($DPA_SMTP_CONNECTIONS, 8)")] = None,
+    db: DbOption = None, actor: ActorOption = None, library: LibraryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send every notice of a planned change exactly once (safe to rerun after a crash).
+
+    Exit code 0 when every notice is delivered (also when nothing was left to send), 1 when
+    some are deferred (rerun) or were refused (follow up)."""
+    check_seconds_settings()
+    check_seconds(backoff, "DPA_SMTP_BACKOFF", "--backoff")
+    settings = notices.SmtpSettings.from_env(
+        host=smtp_host, port=smtp_port, security=smtp_security, username=smtp_user,
+        from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
+        connections=connections)
+    database = open_db(db)
+    state = notices.change_status(database, change_id).change.status
+    if state in ("sent", "closed"):  # a rerun after the last notice went out: nothing to do
+        if as_json:
+            echo_json({"change": change_id, "status": state, "nothing_left_to_send": True})
+        else:
+            out.print(f"Change {change_id}: nothing left to send (every notice went out). "
+                      f"See: dpa change status {change_id}", markup=False)
+        return
+    report = _send_with_progress(database, change_id, settings, notice_texts(library), actor_name(actor))
+    sign_checkpoint(database, quiet=as_json)
+    if as_json:
+        echo_json(report.model_dump(mode="json"))
+        raise typer.Exit(0 if report.complete and not report.failed else 1)
+    if report.connection_limit is not None:
+        out.print(f"note: the SMTP server refused connections beyond "
+                  f"{report.connection_limit} of the {settings.connections} asked for; the "
+                  f"run used {report.connection_limit} (set --connections "
+                  f"{report.connection_limit} to stop asking)", markup=False)
+    for key in report.sent:
+        out.print("[green]sent[/]" + escape(f" {key}"))
+    for key in report.already_sent:
+        out.print(f"already sent: {key}", markup=False)
+    for key in report.in_doubt_resent:
+        out.print("[yellow]in doubt[/]" + escape(
+            f" {key}: resent with the same Message-ID (the previous run died while the server "
+            "was answering)"))
+    for failed in report.failed:
+        out.print("[red]NOT notified[/]" + escape(
+            f" {failed.customer}: {failed.error}; follow-up: {failed.follow_up}"), soft_wrap=True)
+    for deferred in report.deferred:
+        out.print("[yellow]deferred[/]" + escape(
+            f" {deferred.customer} after {deferred.attempts} attempt(s): {deferred.error}"),
+            soft_wrap=True)
+    if not report.complete:
+        out.print(f"Not finished: rerun 'dpa change send {change_id}' to retry the deferred "
+                  "notices", markup=False)
+        raise typer.Exit(1)
+    out.print(f"Change {change_id}: every notice is delivered or recorded as failed. "
+              f"Next: dpa change status {change_id}", markup=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _send_with_progress(db: Database, change_id: int, settings: notices.SmtpSettings,
+                        texts: notices.NoticeTexts, actor: str) -> notices.SendReport:
+    """send_change with a progress bar on stderr: count, rate, failures, ETA."""
+    with progress_bar() as progress:
+        task = progress.add_task("notices", total=None, rate="", problems="")
+        started: list[float] = []
+
+        def show(state: notices.SendProgress) -> None:
+            if state.stage == "queueing":
+                progress.update(task, description="queueing notices in the outbox")
+                return
+            if not started:
+                started.append(time.perf_counter())
+            done = state.sent + state.failed
+            rate = state.sent / max(time.perf_counter() - started[0], 1e-9)
+            problems = ", ".join(text for count, text in (
+                (state.failed, f"{state.failed} not notified"),
+                (state.deferred, f"{state.deferred} deferred")) if count)
+            progress.update(task, description="notices sent", total=state.total,
+                            completed=done, rate=f"{rate:.0f}/s", problems=problems)
+
+        return notices.send_change(db, change_id, settings=settings, texts=texts, actor=actor,
+                                   progress=show)
+
+
+@change_app.command("status")
+@user_errors
+def change_status(
+    change_id: ChangeIdArgument,
+    as_json: JsonOption = False,
+    output_format: OldFormatOption = None,
+    db: DbOption = None,
+) -> None:
+    """Per customer: notice, delivery, deadline, objections, outcome and follow-up."""
+    status = notices.change_status(open_db(db), change_id)
+    if wants_json(as_json, output_format):
+        echo_json(status.model_dump(mode="json"))
+        return
+    change = status.change
+    out.print(f"Change {change.id} ({change.status}): {change.action} {change.subject.name}",
+              markup=False)
+    table = folded_table("customer", "notice, delivery", "notified, deadline",
+                         "objections, outcome")
+    keep_whole(table, 0)
+    for t in status.targets:
+        objections = ", ".join(f"{o['kind']}{' (late)' if o['late'] else ''}"
+                               for o in t.objections) or "no objection"
+        add_row(table, t.customer, f"{t.kind}\n{t.message_status or '-'}",
+             f"{brussels(t.notified_at)}\n{deadline_text(t.deadline)}",
+             f"{objections}\n{t.outcome or '-'}")
+    out.print(table)
+    for t in status.follow_ups:
+        out.print("[yellow]follow-up[/]" + escape(f" {t.customer}: {t.follow_up}"), soft_wrap=True)
+
+
+@change_app.command("close")
+@user_errors
+def change_close(
+    change_id: ChangeIdArgument,
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
+) -> None:
+    """After every deadline: record each outcome (silence under general authorisation = approval)."""
+    database = open_db(db)
+    report = notices.close_change(database, change_id, actor=actor_name(actor))
+    sign_checkpoint(database, quiet=as_json)
+    if as_json:
+        echo_json(report.model_dump(mode="json"))
+        return
+    for key, outcome in report.outcomes.items():
+        out.print(f"{outcome:>16}  {key}", markup=False)
+    for key, note in report.follow_ups.items():
+        out.print("[yellow]follow-up[/]" + escape(f" {key}: {note}"), soft_wrap=True)
+    out.print(f"Change {change_id} closed; sub-processor list version {report.list_version}",
+              markup=False)
+
+
+@change_app.command("bounce")
+@user_errors
+def change_bounce(
+    change_id: ChangeIdArgument,
+    customer: Annotated[str, typer.Option("--customer")],
+    reason: Annotated[str, typer.Option("--reason", help="The bounce message")],
+    db: DbOption = None, actor: ActorOption = None,
+) -> None:
+    """Record a bounce received after sending: the customer was NOT notified."""
+    notices.record_bounce(open_db(db), change_id, option_text(customer, "--customer"),
+                          reason=option_text(reason, "--reason"), actor=actor_name(actor))
+    out.print(f"Recorded: {customer} was not notified of change {change_id}; its window does "
+              "not run. See the follow-up in: dpa change status", markup=False)
+
+
+@change_app.command("letters")
+@user_errors
+def change_letters(
+    change_id: ChangeIdArgument,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", metavar="DIR", help="Folder for the letters [required]")] = None,
+    old_output: Annotated[Path | None, typer.Option("-o", "--output", hidden=True)] = None,
+    unnotified: Annotated[bool, typer.Option(
+        "--unnotified", help="Only customers that were not notified")] = False,
+    db: DbOption = None, template: TemplateOption = None, library: LibraryOption = None,
+) -> None:
+    """Write each customer's notice as a .docx letter (e.g. for the fallback contact); a
+    notice not sent yet is written as it would be sent now."""
+    output = required(renamed(output_dir, old_output, "--output-dir", "-o/--output"),
+                      "--output-dir", f"dpa change letters {change_id} --output-dir letters/")
+    written = notices.letters(open_db(db), change_id, output, renderer=notice_renderer(template),
+                              texts=notice_texts(library), settings=notices.SmtpSettings.from_env(),
+                              only_unnotified=unnotified)
+    for path in written:
+        out.print(f"Wrote {path}", markup=False)
+    if not written:
+        out.print(f"Change {change_id}: every customer was notified; no letter to write.",
+                  markup=False)
+
+
+@change_app.command("letter-sent")
+@user_errors
+def change_letter_sent(
+    change_id: ChangeIdArgument,
+    customer: Annotated[str, typer.Option("--customer", help="Customer key or number")],
+    sent_at: Annotated[str, typer.Option(
+        "--sent-at", metavar="WHEN",
+        help="When the letter went out: e.g. 2026-11-25T16:00 (Brussels), with an offset, or "
+             "now")],
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
+) -> None:
+    """Record that a customer the e-mail did not reach got the notice by post: its objection
+    window runs from that moment."""
+    report = notices.record_letter_sent(open_db(db), change_id, option_text(customer, "--customer"),
+                                        sent_at=when(sent_at, "--sent-at"),
+                                        actor=actor_name(actor))
+    if as_json:
+        echo_json(report.model_dump(mode="json"))
+        return
+    out.print(f"Recorded: the letter to {report.customer} went out {brussels(report.sent_at)}; "
+              f"deadline {deadline_text(report.deadline)}", markup=False)
+
+
+@change_app.command("withdraw")
+@user_errors
+def change_withdraw(
+    change_id: ChangeIdArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log")],
+    db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
+) -> None:
+    """Withdraw a change; a withdrawn change no longer blocks a new proposal."""
+    report = notices.withdraw_change(open_db(db), change_id, reason=option_text(reason, "--reason"),
+                                     actor=actor_name(actor))
+    if as_json:
+        echo_json(report.model_dump(mode="json"))
+        return
+    out.print(f"Change {change_id} withdrawn (it was {report.was}).", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(change_app, name="change")
