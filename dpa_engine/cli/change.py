@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
 
 from .. import notices
-from ..errors import DpaError, InputError
-from ..models import SubProcessor
+from ..errors import DpaError
 from ..storage import Database
-from ..yamlsource import load_yaml, validate
 from .common import (
     ChangeIdArgument,
     JsonOption,
@@ -49,31 +47,6 @@ from .notice_options import (
 
 change_app = typer.Typer(no_args_is_help=True,
                          help="Propose, plan, send and close (or withdraw) a change.")
-
-
-def _transfer(value: str | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    kind, _, rest = value.partition(":")
-    if kind == "scc":
-        module, _, detail = rest.partition(":")
-        if module not in ("2", "3"):
-            raise DpaError(f"'{value}' names no SCC module", field="--transfer",
-                           fix="write scc:3 (processor to processor) or scc:2")
-        return {"kind": "scc", "scc_module": int(module), "detail": detail or None}
-    if kind in ("adequacy", "bcr"):
-        return {"kind": kind, "detail": rest or None}
-    raise DpaError(f"unknown transfer mechanism '{value}'", field="--transfer",
-                   fix="use scc:3, scc:2, adequacy or bcr (optionally ':detail')")
-
-
-def _split(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _from_file(path: Path) -> SubProcessor:
-    doc = load_yaml(path)
-    return validate(SubProcessor, doc, error=InputError)
 
 
 @change_app.command("propose")
@@ -116,23 +89,14 @@ def change_propose(
     effective_on = date_option(effective, "--effective")
     action: Literal["add", "replace", "remove"] = (
         "add" if add else "replace" if replace else "remove")
-    sub: SubProcessor | None = None
+    sub = None
     if action != "remove":
-        if from_file is not None:
-            sub = _from_file(from_file)
-        else:
-            per_language = {k: v for k, v in (("nl", purpose_nl), ("fr", purpose_fr),
-                                              ("en", purpose_en)) if v}
-            values = {"id": sub_id, "name": name, "legal_entity": entity, "country": country,
-                      "locations": _split(locations), "purpose": purpose or per_language or None,
-                      "services": _split(services), "engagement": engagement,
-                      "transfer": _transfer(transfer)}
-            missing = [f"--{k.replace('legal_entity', 'entity').replace('_', '-')}"
-                       for k, v in values.items() if v is None and k != "transfer"]
-            if missing:
-                raise DpaError(f"missing {', '.join(missing)}", field="change propose",
-                               fix="describe the new sub-processor, or give --from-file")
-            sub = notices.parse_subprocessor({k: v for k, v in values.items() if v is not None})
+        sub = notices.subprocessor_from_file(from_file) if from_file is not None else \
+            notices.subprocessor_from_options({
+                "id": sub_id, "name": name, "entity": entity, "country": country,
+                "locations": locations, "purpose": purpose, "purpose-nl": purpose_nl,
+                "purpose-fr": purpose_fr, "purpose-en": purpose_en, "services": services,
+                "engagement": engagement, "transfer": transfer})
     proposal = notices.Proposal(action=action, subprocessor=sub, target=replace or remove,
                                 effective_on=effective_on)
     change = notices.propose_change(open_db(db), proposal, actor=actor_name(actor))
@@ -224,8 +188,9 @@ def change_send(
         from_address=smtp_from, max_attempts=max_attempts, backoff_seconds=backoff,
         connections=connections)
     database = open_db(db)
-    state = notices.change_status(database, change_id).change.status
-    if state in ("sent", "closed"):  # a rerun after the last notice went out: nothing to do
+    status = notices.change_status(database, change_id)
+    state = status.change.status
+    if status.nothing_to_send:  # a rerun after the last notice went out: nothing to do
         if as_json:
             echo_json({"change": change_id, "status": state, "nothing_left_to_send": True})
         else:
@@ -314,7 +279,8 @@ def change_status(
     for t in status.targets:
         objections = ", ".join(f"{o['kind']}{' (late)' if o['late'] else ''}"
                                for o in t.objections) or "no objection"
-        add_row(table, t.customer, f"{t.kind}\n{t.message_status or '-'}",
+        withdrawal = f"\nwithdrawal {t.withdrawal_status}" if t.withdrawal_status else ""
+        add_row(table, t.customer, f"{t.kind}\n{t.message_status or '-'}{withdrawal}",
              f"{brussels(t.notified_at)}\n{deadline_text(t.deadline)}",
              f"{objections}\n{t.outcome or '-'}")
     out.print(table)
@@ -394,8 +360,9 @@ def change_letter_sent(
              "now")],
     db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Record that a customer the e-mail did not reach got the notice by post: its objection
-    window runs from that moment."""
+    """Record a notice sent by post: the customer's objection window runs from then.
+
+    For a customer the e-mail did not reach (see 'dpa change letters CHANGE --unnotified')."""
     report = notices.record_letter_sent(open_db(db), change_id, option_text(customer, "--customer"),
                                         sent_at=when(sent_at, "--sent-at"),
                                         actor=actor_name(actor))
@@ -413,13 +380,22 @@ def change_withdraw(
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log")],
     db: DbOption = None, actor: ActorOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Withdraw a change; a withdrawn change no longer blocks a new proposal."""
-    report = notices.withdraw_change(open_db(db), change_id, reason=option_text(reason, "--reason"),
-                                     actor=actor_name(actor))
+    """Withdraw a change (audited with the reason); it no longer blocks a new proposal.
+
+    After it went out: notices not sent yet are cancelled, the objection windows close, and
+    each customer notified gets a short withdrawal notice in its language, sent (exactly once)
+    by 'dpa change send CHANGE'. A closed change cannot be withdrawn."""
+    report = notices.withdraw_change(open_db(db), change_id,
+                                     reason=option_text(reason, "--reason"),
+                                     actor=actor_name(actor),
+                                     settings=notices.SmtpSettings.from_env())
     if as_json:
         echo_json(report.model_dump(mode="json"))
         return
     out.print(f"Change {change_id} withdrawn (it was {report.was}).", markup=False)
+    if report.to_tell:
+        out.print(f"{len(report.to_tell)} customer(s) to tell: {', '.join(report.to_tell)}. "
+                  f"Next: dpa change send {change_id}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

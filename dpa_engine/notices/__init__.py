@@ -25,7 +25,14 @@ from .answers import (
     record_objection,
 )
 from .audit import AuditRecord, AuditVerification, verify_chain
-from .changes import ChangeSummary, Proposal, parse_subprocessor, propose_change
+from .changes import (
+    ChangeSummary,
+    Proposal,
+    parse_subprocessor,
+    propose_change,
+    subprocessor_from_file,
+    subprocessor_from_options,
+)
 from .closing import CloseReport, close_change
 from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, objection_deadline
@@ -106,6 +113,8 @@ __all__ = [
     "record_letter_sent",
     "record_objection",
     "send_change",
+    "subprocessor_from_file",
+    "subprocessor_from_options",
     "subprocessor_list",
     "verify_audit",
     "withdraw_change",

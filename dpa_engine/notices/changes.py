@@ -8,15 +8,18 @@ affected: planning.py) → sending → sent (delivery/) → closed (closing.py),
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import InputError
 from ..models import EEA_COUNTRIES, LANGUAGES, SubProcessor, text_in
 from ..storage import Database
 from ..storage.schema import ChangeRow
+from ..yamlsource import load_yaml, validate
 from .audit import append_event
 from .compose import Action
 from .deadlines import brussels_day
@@ -160,6 +163,53 @@ def propose_change(db: Database, proposal: Proposal, *, actor: str,
 
 
 
+def subprocessor_from_options(options: dict[str, str | None]) -> SubProcessor:
+    """The new sub-processor of `dpa change propose`, from its options by name (`id`, `name`,
+    `entity`, `country`, `locations`, `purpose` or `purpose-nl/fr/en`, `services`,
+    `engagement`, `transfer`); errors name the option to fix."""
+    per_language = {language: options.get(f"purpose-{language}") for language in LANGUAGES}
+    values = {"id": options.get("id"), "name": options.get("name"),
+              "legal_entity": options.get("entity"), "country": options.get("country"),
+              "locations": _split(options.get("locations")),
+              "purpose": options.get("purpose")
+              or {k: v for k, v in per_language.items() if v} or None,
+              "services": _split(options.get("services")),
+              "engagement": options.get("engagement") or "systematic",
+              "transfer": _transfer(options.get("transfer"))}
+    missing = [f"--{k.replace('legal_entity', 'entity').replace('_', '-')}"
+               for k, v in values.items() if v is None and k != "transfer"]
+    if missing:
+        raise NoticeError(f"missing {', '.join(missing)}", field="change propose",
+                          fix="describe the new sub-processor, or give --from-file")
+    return parse_subprocessor({k: v for k, v in values.items() if v is not None})
+
+
+def subprocessor_from_file(path: Path) -> SubProcessor:
+    """The new sub-processor from a YAML file in the provider profile's format."""
+    return validate(SubProcessor, load_yaml(path), error=InputError)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _transfer(value: str | None) -> dict[str, Any] | None:
+    """`scc:3[:detail]`, `scc:2`, `adequacy[:detail]` or `bcr[:detail]`."""
+    if value is None:
+        return None
+    kind, _, rest = value.partition(":")
+    if kind == "scc":
+        module, _, detail = rest.partition(":")
+        if module not in ("2", "3"):
+            raise NoticeError(f"'{value}' names no SCC module", field="--transfer",
+                              fix="write scc:3 (processor to processor) or scc:2")
+        return {"kind": "scc", "scc_module": int(module), "detail": detail or None}
+    if kind in ("adequacy", "bcr"):
+        return {"kind": kind, "detail": rest or None}
+    raise NoticeError(f"unknown transfer mechanism '{value}'", field="--transfer",
+                      fix="use scc:3, scc:2, adequacy or bcr (optionally ':detail')")
+
+
 def parse_subprocessor(values: dict[str, Any]) -> SubProcessor:
     """A SubProcessor from CLI values; errors name the option to fix."""
     try:
@@ -173,4 +223,4 @@ def parse_subprocessor(values: dict[str, Any]) -> SubProcessor:
 
 
 __all__ = ["FINISHED", "ChangeSummary", "Proposal", "get_change", "parse_subprocessor",
-           "propose_change", "summary"]
+           "propose_change", "subprocessor_from_file", "subprocessor_from_options", "summary"]

@@ -29,6 +29,7 @@ class TargetStatus(BaseModel):
     objections: list[dict[str, Any]]
     outcome: str | None
     follow_up: str | None
+    withdrawal_status: str | None = None  # of its withdrawal notice, if the change has one
 
 
 class ChangeStatus(BaseModel):
@@ -39,6 +40,15 @@ class ChangeStatus(BaseModel):
     @property
     def follow_ups(self) -> list[TargetStatus]:
         return [t for t in self.targets if t.follow_up]
+
+    @property
+    def nothing_to_send(self) -> bool:
+        """Whether `dpa change send` has nothing (left) to do: every notice went out, or the
+        change was withdrawn and every withdrawal notice went out."""
+        if self.change.status == "withdrawn":  # (withdrawn before sending: refused by send)
+            told = [t.withdrawal_status for t in self.targets if t.withdrawal_status]
+            return bool(told) and all(s in ("sent", "failed", "bounced") for s in told)
+        return self.change.status in ("sent", "closed")
 
 
 def change_targets(session: Session, change_id: int) -> list[TargetRow]:
@@ -66,7 +76,8 @@ def change_status(db: Database, change_id: int) -> ChangeStatus:
                 objections=[{"kind": o.kind, "received_at": o.received_at.isoformat(),
                              "late": o.late, "text": o.text}
                             for o in target_objections(session, target)],
-                outcome=target.outcome, follow_up=target.follow_up))
+                outcome=target.outcome, follow_up=target.follow_up,
+                withdrawal_status=target.withdrawal.status if target.withdrawal else None))
         return ChangeStatus(change=summary(row), targets=targets)
 
 

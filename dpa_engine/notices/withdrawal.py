@@ -1,7 +1,10 @@
 """Withdrawing a change: a proposal made by mistake, or a change the provider gives up.
 
-Before any notice went out, a withdrawn change simply stops: it frees the way for a new
-proposal on the same sub-processors. The reason is kept in the audit log.
+Before any notice went out, a withdrawn change simply stops. After, every customer that was
+notified (or may have been: a notice in doubt) gets a short withdrawal notice in its language,
+queued in the same exactly-once outbox and sent by `dpa change send`; notices not sent yet
+are cancelled, and the objection windows close. Either way the reason is kept in the audit
+log and the withdrawn change no longer blocks a new proposal on the same sub-processors.
 """
 
 from __future__ import annotations
@@ -9,10 +12,15 @@ from __future__ import annotations
 import datetime
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
 
 from ..storage import Database
+from ..storage.schema import TargetRow
 from .audit import append_event
 from .changes import get_change
+from .delivery.render import change_facts
+from .delivery.smtp import SmtpSettings
+from .delivery.withdrawals import queue_withdrawals
 from .errors import NoticeError
 from .register import now_utc
 
@@ -23,11 +31,15 @@ class WithdrawReport(BaseModel):
     status: str
     reason: str
     was: str  # the status before withdrawing
+    # customers to be told of the withdrawal (by `dpa change send`); empty before sending
+    to_tell: list[str] = []
 
 
 def withdraw_change(db: Database, change_id: int, *, reason: str, actor: str,
+                    settings: SmtpSettings | None = None,
                     now: datetime.datetime | None = None) -> WithdrawReport:
-    """Withdraw a change that has not been sent; the reason goes into the audit log."""
+    """Withdraw a change; after it went out, queue a withdrawal notice for each customer
+    notified (`settings`: the sender address its Message-IDs are made from)."""
     moment = now or now_utc()
     if not reason.strip():
         raise NoticeError("the reason for withdrawing is empty", field="--reason",
@@ -42,15 +54,21 @@ def withdraw_change(db: Database, change_id: int, *, reason: str, actor: str,
             raise NoticeError(f"change {change_id} is closed: its outcome is final",
                               fix="propose a new change to undo it (e.g. dpa change propose "
                               "--remove ID)")
-        if row.status not in ("proposed", "planned"):
-            raise NoticeError(f"change {change_id} has been sent ({row.status})",
-                              fix=f"let every window end, then close it: dpa change close "
-                              f"{change_id}")
         was = row.status
+        to_tell: list[str] = []
+        if was in ("sending", "sent"):
+            facts = change_facts(session, settings or SmtpSettings(), row)
+            to_tell = queue_withdrawals(session, row.id, facts, moment=moment, actor=actor)
+            for target in session.execute(select(TargetRow).where(
+                    TargetRow.change_id == row.id)).scalars():
+                target.outcome = "withdrawn"
+                if target.deadline is not None and target.deadline > moment:
+                    target.deadline = moment  # the window closes now
         row.status = "withdrawn"
         append_event(session, "withdrawn", actor=actor, at=moment, change_id=row.id,
-                     data={"reason": reason, "status_before": was, "notified": []})
-        return WithdrawReport(change=row.id, status=row.status, reason=reason, was=was)
+                     data={"reason": reason, "status_before": was, "to_tell": to_tell})
+        return WithdrawReport(change=row.id, status=row.status, reason=reason, was=was,
+                              to_tell=to_tell)
 
 
 __all__ = ["WithdrawReport", "withdraw_change"]

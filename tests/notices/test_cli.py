@@ -136,7 +136,7 @@ def it_withdraws_a_change_and_proposes_again(dpa) -> None:  # type: ignore[no-un
     withdrawn = json.loads(dpa("change", "withdraw", "1", "--reason", "wrong services",
                                "--json"))
     assert withdrawn == {"change": 1, "status": "withdrawn", "reason": "wrong services",
-                         "was": "proposed"}
+                         "was": "proposed", "to_tell": []}
     assert "Change 1 (withdrawn)" in dpa("change", "status", "1")
     again = dpa("change", "withdraw", "1", "--reason", "again", code=2)
     assert "change 1 is already withdrawn" in again and again.strip().count("\n") == 0
@@ -177,3 +177,20 @@ def it_records_a_letter_sent_by_post(dpa, smtp: SmtpServer, tmp_path: Path) -> N
     assert not (tmp_path / "m").exists()
     again = dpa("change", "send", "1")
     assert "nothing left to send" in again
+
+
+def it_withdraws_a_sent_change_and_tells_the_customers(dpa, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    _propose_voicebot(dpa)
+    dpa("change", "plan", "1")
+    smtp_options = ("--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
+                    "--smtp-from", "notices@voxalis.example")
+    dpa("change", "send", "1", *smtp_options)
+    notified = len(smtp.recorder.messages)
+    withdrawn = dpa("change", "withdraw", "1", "--reason", "another vendor")
+    assert "withdrawn (it was sent)" in withdrawn and "Next: dpa change send 1" in withdrawn
+    dpa("change", "send", "1", *smtp_options)
+    assert len(smtp.recorder.messages) == 2 * notified
+    assert "nothing left to send" in dpa("change", "send", "1", *smtp_options)
+    assert "withdrawal sent" in dpa("change", "status", "1")
+    assert "ok" in dpa("audit", "verify")

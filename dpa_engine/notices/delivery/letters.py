@@ -27,7 +27,8 @@ def change_outbox(session: Session, change_id: int) -> list[OutboxRow]:
     """The change's outbox entries in order, with their targets, customers, agreements and
     payloads loaded."""
     query = (select(OutboxRow).join(TargetRow, OutboxRow.target_id == TargetRow.id)
-             .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)
+             .where(TargetRow.change_id == change_id, OutboxRow.purpose == "notice")
+             .order_by(OutboxRow.id)
              .options(selectinload(OutboxRow.target).selectinload(TargetRow.customer),
                       selectinload(OutboxRow.target).selectinload(TargetRow.agreement),
                       selectinload(OutboxRow.payload)))
