@@ -218,8 +218,8 @@ def _foreign_keys_off(connection: Any) -> Iterator[None]:
     try:
         yield
         if raw.execute("PRAGMA foreign_key_check").fetchall():  # pragma: no cover - a bug
-            raise StorageError("a migration left rows that refer to missing rows",
-                               fix="report this as a bug; the database was not changed")
+            raise StorageError("a schema migration left rows that refer to missing rows",
+                               fix="report this as a bug, with the database")
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
 

@@ -20,7 +20,7 @@ from dpa_engine.notices import (
 )
 from dpa_engine.storage import Database, close_databases, open_database
 from dpa_engine.storage.database import MIGRATIONS
-from dpa_engine.storage.schema import OutboxPayloadRow, OutboxRow
+from dpa_engine.storage.schema import OutboxPayloadRow, OutboxRow, TargetRow
 
 from .conftest import Clock, SmtpServer
 from .helpers import ACTOR, propose, proposed_and_planned, register, voicebot
@@ -47,11 +47,19 @@ def withdrawn_after_sending(db: Database, library: Library, clock: Clock, smtp: 
     return plan.change.id, languages, before
 
 
+def stated_deadlines(db: Database) -> dict[int, object]:
+    with db.transaction() as session:
+        rows = session.execute(select(TargetRow.id, TargetRow.stated_deadline)).all()
+        return {target: stated for target, stated in rows}
+
+
 class DescribeWithdrawingAfterSending:
     def it_tells_each_notified_customer_once_in_its_language(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
             texts: NoticeTexts) -> None:
         change_id, languages, before = withdrawn_after_sending(db, library, clock, smtp, texts)
+        stated = stated_deadlines(db)
+        assert any(stated.values())
         status = change_status(db, change_id)
         assert status.change.status == "withdrawn" and not status.nothing_to_send
         assert all(t.outcome == "withdrawn" for t in status.targets)
@@ -74,6 +82,7 @@ class DescribeWithdrawingAfterSending:
             send_change(db, change_id, settings=smtp.settings(), texts=texts, actor=ACTOR,
                         clock=clock)
         assert len(smtp.recorder.messages) == before + len(languages)
+        assert stated_deadlines(db) == stated  # what each notice said stays on record
         verified = verify_audit(db)
         assert verified.ok and verified.notices_checked == before + len(languages)
 

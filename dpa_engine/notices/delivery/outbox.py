@@ -237,8 +237,9 @@ def start(session: Session, sender: str, message: Claimed, rendered: Rendered | 
             "body_html": rendered.body_html,
             "letter_source": rendered.letter_source.model_dump(mode="json"),
             "mime": rendered.mime})
-        session.execute(_STATED, {"b_id": message.target_id,
-                                  "b_deadline": rendered.stated_deadline})
+        if message.purpose == "notice":  # (a withdrawal keeps what the notice stated)
+            session.execute(_STATED, {"b_id": message.target_id,
+                                      "b_deadline": rendered.stated_deadline})
     if message.in_doubt:
         append_events(session, [Event(
             event="in-doubt-resend", actor=actor, at=moment, change_id=change_id,
