@@ -20,7 +20,9 @@ from tests.conftest import EXAMPLES
 
 DPA = str(Path(sys.executable).parent / "dpa")
 HEAVY_FOR_AGREEMENTS = ("sqlalchemy", "alembic", "psycopg", "holidays", "dpa_engine.notices",
-                        "dpa_engine.storage", "dpa_engine.cli.notices", "dpa_engine.cli.legal")
+                        "dpa_engine.storage", "dpa_engine.cli.change", "dpa_engine.cli.send",
+                        "dpa_engine.cli.customers",
+                        "dpa_engine.cli.audit", "dpa_engine.cli.legal")
 HEAVY_FOR_HELP = (*HEAVY_FOR_AGREEMENTS, "rule_engine", "docxtpl", "docx", "lxml", "jinja2",
                   "ruamel", "babel", "pydantic", "dpa_engine.agreements", "dpa_engine.library",
                   "dpa_engine.cli.agreements")

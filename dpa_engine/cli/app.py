@@ -1,6 +1,6 @@
 """The `dpa` command line: the one place where every command is registered.
 
-Each command lives in a module (agreements.py, legal.py, notices.py, setup.py, ...) with a
+Each command lives in a module (agreements.py, legal.py, change.py, setup.py, ...) with a
 `register(app)` function. The modules are imported only when one of their commands runs, so
 `dpa --help` loads none of them and `dpa generate` never loads SQLAlchemy or Alembic: the
 table below gives each command's module and the one-line help that `dpa --help` lists (a
@@ -54,11 +54,11 @@ COMMANDS: tuple[Entry, ...] = (
           "to the negotiated one.", LEGAL),
     Entry("regenerate", "legal", "Make an agreement again from its manifest: same clause "
           "versions, data and text, even after the clause library moved on.", LEGAL),
-    Entry("customers", "notices", "The register of customers and agreements.", NOTICES),
-    Entry("subprocessors", "notices", "The published sub-processor list.", NOTICES),
-    Entry("change", "notices", "Propose, plan, send and close a change.", NOTICES),
-    Entry("objection", "notices", "Record customers' objections and consents.", NOTICES),
-    Entry("audit", "notices", "The hash-chained audit log and evidence pack.", NOTICES),
+    Entry("customers", "customers", "The register of customers and agreements.", NOTICES),
+    Entry("subprocessors", "subprocessors", "The published sub-processor list.", NOTICES),
+    Entry("change", "change", "Propose, plan, send and close (or withdraw) a change.", NOTICES),
+    Entry("objection", "objection", "Record customers' objections and consents.", NOTICES),
+    Entry("audit", "audit", "The hash-chained audit log and evidence pack.", NOTICES),
     Entry("serve", "web", "Start the web app for account managers and legal.", WEB),
     Entry("users", "web", "Users of the web app.", WEB),
 )

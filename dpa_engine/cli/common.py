@@ -6,8 +6,6 @@ Library errors (DpaError) become one line on stderr and exit code 2, never a tra
 from __future__ import annotations
 
 import json
-import math
-import os
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -142,32 +140,5 @@ def option_text(value: str, option: str) -> str:
     """A free-text option (an objection text, an actor, a reason) checked like YAML text: a
     character no document, e-mail or database can hold is refused, naming the option."""
     return xml_safe_text(value, field=option)
-
-
-# Numeric settings from the environment that must be finite: `inf` would wait forever.
-SECONDS_SETTINGS = {"DPA_SMTP_TIMEOUT": (0.001, 3600.0), "DPA_SMTP_BACKOFF": (0.0, 86400.0),
-                    "DPA_SMTP_BACKOFF_MAX": (0.0, 86400.0)}
-
-
-def check_seconds(value: float | str | None, name: str, label: str | None = None) -> None:
-    """A number of seconds within SECONDS_SETTINGS[name]'s bounds, else a one-line error
-    naming `label` (the option) or the variable."""
-    if value is None or value == "":
-        return
-    low, high = SECONDS_SETTINGS[name]
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or not low <= number <= high:
-        raise DpaError(f"'{value}' is not a number of seconds from {low:g} to {high:g}",
-                       field=label or name, fix=f"set {label or name} to a number such as 30")
-
-
-def check_seconds_settings() -> None:
-    for name in SECONDS_SETTINGS:
-        check_seconds(os.environ.get(name), name)
-
-
 
 

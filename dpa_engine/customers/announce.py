@@ -34,11 +34,13 @@ class PlannedChange(BaseModel):
 def plan_and_announce(db: Database, change_id: int, *, actor: str,
                       dispatch_at: datetime.datetime | None = None,
                       library: Path | None = None, smtp: SmtpSettings | None = None,
-                      base_url: str | None = None, now: datetime.datetime | None = None
-                      ) -> PlannedChange:
-    """`plan_change`, then an informational e-mail to each confirmed subscriber who has not
-    had one for this change (when SMTP and the public URL are configured)."""
-    plan = plan_change(db, change_id, actor=actor, now=now, dispatch_at=dispatch_at)
+                      base_url: str | None = None, now: datetime.datetime | None = None,
+                      force: bool = False) -> PlannedChange:
+    """`plan_change` (`force`: see there), then an informational e-mail to each confirmed
+    subscriber who has not had one for this change (when SMTP and the public URL are
+    configured)."""
+    plan = plan_change(db, change_id, actor=actor, now=now, dispatch_at=dispatch_at,
+                       force=force)
     base = public_url(base_url)
     if smtp is None and not os.environ.get(SMTP_ENV["host"]):
         why = f"no SMTP server is configured (set {SMTP_ENV['host']})"

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from ..models import Language
 from ..notices.delivery.smtp import SmtpSettings
-from ..notices.register import now_utc, provider_snapshot
+from ..notices.provider import provider_snapshot
+from ..notices.register import now_utc
 from ..storage import Database
 from ..storage.schema import PortalAnswerRow
 from .mailer import send_message

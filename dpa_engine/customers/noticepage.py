@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from .. import locale
 from ..models import Language, SubProcessor
-from ..notices.changes import outcome_so_far, summary
+from ..notices.changes import summary
+from ..notices.closing import outcome_so_far
 from ..notices.compose import ListRow, list_view, purpose_text, transfer_text
 from ..notices.deadlines import brussels_day
-from ..notices.register import blocked_subprocessors, now_utc, provider_snapshot
+from ..notices.provider import provider_snapshot
+from ..notices.register import blocked_subprocessors, now_utc
 from ..notices.texts import NoticeTexts
 from ..storage import Database
 from ..storage.schema import ListVersionRow, ObjectionRow

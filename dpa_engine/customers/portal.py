@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from .. import locale
 from ..models import Language
+from ..notices.answers import record_objection
 from ..notices.audit import append_event
-from ..notices.changes import record_objection
 from ..notices.errors import NoticeError
 from ..notices.links import link_serializer
 from ..notices.register import now_utc

@@ -22,7 +22,8 @@ from ..models import LANGUAGES, Language
 from ..notices.changes import get_change, summary
 from ..notices.delivery.smtp import SmtpSettings
 from ..notices.errors import NoticeError
-from ..notices.register import now_utc, provider_snapshot
+from ..notices.provider import provider_snapshot
+from ..notices.register import now_utc
 from ..storage import Database
 from ..storage.schema import SubscriptionDeliveryRow, SubscriptionRow
 from .mailer import MailError, send_message

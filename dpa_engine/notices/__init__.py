@@ -17,24 +17,24 @@ from pathlib import Path
 
 from ..render import DocxRenderer
 from ..storage import Database
+from .answers import (
+    LetterReport,
+    ObjectionReport,
+    record_bounce,
+    record_letter_sent,
+    record_objection,
+)
 from .audit import AuditRecord, AuditVerification
 from .auditcheck import verify_log
 from .changes import (
-    ChangeStatus,
     ChangeSummary,
-    CloseReport,
-    ObjectionReport,
-    Plan,
-    PlanEntry,
     Proposal,
-    change_status,
-    close_change,
     parse_subprocessor,
-    plan_change,
     propose_change,
-    record_bounce,
-    record_objection,
+    subprocessor_from_file,
+    subprocessor_from_options,
 )
+from .closing import CloseReport, close_change
 from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, objection_deadline
 from .delivery import (
@@ -50,9 +50,13 @@ from .delivery import (
 from .errors import NoticeError
 from .evidence import export_checked, export_evidence
 from .feed import write_feed
+from .importing import ImportReport, import_deals
 from .listing import list_csv, list_docx, list_json, subprocessor_list
-from .register import CustomerSummary, ImportReport, import_deals, list_customers
+from .planning import Plan, PlanEntry, plan_change
+from .register import CustomerSummary, list_customers
+from .status import ChangeStatus, change_status
 from .texts import NoticeTexts, default_notice_folder, load_notice_texts
+from .withdrawal import WithdrawReport, withdraw_change
 
 
 def verify_audit(db: Database) -> AuditVerification:
@@ -76,15 +80,56 @@ def load_renderer(template: Path) -> DocxRenderer:
 
 
 __all__ = [
-    "BRUSSELS", "AuditRecord", "AuditVerification", "ChangeStatus", "ChangeSummary",
-    "CloseReport", "CustomerSummary", "ImportReport", "NoticeError", "NoticeTexts",
-    "ObjectionReport", "Plan", "PlanEntry", "Proposal", "SendProgress", "SendReport",
-    "SmtpSettings", "SmtpUnreachable",
-    "SubprocessorListView", "Window", "change_status", "close_change", "default_actor",
-    "default_notice_folder", "dry_run", "export_checked", "export_evidence", "import_deals",
-    "letter_bytes", "letters", "list_csv",
-    "list_customers", "list_docx", "list_json", "load_notice_texts", "load_renderer",
-    "objection_deadline", "parse_subprocessor", "plan_change", "propose_change",
-    "record_bounce", "record_objection", "send_change", "subprocessor_list", "verify_audit",
+    "BRUSSELS",
+    "AuditRecord",
+    "AuditVerification",
+    "ChangeStatus",
+    "ChangeSummary",
+    "CloseReport",
+    "CustomerSummary",
+    "ImportReport",
+    "LetterReport",
+    "NoticeError",
+    "NoticeTexts",
+    "ObjectionReport",
+    "Plan",
+    "PlanEntry",
+    "Proposal",
+    "SendProgress",
+    "SendReport",
+    "SmtpSettings",
+    "SmtpUnreachable",
+    "SubprocessorListView",
+    "Window",
+    "WithdrawReport",
+    "change_status",
+    "close_change",
+    "default_actor",
+    "default_notice_folder",
+    "dry_run",
+    "export_checked",
+    "export_evidence",
+    "import_deals",
+    "letter_bytes",
+    "letters",
+    "list_csv",
+    "list_customers",
+    "list_docx",
+    "list_json",
+    "load_notice_texts",
+    "load_renderer",
+    "objection_deadline",
+    "parse_subprocessor",
+    "plan_change",
+    "propose_change",
+    "record_bounce",
+    "record_letter_sent",
+    "record_objection",
+    "send_change",
+    "subprocessor_from_file",
+    "subprocessor_from_options",
+    "subprocessor_list",
+    "verify_audit",
+    "withdraw_change",
     "write_feed",
 ]

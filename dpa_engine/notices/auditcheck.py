@@ -159,33 +159,67 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
 class _Expected:
     seq: int  # the record the expectation follows from
     deadline: str | None = None  # ISO text, as in the 'sent' record
-    statuses: tuple[str, ...] = UNSENT
+    statuses: tuple[str, ...] = UNSENT  # of the customer's notice
+    # of its withdrawal notice (None: none was queued), and the record that implies it
+    withdrawal: tuple[str, ...] | None = None
+    withdrawal_seq: int = 0
 
 
-_EFFECTS = ("queued", "sent", "send-failed", "taken-over", "in-doubt-resend", "bounced")
+_EFFECTS = ("queued", "sent", "send-failed", "taken-over", "in-doubt-resend", "bounced",
+            "letter-sent", "cancelled", "withdrawn", "withdrawal-queued")
+
+
+def _message_status(event: str, values: dict[str, Any]) -> tuple[str, ...]:
+    """The outbox status a message event implies."""
+    if event == "sent":
+        return ("sent",)
+    if event == "bounced":
+        return ("bounced",) if values.get("after_acceptance") else ("failed",)
+    return UNSENT
+
+
+def _later(deadline: str | None, closed: object) -> bool:
+    moment, end = _moment(deadline), _moment(closed)
+    return moment is not None and end is not None and moment > end
 
 
 def _expected(session: Session) -> dict[tuple[int, str], _Expected]:
-    """Per (change, customer): the deadline and outbox status the audited events imply."""
+    """Per (change, customer): the deadline and outbox statuses the audited events imply.
+
+    A withdrawal notice (queued by 'withdrawal-queued', its message id named there) has its
+    own outbox status and never moves the deadline; 'letter-sent' starts a window from the
+    letter; 'withdrawn' closes every open window at the moment it names; 'cancelled' marks a
+    notice that was never sent."""
     expected: dict[tuple[int, str], _Expected] = {}
+    withdrawals: set[object] = set()  # message ids of withdrawal notices
     for seq, event, change_id, customer, data in _events(session, _EFFECTS):
+        values = data or {}
+        if event == "withdrawn":
+            closed = values.get("windows_closed_at")
+            for (change, _), now in expected.items():
+                if change == change_id and closed is not None and _later(now.deadline, closed):
+                    now.deadline, now.seq = str(closed), seq
+            continue
         if change_id is None or customer is None:
             continue
-        values = data or {}
-        key = (change_id, customer)
-        now = expected.setdefault(key, _Expected(seq))
-        now.seq = seq
-        if event == "sent":
+        now = expected.setdefault((change_id, customer), _Expected(seq))
+        if event == "withdrawal-queued":
+            withdrawals.add(values.get("message_id"))
+            now.withdrawal, now.withdrawal_seq = UNSENT, seq
+        elif values.get("purpose") == "withdrawal" or values.get("message_id") in withdrawals:
+            now.withdrawal, now.withdrawal_seq = _message_status(event, values), seq
+        elif event == "letter-sent":
             deadline = values.get("deadline")
-            now.deadline, now.statuses = (deadline if isinstance(deadline, str) else None,
-                                          ("sent",))
-        elif event == "bounced":
-            now.deadline = None
-            now.statuses = ("bounced",) if values.get("after_acceptance") else ("failed",)
-        elif event == "queued":
-            now.deadline, now.statuses = None, UNSENT
+            now.deadline, now.seq = deadline if isinstance(deadline, str) else None, seq
+        elif event == "cancelled":
+            now.statuses, now.seq = ("withdrawn",), seq
         else:
-            now.statuses = UNSENT
+            now.seq, now.statuses = seq, _message_status(event, values)
+            if event == "sent":
+                deadline = values.get("deadline")
+                now.deadline = deadline if isinstance(deadline, str) else None
+            elif event in ("bounced", "queued"):
+                now.deadline = None
     return expected
 
 
@@ -214,28 +248,39 @@ def check_derived(session: Session) -> list[Problem]:
     expected = _expected(session)
     problems: list[Problem] = []
     rows = session.execute(text(
-        "SELECT t.change_id, c.key, t.deadline, o.status FROM change_targets t "
+        "SELECT t.change_id, c.key, t.deadline, o.status, o.purpose FROM change_targets t "
         "JOIN customers c ON c.id = t.customer_id LEFT JOIN outbox o ON o.target_id = t.id "
-        "ORDER BY t.change_id, c.key"))
-    for change_id, customer, deadline, status in rows:
+        "ORDER BY t.change_id, c.key, o.purpose"))
+    for change_id, customer, deadline, status, purpose in rows:
         wanted = expected.get((change_id, customer))
-        if wanted is None:
-            problems.append(Problem(0, f"change {change_id}, customer '{customer}': no audit "
-                                       "record queued this notice"))
-            continue
         where = f"change {change_id}, customer '{customer}'"
+        if purpose == "withdrawal":
+            if wanted is None or wanted.withdrawal is None:
+                problems.append(Problem(0, f"{where}: no audit record queued this withdrawal "
+                                           "notice"))
+            elif status not in wanted.withdrawal:
+                problems.append(Problem(wanted.withdrawal_seq, _status_problem(
+                    f"{where}: withdrawal notice", status, wanted.withdrawal,
+                    wanted.withdrawal_seq)))
+            continue
+        if wanted is None:
+            problems.append(Problem(0, f"{where}: no audit record queued this notice"))
+            continue
         if _moment(deadline) != _moment(wanted.deadline) or \
                 (deadline is not None and _moment(deadline) is None):
             problems.append(Problem(wanted.seq, (
                 f"{where}: deadline is {_show(deadline)} but the audit log (record "
                 f"{wanted.seq}) gives {_show(wanted.deadline)}")))
         if status is not None and status not in wanted.statuses:
-            shown = "/".join(wanted.statuses[:2]) + (" (not sent yet)"
-                                                    if wanted.statuses == UNSENT else "")
-            problems.append(Problem(wanted.seq, (
-                f"{where}: outbox status is '{status}' but the audit log (record "
-                f"{wanted.seq}) gives {shown}")))
+            problems.append(Problem(wanted.seq, _status_problem(
+                where, status, wanted.statuses, wanted.seq)))
     return problems
+
+
+def _status_problem(where: str, status: object, wanted: tuple[str, ...], seq: int) -> str:
+    shown = "/".join(wanted[:2]) + (" (not sent yet)" if wanted == UNSENT else "")
+    return (f"{where}: outbox status is '{status}' but the audit log (record {seq}) gives "
+            f"{shown}")
 
 
 def verify_log(session: Session) -> AuditVerification:

@@ -21,10 +21,13 @@ from ..storage import Database
 from ..storage.schema import ChangeRow
 from .audit import AuditVerification, records
 from .auditcheck import verify_log
-from .changes import change_status
 from .delivery import change_outbox, letter_bytes
 from .feed import published_versions
 from .register import list_customers
+from .status import change_status
+
+# the pack's folder for each kind of outbox message
+FOLDERS = {"notice": "notices", "withdrawal": "withdrawal-notices"}
 
 
 def _json(data: object) -> bytes:
@@ -55,9 +58,11 @@ def export_checked(db: Database, output: Path, *, renderer: DocxRenderer,
         notices: dict[int, list[tuple[str, bytes, str, str, bytes]]] = {}
         for cid in change_ids:
             # a notice never sent is not rendered yet: there is nothing it was sent as
-            notices[cid] = [(m.target.customer.key, m.payload.mime, m.payload.body_text,
-                             m.payload.body_html, letter_bytes(m.payload, renderer))
-                            for m in change_outbox(session, cid) if m.payload is not None]
+            notices[cid] = [(f"{FOLDERS[m.purpose]}/{m.target.customer.key}", m.payload.mime,
+                             m.payload.body_text, m.payload.body_html,
+                             letter_bytes(m.payload, renderer))
+                            for m in change_outbox(session, cid, ("notice", "withdrawal"))
+                            if m.payload is not None]
     _, _, versions = published_versions(db)
     buffer = io.BytesIO()
     stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
@@ -75,6 +80,8 @@ def export_checked(db: Database, output: Path, *, renderer: DocxRenderer,
             "register.json            customers and the terms of the agreement they signed\n"
             "changes/change-N/        status.json (targets, deadlines, objections, outcomes)\n"
             "                         and each notice as sent: .eml, .txt, .html, .docx\n"
+            "                         (notices/; of a withdrawn change, also\n"
+            "                         withdrawal-notices/)\n"
         ).encode())
         pack.writestr("audit-log.jsonl", "".join(
             json.dumps(r.model_dump(mode="json"), ensure_ascii=False) + "\n" for r in log))
@@ -87,10 +94,10 @@ def export_checked(db: Database, output: Path, *, renderer: DocxRenderer,
             folder = f"changes/change-{cid}"
             pack.writestr(f"{folder}/status.json",
                           _json(change_status(db, cid).model_dump(mode="json")))
-            for key, mime, text, html, letter in notices[cid]:
-                pack.writestr(f"{folder}/notices/{key}.eml", mime)
-                pack.writestr(f"{folder}/notices/{key}.txt", text)
-                pack.writestr(f"{folder}/notices/{key}.html", html)
-                pack.writestr(f"{folder}/notices/{key}.docx", letter)
+            for name, mime, text, html, letter in notices[cid]:
+                pack.writestr(f"{folder}/{name}.eml", mime)
+                pack.writestr(f"{folder}/{name}.txt", text)
+                pack.writestr(f"{folder}/{name}.html", html)
+                pack.writestr(f"{folder}/{name}.docx", letter)
     write_atomically(output, buffer.getvalue())
     return output, verification

@@ -20,7 +20,7 @@ from ..render.verify import check_xml
 from ..storage import Database
 from ..storage.schema import ChangeRow, ListVersionRow
 from .errors import NoticeError
-from .register import installation_id, provider_snapshot
+from .provider import installation_id, provider_snapshot
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -56,9 +56,9 @@ class UpcomingChange(BaseModel):
 
 
 def upcoming_changes(db: Database) -> list[UpcomingChange]:
-    """Every change not yet closed, by effective date."""
+    """Every change not yet closed (nor withdrawn), by effective date."""
     with db.transaction() as session:
-        rows = session.execute(select(ChangeRow).where(ChangeRow.status != "closed")
+        rows = session.execute(select(ChangeRow).where(ChangeRow.status.not_in(("closed", "withdrawn")))
                                .order_by(ChangeRow.effective_on, ChangeRow.id)).scalars()
         return [UpcomingChange(
             change=row.id, action=row.action,

@@ -18,15 +18,8 @@ from ..render import DocxRenderer
 from ..storage import Database
 from .compose import LIST_COLUMNS, SubprocessorListView, list_cells, list_document, list_view
 from .deadlines import brussels_day
-from .register import (
-    blocked_subprocessors,
-    current_agreement,
-    current_list,
-    find_customer,
-    list_entries,
-    now_utc,
-    provider_snapshot,
-)
+from .provider import current_list, list_entries, provider_snapshot
+from .register import blocked_subprocessors, current_agreement, find_customer, now_utc
 from .texts import NoticeTexts
 
 

@@ -28,6 +28,8 @@ PLACEHOLDERS = frozenset({
     "window_days", "contact_email", "agreement_reference", "list_date", "scc_module",
     # the customer's side (web): its notice page, its contact's name, its time-zone label
     "notice_url", "contact_name", "time_zone",
+    # a withdrawal notice: the day the change was announced to the customer
+    "notified_date",
 })
 
 TEXT_KEYS = frozenset({
@@ -43,6 +45,8 @@ TEXT_KEYS = frozenset({
     "letter_page_of", "notice_link_objection", "notice_link_consent",
     "notice_link_informational", "greeting_named", "time_zone_BE", "time_zone_NL",
     "time_zone_other",
+    # withdrawal of a change already announced
+    "subject_withdrawal", "withdrawal_intro", "withdrawal_effect",
     # sub-processor list
     "list_title", "list_subtitle_customer", "list_subtitle_general", "label_engagement",
     "engagement_systematic", "engagement_incidental", "label_status", "status_active",

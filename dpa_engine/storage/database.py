@@ -183,7 +183,8 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         script = ScriptDirectory.from_config(config)
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection, _foreign_keys_off(connection), \
+                    connection.begin():
                 if self.dialect == "postgresql":  # two first runs at once must not race
                     connection.execute(text("SELECT pg_advisory_xact_lock(28032028)"))
                 current = set(MigrationContext.configure(connection).get_current_heads())
@@ -202,6 +203,25 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _foreign_keys_off(connection: Any) -> Iterator[None]:
+    """SQLite: a migration may rebuild a table other tables refer to (SQLite cannot alter a
+    constraint in place), which it can do only with foreign keys off; set outside a
+    transaction, and checked before they are on again."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        if raw.execute("PRAGMA foreign_key_check").fetchall():  # pragma: no cover - a bug
+            raise StorageError("a schema migration left rows that refer to missing rows",
+                               fix="report this as a bug, with the database")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:

@@ -151,15 +151,24 @@ class TargetRow(Base):
     follow_up: Mapped[str | None] = mapped_column(Text)
     customer: Mapped[CustomerRow] = relationship()
     agreement: Mapped[AgreementRow] = relationship()
-    message: Mapped[OutboxRow | None] = relationship(back_populates="target")
+    # its change notice, and (once the change is withdrawn after it went out) the withdrawal
+    message: Mapped[OutboxRow | None] = relationship(
+        primaryjoin="and_(TargetRow.id == OutboxRow.target_id, OutboxRow.purpose == 'notice')",
+        viewonly=True)
+    withdrawal: Mapped[OutboxRow | None] = relationship(
+        primaryjoin="and_(TargetRow.id == OutboxRow.target_id, "
+                    "OutboxRow.purpose == 'withdrawal')", viewonly=True)
 
 
 class OutboxRow(Base):
-    """A notice recorded before it is sent (transactional outbox)."""
+    """A notice recorded before it is sent (transactional outbox): a change's notice to one
+    customer, or the notice that the change was withdrawn (revision n001)."""
 
     __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("target_id", "purpose", name="uq_outbox_target_purpose"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"), unique=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("change_targets.id"))
+    purpose: Mapped[str] = mapped_column(String(16), default="notice", server_default="notice")
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     # both None until the notice is rendered, when its SMTP transaction first starts
     subject: Mapped[str | None] = mapped_column(Text)
@@ -174,7 +183,7 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime.datetime | None]
     in_doubt_resends: Mapped[int] = mapped_column(Integer, default=0)
     refused_recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    target: Mapped[TargetRow] = relationship(back_populates="message")
+    target: Mapped[TargetRow] = relationship()
     payload: Mapped[OutboxPayloadRow | None] = relationship(back_populates="message")
 
 

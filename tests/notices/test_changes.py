@@ -59,10 +59,11 @@ class DescribePlans:
         plan = proposed_and_planned(db, clock, action="remove", target="transcribe-us")
         assert [(e.customer, e.kind) for e in plan.affected] == [("medcare-clinics", "informational")]
 
-    def it_warns_when_the_effective_date_falls_inside_a_window(
+    def it_warns_when_a_forced_plan_has_the_effective_date_inside_a_window(
             self, db: Database, library: Library, clock: Clock) -> None:
         register(db, library, clock)
-        plan = proposed_and_planned(db, clock, effective_on=datetime.date(2026, 3, 30))
+        change = propose(db, clock, voicebot(), effective_on=datetime.date(2026, 3, 30))
+        plan = plan_change(db, change.id, actor=ACTOR, now=clock(), force=True)
         assert any("inside the window" in w for e in plan.affected for w in e.warnings)
 
 

@@ -115,3 +115,85 @@ def it_signs_checkpoints_at_send_and_verifies_a_kept_copy(dpa, smtp: SmtpServer,
     assert "checkpoints in" in verified and "1 checked" in verified
     wrong = "00" * 32
     dpa("audit", "verify", "--checkpoint", str(kept), "--public-key", wrong, code=1)
+
+
+def _propose_voicebot(dpa, effective: str = "2099-01-01") -> None:  # type: ignore[no-untyped-def]
+    dpa("change", "propose", "--add", "--id", "voicebot", "--name", "VoiceBot",
+        "--entity", "VoiceBot Inc.", "--country", "US", "--locations", "US,IE",
+        "--purpose", "speech recognition", "--services", "customer-service",
+        "--transfer", "scc:3", "--effective", effective)
+
+
+def it_withdraws_a_change_and_proposes_again(dpa) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    _propose_voicebot(dpa)
+    assert "close change 1 first" in dpa("change", "propose", "--add", "--id", "voicebot",
+                                         "--name", "VoiceBot", "--entity", "VoiceBot Inc.",
+                                         "--country", "US", "--locations", "US,IE",
+                                         "--purpose", "x", "--services", "customer-service",
+                                         "--transfer", "scc:3", "--effective", "2099-01-01",
+                                         code=2)
+    withdrawn = json.loads(dpa("change", "withdraw", "1", "--reason", "wrong services",
+                               "--json"))
+    assert withdrawn == {"change": 1, "status": "withdrawn", "reason": "wrong services",
+                         "was": "proposed", "to_tell": []}
+    assert "Change 1 (withdrawn)" in dpa("change", "status", "1")
+    assert "ok" in dpa("audit", "verify")  # exit 0
+    again = dpa("change", "withdraw", "1", "--reason", "again", code=2)
+    assert "change 1 is already withdrawn" in again and again.strip().count("\n") == 0
+    _propose_voicebot(dpa)
+    assert "Change 2 (proposed)" in dpa("change", "status", "2")
+    assert "--reason" in dpa("change", "withdraw", "2", code=2)  # required
+
+
+def it_refuses_a_plan_inside_a_window_unless_forced(dpa) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    _propose_voicebot(dpa, effective="+1")
+    refused = dpa("change", "plan", "1", code=2)
+    assert "inside the window of 'bakkerij-peeters'" in refused and "23:59" in refused
+    assert refused.strip().count("\n") <= 1 and "Traceback" not in refused
+    forced = dpa("change", "plan", "1", "--force")
+    assert "warning" in forced and "Next: dpa change send 1" in forced
+
+
+def it_records_a_letter_sent_by_post(dpa, smtp: SmtpServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    _propose_voicebot(dpa)
+    dpa("change", "plan", "1")
+    smtp.recorder.refuse = {"privacy@bakkerijpeeters.example"}
+    dpa("change", "send", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
+        "--smtp-from", "notices@voxalis.example", code=1)
+    dpa("change", "letters", "1", "--unnotified", "--output-dir", str(tmp_path / "l"))
+    assert [p.name for p in (tmp_path / "l").iterdir()] == ["change-1-bakkerij-peeters.docx"]
+    skipped = dpa("change", "letter-sent", "1", "--customer", "bakkerij-peeters",
+                  "--sent-at", "2026-03-29T02:30", code=2)
+    assert "does not exist in Brussels" in skipped
+    assert "in the future" in dpa("change", "letter-sent", "1", "--customer",
+                                  "bakkerij-peeters", "--sent-at", "2999-01-01T10:00", code=2)
+    recorded = json.loads(dpa("change", "letter-sent", "1", "--customer", "bakkerij-peeters",
+                              "--sent-at", "now", "--json"))
+    assert recorded["customer"] == "bakkerij-peeters" and recorded["deadline"]
+    assert "deadlines and statuses match the log" in dpa("audit", "verify")  # exit 0
+    nothing = dpa("change", "letters", "1", "--unnotified", "--output-dir", str(tmp_path / "m"))
+    assert "every customer was notified; no letter to write" in " ".join(nothing.split())
+    assert not (tmp_path / "m").exists()
+    again = dpa("change", "send", "1")
+    assert "nothing left to send" in again
+
+
+def it_withdraws_a_sent_change_and_tells_the_customers(dpa, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    dpa("customers", "import", str(EXAMPLES))
+    _propose_voicebot(dpa)
+    dpa("change", "plan", "1")
+    smtp_options = ("--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port),
+                    "--smtp-from", "notices@voxalis.example")
+    dpa("change", "send", "1", *smtp_options)
+    notified = len(smtp.recorder.messages)
+    withdrawn = dpa("change", "withdraw", "1", "--reason", "another vendor")
+    assert "withdrawn (it was sent)" in withdrawn and "Next: dpa change send 1" in withdrawn
+    assert "ok" in dpa("audit", "verify")  # withdrawal notices queued, not sent yet: exit 0
+    dpa("change", "send", "1", *smtp_options)
+    assert len(smtp.recorder.messages) == 2 * notified
+    assert "nothing left to send" in dpa("change", "send", "1", *smtp_options)
+    assert "withdrawal sent" in dpa("change", "status", "1")
+    assert "ok" in dpa("audit", "verify")

@@ -25,6 +25,7 @@ from dpa_engine.notices import (
     plan_change,
     send_change,
     verify_audit,
+    withdraw_change,
 )
 from dpa_engine.notices.links import notice_token, notice_url
 from dpa_engine.storage.schema import AuditEventRow
@@ -240,6 +241,14 @@ class DescribeAnswers:
         assert "You refused your authorisation" in client.get(world.path("customer-1-bv")).text
         page = client.get(world.path("bakkerij-peeters")).text
         assert "geacht met de wijziging in te stemmen" in page and 'value="object"' not in page
+
+    def it_shows_a_withdrawn_change_as_withdrawn(self, world: World, client: TestClient) -> None:
+        path = world.path("bakkerij-peeters")  # the link its notice carried
+        withdraw_change(world.db, world.change_id, reason="another vendor", actor="tester",
+                        settings=world.smtp.settings(), now=world.clock())
+        page = client.get(path)
+        assert page.status_code == 200, page.text
+        assert "Deze wijziging is ingetrokken" in page.text and 'value="object"' not in page.text
 
 
 class DescribeConcurrentAnswers:

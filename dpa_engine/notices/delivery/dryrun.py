@@ -16,17 +16,28 @@ from ...files import OutputSet
 from ...storage import Database
 from ...storage.schema import ChangeRow
 from ..audit import head_of
-from ..changes import get_change, plan_with_rows
-from ..deadlines import on_brussels_day
+from ..changes import get_change
+from ..deadlines import brussels_day, on_brussels_day
 from ..errors import NoticeError
+from ..planning import plan_with_rows
 from ..register import now_utc
 from ..texts import NoticeTexts
 from .letters import change_outbox
 from .mime import with_witness
-from .render import Addressee, ChangeFacts, addressee, change_facts, message_id, render_notice
+from .render import (
+    Addressee,
+    ChangeFacts,
+    Rendered,
+    addressee,
+    change_facts,
+    message_id,
+    render_notice,
+    render_withdrawal,
+)
 from .smtp import SmtpSettings
+from .withdrawals import withdrawals_pending
 
-DONE = ("sent", "failed", "bounced")
+DONE = ("sent", "failed", "bounced", "withdrawn")  # (withdrawn: cancelled, never sent)
 
 
 def dry_run(db: Database, change_id: int, folder: Path, *, settings: SmtpSettings,
@@ -43,11 +54,18 @@ def dry_run(db: Database, change_id: int, folder: Path, *, settings: SmtpSetting
         if change.status in ("sent", "closed"):
             raise NoticeError(f"change {change_id} was already sent: there is nothing left to "
                               "send", fix=f"see the outcome: dpa change status {change_id}")
+        if change.status == "withdrawn" and not withdrawals_pending(session, change_id):
+            raise NoticeError(f"change {change_id} was withdrawn",
+                              fix=f"see why: dpa change status {change_id}")
         facts = change_facts(session, settings, change)
         moment, head = clock(), head_of(session)
-        for who, stored in _would_send(session, change, facts, moment):
-            messages[who.key] = stored if stored is not None else with_witness(
-                render_notice(facts, texts, who, moment).mime, head)
+        for who, stored, announced in _would_send(session, change, facts, moment):
+            if stored is None:
+                rendered: Rendered = render_notice(facts, texts, who, moment) \
+                    if announced is None else render_withdrawal(facts, texts, who, announced,
+                                                                moment)
+                stored = with_witness(rendered.mime, head)
+            messages[who.key] = stored
     if not messages:
         raise NoticeError(f"change {change_id} has no notice left to send",
                           fix=f"see the outcome: dpa change status {change_id}")
@@ -58,35 +76,42 @@ def dry_run(db: Database, change_id: int, folder: Path, *, settings: SmtpSetting
 
 
 def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
-                moment: datetime.datetime) -> list[tuple[Addressee, bytes | None]]:
-    """Each addressee a run would send to now, with the stored bytes it would send as is."""
+                moment: datetime.datetime
+                ) -> list[tuple[Addressee, bytes | None, datetime.date | None]]:
+    """Each addressee a run would send to now, with the stored bytes it would send as is,
+    and for a withdrawal notice the day the change was announced to it."""
     if change.status == "planned":  # not queued yet: as the first run would queue them
         plan, rows = plan_with_rows(session, change, moment)
         if plan.plan_hash != change.plan_hash:
             raise NoticeError(f"the register changed since change {change.id} was planned",
                               fix=f"review the plan again: dpa change plan {change.id}")
-        result: list[tuple[Addressee, bytes | None]] = []
+        result: list[tuple[Addressee, bytes | None, datetime.date | None]] = []
         for entry in plan.affected:
             customer, agreement = rows[entry.customer]
             result.append((addressee(
                 message_id=message_id(facts, customer.key), key=customer.key,
                 name=customer.name, kind=entry.kind, language=entry.language,
                 recipients=entry.recipients, reasons=[r.model_dump() for r in entry.reasons],
-                agreement=agreement), None))
+                agreement=agreement, contact_name=customer.contact_name,
+                country=customer.country), None, None))
         return result
     result = []
-    for message in change_outbox(session, change.id):
+    for message in change_outbox(session, change.id, ("notice", "withdrawal")):
         if message.status in DONE:
             continue
         target = message.target
         who = addressee(message_id=message.message_id, key=target.customer.key,
                         name=target.customer.name, kind=target.kind, language=target.language,
                         recipients=target.recipients, reasons=target.reasons,
-                        agreement=target.agreement)
+                        agreement=target.agreement, contact_name=target.customer.contact_name,
+                        country=target.customer.country)
+        announced = None if message.purpose == "notice" else brussels_day(
+            target.notified_at or moment)
         payload = message.payload  # sent as stored: in doubt, or rendered the same day
         stored = payload is not None and message.rendered_for is not None and (
             message.phase == "data" or on_brussels_day(moment, message.rendered_for))
-        result.append((who, bytes(payload.mime) if stored and payload is not None else None))
+        result.append((who, bytes(payload.mime) if stored and payload is not None else None,
+                       announced))
     return result
 
 

@@ -23,11 +23,14 @@ from .render import ChangeFacts, addressee, change_facts, render_notice
 from .smtp import SmtpSettings
 
 
-def change_outbox(session: Session, change_id: int) -> list[OutboxRow]:
-    """The change's outbox entries in order, with their targets, customers, agreements and
-    payloads loaded."""
+def change_outbox(session: Session, change_id: int, purposes: tuple[str, ...] = ("notice",)
+                  ) -> list[OutboxRow]:
+    """The change's outbox entries in order (`purposes`: the change notices, and/or the
+    notices of its withdrawal), with their targets, customers, agreements and payloads
+    loaded."""
     query = (select(OutboxRow).join(TargetRow, OutboxRow.target_id == TargetRow.id)
-             .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)
+             .where(TargetRow.change_id == change_id, OutboxRow.purpose.in_(purposes))
+             .order_by(OutboxRow.id)
              .options(selectinload(OutboxRow.target).selectinload(TargetRow.customer),
                       selectinload(OutboxRow.target).selectinload(TargetRow.agreement),
                       selectinload(OutboxRow.payload)))
@@ -69,7 +72,7 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
             write_atomically(path, letter)
             written.append(path)
-    if not written:
+    if not written and not (only_unnotified and change.status in ("sent", "closed")):
         raise NoticeError(f"change {change_id} has no letters" + (
             " for customers that were not notified" if only_unnotified else ""),
             fix=f"send it first: dpa change send {change_id}")

@@ -44,8 +44,8 @@ from ...storage.schema import (
 )
 from ..audit import Event, append_events, head_of, lock_log
 from ..auditcheck import artefact_digests
-from ..changes import plan_with_rows
 from ..errors import NoticeError
+from ..planning import plan_with_rows
 from .mime import with_witness
 from .render import Addressee, ChangeFacts, Rendered, addressee, message_id
 
@@ -128,6 +128,8 @@ class Claimed:
 
     id: int
     target_id: int
+    purpose: str  # 'notice', or 'withdrawal' (the change was withdrawn after it went out)
+    notified_at: datetime.datetime | None  # of the customer, by its notice
     addressee: Addressee
     services: frozenset[str]  # all the agreement's services (for the list snapshot)
     stated_deadline: datetime.datetime | None
@@ -143,6 +145,7 @@ class Claimed:
 
 _DETAILS = (
     select(OutboxRow.id, OutboxRow.message_id, OutboxRow.phase, OutboxRow.attempts,
+           OutboxRow.purpose, TargetRow.notified_at,
            OutboxRow.rendered_for, OutboxRow.subject, TargetRow.id.label("target_id"),
            TargetRow.kind, TargetRow.language, TargetRow.reasons, TargetRow.recipients,
            TargetRow.stated_deadline, CustomerRow.key, CustomerRow.name,
@@ -174,7 +177,7 @@ def claim(session: Session, change_id: int, sender: str, *, limit: int,
     session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids))
                     .values(status="claimed", claimed_by=sender))
     return [Claimed(
-        id=row.id, target_id=row.target_id,
+        id=row.id, target_id=row.target_id, purpose=row.purpose, notified_at=row.notified_at,
         addressee=addressee(message_id=row.message_id, key=row.key, name=row.name,
                             kind=row.kind, language=row.language, recipients=row.recipients,
                             reasons=row.reasons, agreement=row,
@@ -247,8 +250,9 @@ def start(session: Session, sender: str, message: Claimed, rendered: Rendered | 
             "outbox_id": message.id, "body_text": rendered.body_text,
             "body_html": rendered.body_html, "letter_source": rendered.letter_json,
             "mime": mime})
-        session.execute(_STATED, {"b_id": message.target_id,
-                                  "b_deadline": rendered.stated_deadline})
+        if message.purpose == "notice":  # (a withdrawal keeps what the notice stated)
+            session.execute(_STATED, {"b_id": message.target_id,
+                                      "b_deadline": rendered.stated_deadline})
     if message.in_doubt:
         append_events(session, [Event(
             event="in-doubt-resend", actor=actor, at=moment, change_id=change_id,
@@ -291,11 +295,19 @@ def record_sent(session: Session, sender: str, message: Claimed, *, digests: dic
         "b_error": "; ".join(f"{r}: {e}" for r, e in refused.items()) or None}))
     if result.rowcount != 1:
         raise _taken_over()
+    number, entries = session.execute(_CURRENT_LIST).one()
+    if message.purpose == "withdrawal":
+        append_events(session, [Event(
+            event="sent", actor=actor, at=at, change_id=change_id,
+            customer_key=message.addressee.key, data={
+                "purpose": "withdrawal", "message_id": message.addressee.message_id,
+                "recipients": list(message.addressee.recipients), "refused": refused,
+                "attempt": message.attempts, "subject": subject, **digests})])
+        return
     follow_up = (f"refused address(es) {', '.join(sorted(refused))}: update the customer's "
                  "notice_emails") if refused else None
     session.execute(_NOTIFIED, {"b_id": message.target_id, "b_at": at,
                                 "b_deadline": deadline, "b_follow_up": follow_up})
-    number, entries = session.execute(_CURRENT_LIST).one()
     append_events(session, [Event(
         event="sent", actor=actor, at=at, change_id=change_id,
         customer_key=message.addressee.key, data={
@@ -335,10 +347,15 @@ def record_failed(session: Session, sender: str, message: Claimed, *, error: str
     _held(session, sender, message.id, "sending", status="failed", phase=None, claimed_by=None,
           last_error=error)
     contact = message.fallback_contact or "no fallback contact on file: find one"
-    follow_up = (f"NOT notified ({error}): reach {contact} "
-                 f"(letter: dpa change letters {change_id})")
-    session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id)
-                    .values(status="not-notified", follow_up=follow_up))
+    if message.purpose == "withdrawal":  # notified of the change, not of its withdrawal
+        follow_up = f"withdrawal notice NOT delivered ({error}): tell {contact}"
+        session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id)
+                        .values(follow_up=follow_up))
+    else:
+        follow_up = (f"NOT notified ({error}): reach {contact} "
+                     f"(letter: dpa change letters {change_id})")
+        session.execute(update(TARGETS).where(TARGETS.c.id == message.target_id)
+                        .values(status="not-notified", follow_up=follow_up))
     append_events(session, [Event(
         event="bounced", actor=actor, at=at, change_id=change_id,
         customer_key=message.addressee.key, data={

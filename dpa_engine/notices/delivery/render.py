@@ -6,18 +6,28 @@ from __future__ import annotations
 import datetime
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
+from ...models import Language
 from ...storage.schema import ChangeRow
-from ..changes import ChangeSummary, agreement_window, summary
-from ..compose import LetterSource, NoticeFacts, compose_notice, notice_html, notice_text
+from ..changes import ChangeSummary, summary
+from ..compose import (
+    LetterSource,
+    NoticeContent,
+    NoticeFacts,
+    compose_notice,
+    notice_html,
+    notice_text,
+)
 from ..deadlines import BRUSSELS, Window, brussels_day, objection_deadline
 from ..errors import NoticeError
 from ..links import notice_url, public_url, stored_secret
-from ..register import ProviderSnapshot, installation_id, provider_snapshot
+from ..planning import agreement_window
+from ..provider import ProviderSnapshot, installation_id, provider_snapshot
 from ..texts import NoticeTexts
+from ..withdrawal_notice import compose_withdrawal
 from .mime import notice_mime
 from .smtp import SmtpSettings
 
@@ -125,7 +135,13 @@ def render_notice(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
                      for s in sorted(who.services)],
         "effective_on": info.effective_on, "deadline": deadline, "window": window,
         "remedy": who.remedy})
-    content = compose_notice(notice, texts)
+    return _rendered(facts, who, compose_notice(notice, texts), dispatch_at, deadline=deadline)
+
+
+def _rendered(facts: ChangeFacts, who: Addressee, content: NoticeContent,
+              dispatch_at: datetime.datetime, *, deadline: datetime.datetime | None
+              ) -> Rendered:
+    """The content as e-mail (exact bytes) and as what its letter is made from."""
     body_text, body_html = notice_text(content), notice_html(content)
     mime = notice_mime(
         content, text=body_text, html_body=body_html, message_id=who.message_id,
@@ -133,7 +149,7 @@ def render_notice(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
         date=dispatch_at,
         headers={"X-DPA-Change": str(facts.change_id), "X-DPA-Customer": who.key})
     letter = LetterSource(content=content, customer_name=who.name,
-                          provider_name=provider.name,
+                          provider_name=facts.provider.name,
                           generated_at=dispatch_at.replace(microsecond=0),
                           custom={"dpa.change": str(facts.change_id),
                                   "dpa.customer": who.key, "dpa.message_id": who.message_id})
@@ -141,6 +157,23 @@ def render_notice(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
                     mime=mime, letter_source=letter,
                     letter_json=letter.model_dump(mode="json"), stated_deadline=deadline,
                     rendered_for=brussels_day(dispatch_at))
+
+
+def withdrawal_message_id(facts: ChangeFacts, customer_key: str) -> str:
+    domain = facts.contact.rsplit("@", 1)[-1]
+    return (f"<dpa-withdrawal.{facts.change_id}.{customer_key}.{facts.installation[:12]}"
+            f"@{domain}>")
+
+
+def render_withdrawal(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
+                      announced: datetime.date, dispatch_at: datetime.datetime) -> Rendered:
+    """The customer's notice that the change announced on `announced` is withdrawn."""
+    content = compose_withdrawal(texts, language=cast(Language, who.language),
+                                 change=facts.change,
+                                 change_number=facts.change_id, customer_name=who.name,
+                                 provider_name=facts.provider.name,
+                                 agreement_reference=who.reference, announced=announced)
+    return _rendered(facts, who, content, dispatch_at, deadline=None)
 
 
 def _service_name(name: object, language: str) -> str:

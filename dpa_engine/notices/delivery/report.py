@@ -115,7 +115,10 @@ def finish(db: Database, change_id: int, tally: Tally, *, actor: str, at: dateti
                    OutboxRow.last_error, TargetRow.follow_up)
             .join(TargetRow, OutboxRow.target_id == TargetRow.id)
             .join(CustomerRow, TargetRow.customer_id == CustomerRow.id)
-            .where(TargetRow.change_id == change_id).order_by(OutboxRow.id)).all()
+            .where(TargetRow.change_id == change_id,
+                   OutboxRow.purpose == ("withdrawal" if change.status == "withdrawn"
+                                         else "notice"))
+            .order_by(OutboxRow.id)).all()
         complete = all(m.status in ("sent", "failed", "bounced") for m in messages)
         if complete and change.status == "sending":
             change.status = "sent"

@@ -33,7 +33,7 @@ from ...storage.writer import Writer
 from ..audit import Event, append_events
 from ..auditcheck import artefact_digests
 from ..changes import get_change
-from ..deadlines import objection_deadline, on_brussels_day
+from ..deadlines import brussels_day, objection_deadline, on_brussels_day
 from ..errors import NoticeError
 from ..links import portal_secret, public_url
 from ..register import now_utc
@@ -41,7 +41,7 @@ from ..texts import NoticeTexts
 from . import outbox
 from .lease import SenderLease, expire_dead_leases
 from .outbox import Claimed
-from .render import ChangeFacts, Rendered, change_facts, render_notice
+from .render import ChangeFacts, Rendered, change_facts, render_notice, render_withdrawal
 from .report import ProgressCallback, SendProgress, SendReport, Tally, finish
 from .smtp import (
     Configuration,
@@ -51,6 +51,7 @@ from .smtp import (
     Temporary,
     unreachable,
 )
+from .withdrawals import withdrawals_pending
 
 CLAIM_BATCH = 4  # messages a worker claims per transaction
 # While the workers render (holding the GIL), the writer thread waits for the GIL after each
@@ -158,8 +159,7 @@ class Worker:
         run = self.run
         run.retries.attempt(message.id)
         moment = run.clock()
-        rendered = None if _stored_bytes_hold(message, moment) else render_notice(
-            run.facts, run.texts, message.addressee, moment)
+        rendered = None if _stored_bytes_hold(message, moment) else _render(run, message, moment)
         try:
             self.smtp.open()
         except Temporary as exc:  # no connection: an attempt that never started
@@ -193,7 +193,8 @@ class Worker:
         at = run.clock()
         stated = rendered.stated_deadline if rendered is not None else message.stated_deadline
         deadline = None
-        if message.addressee.window is not None:  # never earlier than the notice says
+        if message.addressee.window is not None and message.purpose == "notice":
+            # never earlier than the notice says
             computed = objection_deadline(at, message.addressee.window)
             deadline = max(stated or computed, computed)
         subject = rendered.subject if rendered is not None else message.subject
@@ -215,6 +216,13 @@ class Worker:
             maybe_accepted=error.maybe_accepted, started=started, at=at, retry_in=retry_in,
             actor=run.actor, change_id=run.change_id))
         run.tally.outcome(message.id, message.addressee.key, "deferred")
+
+
+def _render(run: Run, message: Claimed, moment: datetime.datetime) -> Rendered:
+    if message.purpose == "withdrawal":
+        announced = brussels_day(message.notified_at or moment)
+        return render_withdrawal(run.facts, run.texts, message.addressee, announced, moment)
+    return render_notice(run.facts, run.texts, message.addressee, moment)
 
 
 def _stored_bytes_hold(message: Claimed, moment: datetime.datetime) -> bool:
@@ -292,6 +300,9 @@ def _prepare(db: Database, change_id: int, settings: SmtpSettings, actor: str,
         if change.status in ("sent", "closed"):
             raise NoticeError(f"change {change_id} was already sent",
                               fix=f"see the outcome: dpa change status {change_id}")
+        if change.status == "withdrawn" and not withdrawals_pending(session, change_id):
+            raise NoticeError(f"change {change_id} was withdrawn",
+                              fix=f"see why: dpa change status {change_id}")
         if change.status == "proposed":
             raise NoticeError(f"change {change_id} has not been planned",
                               fix=f"review who gets it first: dpa change plan {change_id}")
