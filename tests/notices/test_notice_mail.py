@@ -113,7 +113,8 @@ class DescribeTheNoticeLink:
             facts = change_facts(session, smtp.settings(), session.get_one(ChangeRow, change))
         who = [addressee(message_id=f"<m{i}@x>", key=key, name=key, language="en",
                          kind="informational" if informational else "objection",
-                         recipients=["a@b.example"], reasons=[], agreement=_Agreement())
+                         recipients=["a@b.example"], reasons=[], agreement=_Agreement(),
+                         contact_name=None, country="BE")
                for i, key in enumerate(("bakkerij-peeters", "medcare-clinics"))]
         morning = datetime.datetime(2026, 3, 2, 7, 30, tzinfo=datetime.UTC)
         evening = morning + datetime.timedelta(hours=14)  # 22:30 in Brussels, the same day

@@ -72,7 +72,8 @@ def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
                 message_id=message_id(facts, customer.key), key=customer.key,
                 name=customer.name, kind=entry.kind, language=entry.language,
                 recipients=entry.recipients, reasons=[r.model_dump() for r in entry.reasons],
-                agreement=agreement), None))
+                agreement=agreement, contact_name=customer.contact_name,
+                country=customer.country), None))
         return result
     result = []
     for message in change_outbox(session, change.id):
@@ -82,7 +83,8 @@ def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
         who = addressee(message_id=message.message_id, key=target.customer.key,
                         name=target.customer.name, kind=target.kind, language=target.language,
                         recipients=target.recipients, reasons=target.reasons,
-                        agreement=target.agreement)
+                        agreement=target.agreement, contact_name=target.customer.contact_name,
+                        country=target.customer.country)
         payload = message.payload  # sent as stored: in doubt, or rendered the same day
         stored = payload is not None and message.rendered_for is not None and (
             message.phase == "data" or on_brussels_day(moment, message.rendered_for))
