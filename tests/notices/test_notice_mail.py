@@ -74,7 +74,7 @@ class DescribeTheNoticeLink:
             link = notice_url(BASE, change_id, key, deadline, secret=secret)
             assert re.findall(r"https://dpa\.example\.com/notice/\S+", text) == [link]
             assert LINK_SENTENCE[language] in text
-            assert f'<a href="{link}">{link}</a>' in rich
+            assert f'<a href="{link}" style="word-break:break-all">{link}</a>' in rich
             assert rich.count("/notice/") == 2  # href and shown text, once
 
     def it_leaves_the_link_out_without_a_public_url_but_links_the_privacy_address(
