@@ -62,6 +62,9 @@ def announcement_line(planned: PlannedChange) -> str:
         return f"Subscribers not told: {planned.not_told}."
     line = (f"Subscribers told: {len(report.sent)} e-mailed now, {report.already} had been "
             f"before")
+    if report.in_doubt:
+        line += (f"; {len(report.in_doubt)} sent again with the same Message-ID (an earlier run "
+                 f"stopped while sending to them)")
     if report.failed:
         line += (f"; {len(report.failed)} not reached (plan again to retry: "
                  f"{'; '.join(f'{k}: {v}' for k, v in sorted(report.failed.items())[:3])})")

@@ -12,6 +12,7 @@ import re
 import secrets
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
@@ -41,6 +42,7 @@ class NotifyReport(BaseModel):
     sent: list[str]
     already: int  # subscribers who had had this change's e-mail
     failed: dict[str, str]
+    in_doubt: list[str] = []  # resent: an earlier run died while sending (same Message-ID)
 
 
 def normalised_email(address: str) -> str:
@@ -141,25 +143,50 @@ def unsubscribe(db: Database, token: str, *, now: datetime.datetime | None = Non
         return True
 
 
+# A claim still 'sending' after this long belongs to a run that died between claiming and
+# recording the outcome (an SMTP transaction is bounded by the settings' timeout, at most an
+# hour): the e-mail is in doubt and is sent again with the same Message-ID, so the reader's
+# mail system can recognise a duplicate. That is the notice outbox's guarantee: at least
+# once, and exactly once unless a run died inside the SMTP transaction.
+STALE_CLAIM = datetime.timedelta(hours=1, minutes=5)
+
+Claim = Literal["new", "in-doubt", "taken"]
+
+
 def _claim(db: Database, subscription_id: int, change_id: int, moment: datetime.datetime
-           ) -> bool:
+           ) -> Claim:
     """Record the e-mail as being sent, once per subscriber and change (unique constraint); a
-    failed earlier attempt may be claimed again."""
+    failed earlier attempt, or one whose run died while sending, may be claimed again."""
     try:
         with db.transaction() as session:
             session.add(SubscriptionDeliveryRow(subscription_id=subscription_id,
                                                 change_id=change_id, status="sending",
                                                 claimed_at=moment))
-        return True
+        return "new"
     except IntegrityError:
-        with db.transaction() as session:
-            retried = session.execute(
-                update(SubscriptionDeliveryRow)
-                .where(SubscriptionDeliveryRow.subscription_id == subscription_id,
-                       SubscriptionDeliveryRow.change_id == change_id,
-                       SubscriptionDeliveryRow.status == "failed")
-                .values(status="sending", claimed_at=moment, error=None))
-            return bool(retried.rowcount)  # type: ignore[attr-defined]
+        pass
+    mine = (SubscriptionDeliveryRow.subscription_id == subscription_id,
+            SubscriptionDeliveryRow.change_id == change_id)
+    with db.transaction() as session:
+        retried = session.execute(
+            update(SubscriptionDeliveryRow)
+            .where(*mine, SubscriptionDeliveryRow.status == "failed")
+            .values(status="sending", claimed_at=moment, error=None))
+        if retried.rowcount:  # type: ignore[attr-defined]
+            return "new"
+        stale = session.execute(
+            update(SubscriptionDeliveryRow)
+            .where(*mine, SubscriptionDeliveryRow.status == "sending",
+                   SubscriptionDeliveryRow.claimed_at < moment - STALE_CLAIM)
+            .values(claimed_at=moment))
+        return "in-doubt" if stale.rowcount else "taken"  # type: ignore[attr-defined]
+
+
+def subscription_message_id(change_id: int, subscription_id: int, privacy_email: str | None
+                            ) -> str:
+    """The same Message-ID whenever this subscriber's e-mail about this change is sent."""
+    domain = (privacy_email or "dpa-engine.invalid").rsplit("@", 1)[-1]
+    return f"<dpa-subscription.{change_id}.{subscription_id}@{domain}>"
 
 
 def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settings: SmtpSettings,
@@ -180,11 +207,15 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
     base = base_url.rstrip("/")
     sent: list[str] = []
     failed: dict[str, str] = {}
+    in_doubt: list[str] = []
     already = 0
     for sub_id, email, language, token in subscribers:
-        if not _claim(db, sub_id, change_id, moment):
+        claim = _claim(db, sub_id, change_id, moment)
+        if claim == "taken":
             already += 1
             continue
+        if claim == "in-doubt":
+            in_doubt.append(email)
         lang = _language(language)
         new, old = change.subprocessor, change.previous
         shown = new or old
@@ -201,6 +232,8 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
                             texts.render("mail_unsubscribe", lang,
                                          link=values["unsubscribe"]),
                             texts.render("mail_closing", lang, **values)])
+        message.replace_header(
+            "Message-ID", subscription_message_id(change_id, sub_id, provider.privacy_email))
         message["List-Unsubscribe"] = f"<{values['unsubscribe']}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message["List-Id"] = f"Sub-processors <subprocessors.{provider_list_id(base)}>"
@@ -218,7 +251,8 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
             sent.append(email)
         else:
             failed[email] = error
-    return NotifyReport(change=change_id, sent=sent, already=already, failed=failed)
+    return NotifyReport(change=change_id, sent=sent, already=already, failed=failed,
+                        in_doubt=in_doubt)
 
 
 def provider_list_id(base_url: str) -> str:

@@ -174,11 +174,15 @@ def _paragraphs(paragraphs: list[str]) -> list[str]:
     return out
 
 
+# a link shown as its own long address may break anywhere rather than widen the message
+_WRAP = ' style="word-break:break-all"'
+
+
 def _html_paragraph(text: str, links: dict[str, str] | None = None) -> str:
     lines = "<br>\n".join(html.escape(line) for line in text.split("\n"))
     if links:  # escaped text -> an anchor, in one pass (no link is made inside another)
-        anchors = {html.escape(shown): f'<a href="{html.escape(href)}">{html.escape(shown)}</a>'
-                   for shown, href in links.items() if shown}
+        anchors = {html.escape(shown): f'<a href="{html.escape(href)}"{_WRAP * (href == shown)}>'
+                   f'{html.escape(shown)}</a>' for shown, href in links.items() if shown}
         pattern = "|".join(re.escape(a) for a in sorted(anchors, key=len, reverse=True))
         if pattern:
             lines = re.sub(pattern, lambda m: anchors[m.group(0)], lines)

@@ -348,7 +348,8 @@ class SubscriptionRow(Base):
 
 
 class SubscriptionDeliveryRow(Base):
-    """One informational e-mail to one subscriber about one upcoming change: at most one."""
+    """One informational e-mail to one subscriber about one upcoming change (claimed once; resent
+    with the same Message-ID only when the run that claimed it died while sending)."""
 
     __tablename__ = "subscription_deliveries"
     __table_args__ = (UniqueConstraint("subscription_id", "change_id"),)

@@ -74,7 +74,7 @@ class DescribeTheNoticeLink:
             link = notice_url(BASE, change_id, key, deadline, secret=secret)
             assert re.findall(r"https://dpa\.example\.com/notice/\S+", text) == [link]
             assert LINK_SENTENCE[language] in text
-            assert f'<a href="{link}">{link}</a>' in rich
+            assert f'<a href="{link}" style="word-break:break-all">{link}</a>' in rich
             assert rich.count("/notice/") == 2  # href and shown text, once
 
     def it_leaves_the_link_out_without_a_public_url_but_links_the_privacy_address(
@@ -113,7 +113,8 @@ class DescribeTheNoticeLink:
             facts = change_facts(session, smtp.settings(), session.get_one(ChangeRow, change))
         who = [addressee(message_id=f"<m{i}@x>", key=key, name=key, language="en",
                          kind="informational" if informational else "objection",
-                         recipients=["a@b.example"], reasons=[], agreement=_Agreement())
+                         recipients=["a@b.example"], reasons=[], agreement=_Agreement(),
+                         contact_name=None, country="BE")
                for i, key in enumerate(("bakkerij-peeters", "medcare-clinics"))]
         morning = datetime.datetime(2026, 3, 2, 7, 30, tzinfo=datetime.UTC)
         evening = morning + datetime.timedelta(hours=14)  # 22:30 in Brussels, the same day

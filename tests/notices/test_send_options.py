@@ -143,6 +143,10 @@ class DescribeDryRun:
                                            policy=email.policy.default)
         assert [a.addr_spec for a in peeters["To"].addresses] == \
             ["privacy@bakkerijpeeters.example"]
+        body = peeters.get_body(("plain",))
+        assert body is not None  # written as it would be sent: greeting by name, its zone
+        assert "Geachte An Peeters," in body.get_content()
+        assert "(Belgische tijd)" in body.get_content()
 
     def it_needs_an_output_folder_and_something_to_send(
             self, db: Database, planned: int, smtp: SmtpServer, texts: NoticeTexts,

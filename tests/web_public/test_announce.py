@@ -8,10 +8,13 @@ import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from dpa_engine.cli.app import app as cli
+from dpa_engine.customers.subscriptions import STALE_CLAIM
 from dpa_engine.notices import load_notice_texts, send_change
+from dpa_engine.storage.schema import SubscriptionDeliveryRow
 from tests.notices.conftest import Received
 from tests.notices.helpers import ACTOR, propose, voicebot
 
@@ -96,3 +99,37 @@ class DescribePlanningTellsSubscribers:
         assert "Subscribers not told: the public address is not set (set DPA_PUBLIC_URL)." \
             in no_url
         assert len(world.smtp.recorder.messages) == before
+
+
+class DescribeARunThatDiedWhileSending:
+    """A claim left 'sending' by a run that died is sent again, once, with the same
+    Message-ID; a fresh claim (another run may be sending right now) is left alone."""
+
+    def it_resends_a_stale_claim_once_with_the_same_message_id(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second = propose(world.db, world.clock, voicebot(id="voicebot-eu", name="VoiceBot EU"),
+                         effective_on=(world.clock() + datetime.timedelta(days=90)).date())
+        env = {"DPA_SMTP_HOST": "127.0.0.1", "DPA_SMTP_PORT": str(world.smtp.port),
+               "DPA_SMTP_FROM": "notices@voxalis.example",
+               "DPA_PUBLIC_URL": world.base_url, "DPA_LIBRARY": str(LIBRARY)}
+        _plan(world, second.id, env)
+        first = [m for m in _to(world, "reader@example.org") if "List-Unsubscribe" in m.message]
+        assert len(first) == 1
+
+        def left_sending(age: datetime.timedelta) -> None:
+            with world.db.transaction() as session:
+                session.execute(update(SubscriptionDeliveryRow).values(
+                    status="sending", sent_at=None,
+                    claimed_at=datetime.datetime.now(datetime.UTC) - age))
+
+        left_sending(datetime.timedelta(minutes=5))  # maybe still being sent: left alone
+        assert "0 e-mailed now, 1 had been before" in _plan(world, second.id, env)
+
+        left_sending(STALE_CLAIM + datetime.timedelta(minutes=1))  # its run died
+        output = " ".join(_plan(world, second.id, env).split())  # the terminal folds lines
+        assert "1 sent again with the same Message-ID" in output
+        again = [m for m in _to(world, "reader@example.org") if "List-Unsubscribe" in m.message]
+        assert len(again) == 2
+        assert again[1].message["Message-ID"] == first[0].message["Message-ID"]
+        assert "0 e-mailed now, 1 had been before" in _plan(world, second.id, env)

@@ -79,14 +79,13 @@ class Addressee:
     reference: str  # the agreement's reference, or its version as 'vN'
     window: Window | None  # the agreement's objection window (None: informational notice)
     remedy: str
-    contact_name: str | None = None  # greeted by name when the deal names a person
-    country: str = "BE"  # of its registered office: the time zone its deadline is shown in
+    contact_name: str | None  # greeted by name when the deal names a person
+    country: str  # of its registered office: the time zone its deadline is shown in
 
 
 def addressee(*, message_id: str, key: str, name: str, kind: str, language: str,
               recipients: Collection[str], reasons: Collection[dict[str, Any]],
-              agreement: Any, contact_name: str | None = None, country: str = "BE"
-              ) -> Addressee:
+              agreement: Any, contact_name: str | None, country: str) -> Addressee:
     """`agreement`: an AgreementRow, or a query row with the same attribute names."""
     return Addressee(
         message_id=message_id, key=key, name=name, kind=kind, language=language,
