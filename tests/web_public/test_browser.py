@@ -35,7 +35,7 @@ def it_objects_through_the_notice_link(world: World, live: LiveServer, page: Any
     text, rich = (mail.message.get_body((kind,)) for kind in ("plain", "html"))
     assert text is not None and rich is not None
     [url] = re.findall(re.escape(live.base_url) + r"/notice/[A-Za-z0-9_.\-]+", text.get_content())
-    assert f'<a href="{url}">' in rich.get_content()
+    assert f'<a href="{url}" style="word-break:break-all">{url}</a>' in rich.get_content()
     assert url == world.url("bakkerij-peeters")  # this customer's, for this change
     page.goto(url)
     assert page.locator("h1").inner_text() == "Wijziging subverwerker nr. 1: VoiceBot"
