@@ -5,6 +5,7 @@ unsubscribe headers that the customers' legal notices never carry."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,16 +46,22 @@ def _to(world: World, address: str) -> list[Received]:
     return [m for m in world.smtp.recorder.messages if address in m.recipients]
 
 
+def _second_change(world: World) -> tuple[Any, dict[str, str]]:
+    """A second change to plan, and the settings under which planning tells subscribers."""
+    second = propose(world.db, world.clock, voicebot(id="voicebot-eu", name="VoiceBot EU"),
+                     effective_on=(world.clock() + datetime.timedelta(days=90)).date())
+    env = {"DPA_SMTP_HOST": "127.0.0.1", "DPA_SMTP_PORT": str(world.smtp.port),
+           "DPA_SMTP_FROM": "notices@voxalis.example",
+           "DPA_PUBLIC_URL": world.base_url, "DPA_LIBRARY": str(LIBRARY)}
+    return second, env
+
+
 class DescribePlanningTellsSubscribers:
     def it_mails_each_confirmed_subscriber_once_per_planned_change(
             self, world: World, client: TestClient) -> None:
         _confirmed_reader(world, client, "reader@example.org")
         _confirmed_reader(world, client, "lezer@example.be")
-        second = propose(world.db, world.clock, voicebot(id="voicebot-eu", name="VoiceBot EU"),
-                         effective_on=(world.clock() + datetime.timedelta(days=90)).date())
-        env = {"DPA_SMTP_HOST": "127.0.0.1", "DPA_SMTP_PORT": str(world.smtp.port),
-               "DPA_SMTP_FROM": "notices@voxalis.example",
-               "DPA_PUBLIC_URL": world.base_url, "DPA_LIBRARY": str(LIBRARY)}
+        second, env = _second_change(world)
         before = len(world.smtp.recorder.messages)
 
         first = _plan(world, second.id, env)
@@ -108,11 +115,7 @@ class DescribeARunThatDiedWhileSending:
     def it_resends_a_stale_claim_once_with_the_same_message_id(
             self, world: World, client: TestClient) -> None:
         _confirmed_reader(world, client, "reader@example.org")
-        second = propose(world.db, world.clock, voicebot(id="voicebot-eu", name="VoiceBot EU"),
-                         effective_on=(world.clock() + datetime.timedelta(days=90)).date())
-        env = {"DPA_SMTP_HOST": "127.0.0.1", "DPA_SMTP_PORT": str(world.smtp.port),
-               "DPA_SMTP_FROM": "notices@voxalis.example",
-               "DPA_PUBLIC_URL": world.base_url, "DPA_LIBRARY": str(LIBRARY)}
+        second, env = _second_change(world)
         _plan(world, second.id, env)
         first = [m for m in _to(world, "reader@example.org") if "List-Unsubscribe" in m.message]
         assert len(first) == 1
