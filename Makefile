@@ -10,7 +10,8 @@ OUT ?= out
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	@# setuptools prints a banner about editable installs (a UserWarning, not a deprecation)
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
 demo: $(BIN)/.installed
