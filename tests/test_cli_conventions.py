@@ -137,3 +137,18 @@ def test_generate_json_and_batch_output_dir(dpa: Run, tmp_path: Path) -> None:
     dpa("batch", str(deals), "-o", str(tmp_path / "old"), "-j", "1")  # the old spelling
     assert list((tmp_path / "old").glob("*.docx"))
     dpa("batch", str(deals), "-j", "1", code=2)  # no folder given: bad usage
+
+
+def test_help_paragraphs_wrap_at_the_terminal_width(dpa: Run) -> None:
+    """A docstring's line breaks are not the terminal's: a paragraph is wrapped as a whole,
+    so no line of help ends after a word or two."""
+    for command in (["change", "plan"], ["change", "withdraw"], ["change", "send"]):
+        text = dpa(*command, "--help")
+        description = text.split("╭")[0].splitlines()[2:]  # after the usage line
+        lines = [line.strip() for line in description if line.strip()]
+        assert lines, text
+        last_of_paragraph = {i for i, line in enumerate(description) if line.strip()
+                             and (i + 1 == len(description) or not description[i + 1].strip())}
+        for i, line in enumerate(description):
+            if line.strip() and i not in last_of_paragraph:
+                assert len(line.rstrip()) > 60, f"{command}: a line cut short: {line!r}"

@@ -5,6 +5,7 @@ Library errors (DpaError) become one line on stderr and exit code 2, never a tra
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from functools import wraps
@@ -88,8 +89,26 @@ def tidy_help(command: Any) -> None:
         elif hasattr(param, "display_type"):  # typer's own help types (<str>, <path>, ...)
             label = str(param.display_type(ctx)).strip("<>")
             param.metavar = VALUE_NAMES.get(label, label)
+    if getattr(command, "help", None):
+        command.help = reflowed(command.help)
     for sub in getattr(command, "commands", {}).values():
         tidy_help(sub)
+
+
+def reflowed(text: str) -> str:
+    """A docstring's paragraphs each as one line, so the terminal wraps them at its width
+    (typer keeps a docstring's line breaks); a list item or an indented line keeps its own."""
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.split("\n"):
+            if lines and not line.startswith(("- ", "* ", " ")):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
 # Record numbers fit a 32-bit column in every database (SQLite and PostgreSQL).
 MAX_ID = 2**31 - 1
 ChangeIdArgument = Annotated[int, typer.Argument(metavar="CHANGE", min=1, max=MAX_ID,
