@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dpa_engine.cli.app import app
+from dpa_engine.cli.notice_options import deadline_text
 from tests.conftest import EXAMPLES, LIBRARY, TEMPLATE
 from tests.notices.conftest import SmtpServer, smtp  # noqa: F401 (the fixture)
 
@@ -152,3 +153,11 @@ def test_help_paragraphs_wrap_at_the_terminal_width(dpa: Run) -> None:
         for i, line in enumerate(description):
             if line.strip() and i not in last_of_paragraph:
                 assert len(line.rstrip()) > 60, f"{command}: a line cut short: {line!r}"
+
+
+def test_a_deadline_is_shown_as_its_last_minute_and_a_closing_moment_as_itself() -> None:
+    utc = datetime.UTC
+    assert deadline_text(datetime.datetime(2026, 11, 30, 23, 0, tzinfo=utc)) \
+        == "2026-11-30 23:59 CET"  # stored as midnight in Brussels: the day's last minute
+    closed = datetime.datetime(2026, 12, 3, 14, 1, 10, 191825, tzinfo=utc)  # a withdrawal
+    assert deadline_text(closed) == "2026-12-03 15:01 CET"

@@ -116,10 +116,12 @@ def brussels(moment: datetime.datetime | None) -> str:
 
 
 def deadline_text(moment: datetime.datetime | None) -> str:
-    """A stored (exclusive) deadline as its last minute, e.g. '2026-11-30 23:59 CET'."""
+    """A stored (exclusive) deadline as its last minute, e.g. '2026-11-30 23:59 CET'; a
+    window closed at some other moment (by a withdrawal) as that moment."""
     if moment is None:
         return "-"
-    return brussels(moment - datetime.timedelta(minutes=1))
+    end_of_a_minute = moment.second == 0 and moment.microsecond == 0
+    return brussels(moment - datetime.timedelta(minutes=1) if end_of_a_minute else moment)
 
 
 def add_row(table: Table, *cells: str) -> None:
