@@ -18,10 +18,13 @@ from .texts import NoticeTexts
 
 def compose_withdrawal(texts: NoticeTexts, *, language: Language, change: ChangeSummary,
                        change_number: int, customer_name: str, provider_name: str,
-                       agreement_reference: str, announced: datetime.date) -> NoticeContent:
+                       agreement_reference: str, announced: datetime.date,
+                       contact_name: str | None) -> NoticeContent:
     sub = change.subject
+    contact = (contact_name or "").strip()
     values: dict[str, object] = {
-        "customer_name": customer_name, "provider_name": provider_name,
+        "customer_name": customer_name, "contact_name": contact,
+        "provider_name": provider_name,
         "change_number": str(change_number), "subprocessor": sub.name,
         "agreement_reference": agreement_reference,
         "notified_date": locale.long_date(announced, language),
@@ -34,7 +37,7 @@ def compose_withdrawal(texts: NoticeTexts, *, language: Language, change: Change
     return NoticeContent(
         language=language, subject=say("subject_withdrawal"), title=say("letter_title"),
         reference=say("reference_line"),
-        before=[say("greeting"), say("withdrawal_intro")], details_heading=say("details_heading"),
+        before=[say("greeting_named" if contact else "greeting"), say("withdrawal_intro")], details_heading=say("details_heading"),
         details=[(say("label_subprocessor"), sub.name),
                  (say("label_legal_entity"), sub.legal_entity),
                  (say("label_effective_date"), str(values["effective_date"]))],

@@ -3,6 +3,8 @@ its language, exactly once through the outbox; windows closed; nothing else sent
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -53,6 +55,12 @@ def stated_deadlines(db: Database) -> dict[int, object]:
         return {target: stated for target, stated in rows}
 
 
+def _greeting(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).splitlines()[2]  # after the reference line and a blank
+
+
 class DescribeWithdrawingAfterSending:
     def it_tells_each_notified_customer_once_in_its_language(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
@@ -74,6 +82,9 @@ class DescribeWithdrawingAfterSending:
             message = by_customer[customer].message
             assert str(message["Subject"]).startswith(SUBJECT_START[language]), customer
             assert str(message["Message-ID"]).strip().startswith("<dpa-withdrawal.")
+            notice = next(m.message for m in smtp.recorder.messages[:before]
+                          if str(m.message["X-DPA-Customer"]) == customer)
+            assert _greeting(message) == _greeting(notice), customer  # by name, as before
         assert "bakkerij-peeters" not in by_customer  # never notified: nothing to withdraw
         after = change_status(db, change_id)
         assert after.nothing_to_send and {t.withdrawal_status for t in after.targets} == {

@@ -171,7 +171,8 @@ def render_withdrawal(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,
                                  change=facts.change,
                                  change_number=facts.change_id, customer_name=who.name,
                                  provider_name=facts.provider.name,
-                                 agreement_reference=who.reference, announced=announced)
+                                 agreement_reference=who.reference, announced=announced,
+                                 contact_name=who.contact_name)
     return _rendered(facts, who, content, dispatch_at, deadline=None)
 
 
