@@ -37,7 +37,8 @@ def compose_withdrawal(texts: NoticeTexts, *, language: Language, change: Change
     return NoticeContent(
         language=language, subject=say("subject_withdrawal"), title=say("letter_title"),
         reference=say("reference_line"),
-        before=[say("greeting_named" if contact else "greeting"), say("withdrawal_intro")], details_heading=say("details_heading"),
+        before=[say("greeting_named" if contact else "greeting"), say("withdrawal_intro")],
+        details_heading=say("details_heading"),
         details=[(say("label_subprocessor"), sub.name),
                  (say("label_legal_entity"), sub.legal_entity),
                  (say("label_effective_date"), str(values["effective_date"]))],
