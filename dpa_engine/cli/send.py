@@ -77,15 +77,8 @@ def change_send(
         if not dry_run:
             raise DpaError("--output-dir is only used with --dry-run", field="--output-dir",
                            fix="add --dry-run to write the messages instead of sending them")
-        folder = required(output_dir, "--output-dir",
-                          f"dpa change send {change_id} --dry-run --output-dir outbox/")
-        written = notices.dry_run(database, change_id, folder, settings=settings,
-                                  texts=notice_texts(library), inputs=inputs_of(db, None))
-        if as_json:
-            echo_json({"change": change_id, "dry_run": [str(p) for p in written]})
-        else:
-            out.print(f"Dry run: {len(written)} message(s) written to {folder}, nothing sent "
-                      "and nothing recorded", markup=False)
+        _dry_run(database, change_id, output_dir, settings=settings, library=library, db=db,
+                 as_json=as_json)
         return
     status = notices.change_status(database, change_id)
     state = status.change.status
@@ -108,9 +101,30 @@ def change_send(
     if as_json:
         echo_json(report.model_dump(mode="json"))
         raise typer.Exit(0 if report.complete and not report.failed else 1)
+    _print_report(report, change_id, asked_connections=settings.connections)
+
+
+def _dry_run(database: Database, change_id: int, output_dir: Path | None, *,
+             settings: notices.SmtpSettings, library: Path | None, db: str | None,
+             as_json: bool) -> None:
+    """--dry-run: each message as <customer>.eml in the folder; nothing sent or recorded."""
+    folder = required(output_dir, "--output-dir",
+                      f"dpa change send {change_id} --dry-run --output-dir outbox/")
+    written = notices.dry_run(database, change_id, folder, settings=settings,
+                              texts=notice_texts(library), inputs=inputs_of(db, None))
+    if as_json:
+        echo_json({"change": change_id, "dry_run": [str(p) for p in written]})
+    else:
+        out.print(f"Dry run: {len(written)} message(s) written to {folder}, nothing sent "
+                  "and nothing recorded", markup=False)
+
+
+def _print_report(report: notices.SendReport, change_id: int, *, asked_connections: int
+                  ) -> None:
+    """The run's outcome per customer; exit 1 when something is deferred or refused."""
     if report.connection_limit is not None:
         out.print(f"note: the SMTP server refused connections beyond "
-                  f"{report.connection_limit} of the {settings.connections} asked for; the "
+                  f"{report.connection_limit} of the {asked_connections} asked for; the "
                   f"run used {report.connection_limit} (set --connections "
                   f"{report.connection_limit} to stop asking)", markup=False)
     for key in report.sent:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Callable
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from .. import locale
 from ..models import Language, SubProcessor
-from ..notices.changes import summary
+from ..notices.changes import ChangeSummary, summary
 from ..notices.closing import outcome_so_far
 from ..notices.compose import ListRow, list_view, purpose_text, transfer_text
 from ..notices.deadlines import brussels_day
@@ -132,15 +134,7 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
     intro = [say(f"intro_{change.action}")]
     if sub.engagement == "incidental" and change.action != "remove":
         intro.append(say("incidental_note"))
-    details = [(say("label_subprocessor"), sub.name), (say("label_legal_entity"), sub.legal_entity),
-               (say("label_country"), locale.country_name(sub.country, lang)),
-               (say("label_locations"),
-                ", ".join(locale.country_name(c, lang) for c in sub.locations)),
-               (say("label_purpose"), purpose_text(sub, lang)),
-               (say("label_transfer"), transfer_text(notice_texts, sub.transfer, lang)),
-               (say("label_effective_date"), str(values["effective_date"]))]
-    if old is not None and change.action == "replace":
-        details.insert(1, (say("label_replaces"), f"{old.name} ({old.legal_entity})"))
+    details = _details(change, say, notice_texts, lang)
     before = _entries(base)
     after = [s for s in before if old is None or s.id != old.id] + \
         ([change.subprocessor] if change.subprocessor is not None else [])
@@ -156,30 +150,9 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
 
     current, headings = rows(before)
     resulting, _ = rows(after)
-    deadline_text = None
-    if deadline is not None:
-        date, time, zone = local_time_text(deadline - datetime.timedelta(minutes=1),
-                                           customer.country, lang, texts)
-        deadline_text = texts.render("deadline_value", lang, deadline_date=date,
-                                     deadline_time=time, time_zone=zone)
-    terms: list[str] = []
-    if kind == "objection":
-        terms = [say("silence_objection"), say(f"remedy_{agreement.remedy}")]
-    elif kind == "consent":
-        terms = [say("silence_consent"), say(f"remedy_{agreement.remedy}")]
-    is_open = closed_outcome is None and (deadline is None or moment < deadline)
-    outcome = None
-    if closed_outcome is not None:
-        outcome = texts.render(f"outcome_{closed_outcome}", lang)
-    elif not is_open:
-        outcome = texts.render(f"outcome_{outcome_now}", lang)
-    answer_text = None
-    if answer is not None:
-        date, time, zone = local_time_text(answer.received_at, customer.country, lang, texts)
-        answer_text = texts.render("receipt_text", lang,
-                                   answer=texts.render(f"answer_{answer.action}", lang),
-                                   received=f"{date} {time}", time_zone=zone,
-                                   receipt=answer.receipt)
+    state = _state(texts, say, lang=lang, kind=kind, remedy=agreement.remedy,
+                   country=customer.country, deadline=deadline, answer=answer,
+                   closed_outcome=closed_outcome, outcome_now=outcome_now, moment=moment)
     return NoticePage(
         language=lang, provider_name=provider.name, contact_email=provider.privacy_email,
         customer_name=customer.name, change_number=change.id, subprocessor=sub.name, kind=kind,
@@ -189,9 +162,65 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
         services_label=say("label_services"),
         services=sorted({names.get(r["service"], r["service"]) for r in reasons}),
         recipients=recipients, list_headings=headings, current_list=current, resulting_list=resulting,
-        deadline=deadline_text, terms=terms, open=is_open,
-        actions=list(ACTIONS[kind]) if is_open and answer is None else [],
-        answer=answer, answer_text=answer_text, outcome=outcome)
+        deadline=state.deadline, terms=state.terms, open=state.is_open,
+        actions=list(ACTIONS[kind]) if state.is_open and answer is None else [],
+        answer=answer, answer_text=state.answer, outcome=state.outcome)
+
+
+class _State(NamedTuple):
+    deadline: str | None
+    terms: list[str]
+    is_open: bool
+    outcome: str | None
+    answer: str | None
+
+
+def _state(texts: PageTexts, say: Callable[[str], str], *, lang: Language, kind: str,
+           remedy: str, country: str, deadline: datetime.datetime | None, answer: Answer | None,
+           closed_outcome: str | None, outcome_now: str, moment: datetime.datetime) -> _State:
+    """Where the notice stands: its deadline in the customer's zone, the terms that apply,
+    whether it is still open, the outcome, and the receipt of an answer."""
+    deadline_text = None
+    if deadline is not None:
+        date, time, zone = local_time_text(deadline - datetime.timedelta(minutes=1),
+                                           country, lang, texts)
+        deadline_text = texts.render("deadline_value", lang, deadline_date=date,
+                                     deadline_time=time, time_zone=zone)
+    terms: list[str] = []
+    if kind == "objection":
+        terms = [say("silence_objection"), say(f"remedy_{remedy}")]
+    elif kind == "consent":
+        terms = [say("silence_consent"), say(f"remedy_{remedy}")]
+    is_open = closed_outcome is None and (deadline is None or moment < deadline)
+    outcome = None
+    if closed_outcome is not None:
+        outcome = texts.render(f"outcome_{closed_outcome}", lang)
+    elif not is_open:
+        outcome = texts.render(f"outcome_{outcome_now}", lang)
+    answer_text = None
+    if answer is not None:
+        date, time, zone = local_time_text(answer.received_at, country, lang, texts)
+        answer_text = texts.render("receipt_text", lang,
+                                   answer=texts.render(f"answer_{answer.action}", lang),
+                                   received=f"{date} {time}", time_zone=zone,
+                                   receipt=answer.receipt)
+    return _State(deadline_text, terms, is_open, outcome, answer_text)
+
+
+def _details(change: ChangeSummary, say: Callable[[str], str], notice_texts: NoticeTexts,
+             lang: Language) -> list[tuple[str, str]]:
+    """What changes, as label and value, in the words of the notice."""
+    sub, old = change.subject, change.previous
+    details = [(say("label_subprocessor"), sub.name), (say("label_legal_entity"), sub.legal_entity),
+               (say("label_country"), locale.country_name(sub.country, lang)),
+               (say("label_locations"),
+                ", ".join(locale.country_name(c, lang) for c in sub.locations)),
+               (say("label_purpose"), purpose_text(sub, lang)),
+               (say("label_transfer"), transfer_text(notice_texts, sub.transfer, lang)),
+               (say("label_effective_date"), locale.long_date(change.effective_on, lang))]
+    if old is not None and change.action == "replace":
+        details.insert(1, (say("label_replaces"), f"{old.name} ({old.legal_entity})"))
+    return details
 
 
 __all__ = ["NoticePage", "cached_notice_page", "notice_page"]
