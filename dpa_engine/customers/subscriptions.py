@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import locale
 from ..models import LANGUAGES, Language
-from ..notices.changes import get_change, summary
+from ..notices.changes import ChangeSummary, get_change, summary
 from ..notices.delivery.smtp import SmtpSettings
 from ..notices.errors import NoticeError
-from ..notices.provider import provider_snapshot
+from ..notices.provider import ProviderSnapshot, provider_snapshot
 from ..notices.register import now_utc
 from ..storage import Database
 from ..storage.schema import SubscriptionDeliveryRow, SubscriptionRow
@@ -216,27 +216,8 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
             continue
         if claim == "in-doubt":
             in_doubt.append(email)
-        lang = _language(language)
-        new, old = change.subprocessor, change.previous
-        shown = new or old
-        assert shown is not None
-        values = {"provider_name": provider.name, "subprocessor": shown.name,
-                  "legal_entity": shown.legal_entity, "replaced": old.name if old else "",
-                  "effective_date": locale.long_date(change.effective_on, lang),
-                  "link": f"{base}/subprocessors?lang={lang}",
-                  "unsubscribe": f"{base}/subprocessors/unsubscribe/{token}"}
-        message = _message(settings, provider.privacy_email, email, lang,
-                           texts.render("mail_upcoming_subject", lang, **values),
-                           [texts.render(f"pub_change_{change.action}", lang, **values),
-                            texts.render("mail_upcoming_body", lang, **values),
-                            texts.render("mail_unsubscribe", lang,
-                                         link=values["unsubscribe"]),
-                            texts.render("mail_closing", lang, **values)])
-        message.replace_header(
-            "Message-ID", subscription_message_id(change_id, sub_id, provider.privacy_email))
-        message["List-Unsubscribe"] = f"<{values['unsubscribe']}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["List-Id"] = f"Sub-processors <subprocessors.{provider_list_id(base)}>"
+        message = _upcoming_message(settings, provider, change, texts, base=base, to=email,
+                                    language=language, token=token, subscription_id=sub_id)
         status, error = "sent", None
         try:
             send_message(settings, message)
@@ -253,6 +234,34 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
             failed[email] = error
     return NotifyReport(change=change_id, sent=sent, already=already, failed=failed,
                         in_doubt=in_doubt)
+
+
+def _upcoming_message(settings: SmtpSettings, provider: ProviderSnapshot, change: ChangeSummary,
+                      texts: PageTexts, *, base: str, to: str, language: str, token: str,
+                      subscription_id: int) -> EmailMessage:
+    """The informational e-mail about an upcoming change, with one-click unsubscribe."""
+    lang = _language(language)
+    new, old = change.subprocessor, change.previous
+    shown = new or old
+    assert shown is not None
+    values = {"provider_name": provider.name, "subprocessor": shown.name,
+              "legal_entity": shown.legal_entity, "replaced": old.name if old else "",
+              "effective_date": locale.long_date(change.effective_on, lang),
+              "link": f"{base}/subprocessors?lang={lang}",
+              "unsubscribe": f"{base}/subprocessors/unsubscribe/{token}"}
+    message = _message(settings, provider.privacy_email, to, lang,
+                       texts.render("mail_upcoming_subject", lang, **values),
+                       [texts.render(f"pub_change_{change.action}", lang, **values),
+                        texts.render("mail_upcoming_body", lang, **values),
+                        texts.render("mail_unsubscribe", lang,
+                                     link=values["unsubscribe"]),
+                        texts.render("mail_closing", lang, **values)])
+    message.replace_header(
+        "Message-ID", subscription_message_id(change.id, subscription_id, provider.privacy_email))
+    message["List-Unsubscribe"] = f"<{values['unsubscribe']}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["List-Id"] = f"Sub-processors <subprocessors.{provider_list_id(base)}>"
+    return message
 
 
 def provider_list_id(base_url: str) -> str:
