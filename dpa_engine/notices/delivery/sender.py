@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from ...bulk import paused_gc
 from ...safetext import safe_fields
 from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
-from ...storage.writer import Writer
 from ..audit import Event, append_events
 from ..auditcheck import artefact_digests
 from ..changes import get_change
@@ -54,10 +52,6 @@ from .smtp import (
 from .withdrawals import withdrawals_pending
 
 CLAIM_BATCH = 4  # messages a worker claims per transaction
-# While the workers render (holding the GIL), the writer thread waits for the GIL after each
-# statement it runs, up to the interpreter's switch interval (5 ms by default): for a send
-# run it is shortened, which measurably speeds up sending (see README, Performance).
-SWITCH_INTERVAL = 0.001
 POLL_SECONDS = 0.5  # how often to look again while other senders finish their messages
 
 
@@ -72,7 +66,6 @@ class Run:
     actor: str
     clock: Callable[[], datetime.datetime]
     lease: SenderLease
-    writer: Writer  # every write of the workers, committed together when they coincide
     facts: ChangeFacts
     tally: Tally
     retries: Retries
@@ -142,18 +135,12 @@ class Worker:
             run.stop(exc)
 
     def _claim_batch(self) -> list[Claimed]:
-        run = self.run
-        if run.db.dialect == "sqlite":  # (one writer anyway: the claim shares its commits)
-            return run.writer.write(self._claim)
-        # PostgreSQL: in a transaction of its own, holding no other lock (FOR UPDATE SKIP
+        # in a transaction of its own, holding no other lock (on PostgreSQL, FOR UPDATE SKIP
         # LOCKED may lock rows it then skips: it must never wait for the audit log)
-        with run.db.transaction() as session:
-            return self._claim(session)
-
-    def _claim(self, session: Session) -> list[Claimed]:
         run = self.run
-        return outbox.claim(session, run.change_id, run.lease.id, limit=CLAIM_BATCH,
-                            skip=run.retries.skip())
+        with run.db.transaction() as session:
+            return outbox.claim(session, run.change_id, run.lease.id, limit=CLAIM_BATCH,
+                                skip=run.retries.skip())
 
     def deliver(self, message: Claimed) -> None:
         run = self.run
@@ -166,9 +153,9 @@ class Worker:
             self._deferred(message, exc, started=False)
             return
         run.lease.check()
-        mime = run.writer.write(lambda session: outbox.start(  # 1. its start, its exact bytes
-            session, run.lease.id, message, rendered, moment=moment, actor=run.actor,
-            change_id=run.change_id))
+        with run.db.transaction() as session:  # 1. its start, with its exact bytes
+            mime = outbox.start(session, run.lease.id, message, rendered, moment=moment,
+                                actor=run.actor, change_id=run.change_id)
         if message.in_doubt:
             run.tally.resent_in_doubt(message.addressee.key)
         try:  # 2. the SMTP transaction
@@ -176,13 +163,13 @@ class Worker:
         except Temporary as exc:
             self._deferred(message, exc, started=True)
         except Permanent as exc:
-            error, at = str(exc), run.clock()
-            run.writer.write(lambda session: outbox.record_failed(
-                session, run.lease.id, message, error=error, at=at, actor=run.actor,
-                change_id=run.change_id))
+            with run.db.transaction() as session:
+                outbox.record_failed(session, run.lease.id, message, error=str(exc),
+                                     at=run.clock(), actor=run.actor, change_id=run.change_id)
             run.tally.outcome(message.id, message.addressee.key, "failed")
         except Configuration:
-            run.writer.write(lambda session: outbox.unstart(session, run.lease.id, message))
+            with run.db.transaction() as session:
+                outbox.unstart(session, run.lease.id, message)
             raise
         else:  # 3. its outcome
             self._sent(message, rendered, mime, refused)
@@ -202,19 +189,20 @@ class Worker:
             body_text=rendered.body_text, body_html=rendered.body_html,
             letter=rendered.letter_json)
         digests = {**(stored or {}), "mime_sha256": hashlib.sha256(mime).hexdigest()}
-        run.writer.write(lambda session: outbox.record_sent(
-            session, run.lease.id, message, digests=digests, subject=subject or "",
-            deadline=deadline, refused=refused, at=at, actor=run.actor,
-            change_id=run.change_id))
+        with run.db.transaction() as session:
+            outbox.record_sent(session, run.lease.id, message, digests=digests,
+                               subject=subject or "", deadline=deadline, refused=refused, at=at,
+                               actor=run.actor, change_id=run.change_id)
         run.tally.outcome(message.id, message.addressee.key, "sent")
 
     def _deferred(self, message: Claimed, error: Temporary, *, started: bool) -> None:
         run = self.run
-        retry_in, at = run.retries.defer(message.id), run.clock()
-        run.writer.write(lambda session: outbox.record_deferred(
-            session, run.lease.id, message, error=str(error),
-            maybe_accepted=error.maybe_accepted, started=started, at=at, retry_in=retry_in,
-            actor=run.actor, change_id=run.change_id))
+        retry_in = run.retries.defer(message.id)
+        with run.db.transaction() as session:
+            outbox.record_deferred(session, run.lease.id, message, error=str(error),
+                                   maybe_accepted=error.maybe_accepted, started=started,
+                                   at=run.clock(), retry_in=retry_in, actor=run.actor,
+                                   change_id=run.change_id)
         run.tally.outcome(message.id, message.addressee.key, "deferred")
 
 
@@ -249,39 +237,34 @@ def send_change(db: Database, change_id: int, *, settings: SmtpSettings, texts: 
     tally = Tally(progress)
     limit: int | None = None
     reached = False  # a connection to the server was opened in this run
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     try:
         if public_url():  # the notices link to the notice page: its secret exists before
             portal_secret(db)
         facts = _prepare(db, change_id, settings, actor, clock(), progress)
-        with Writer(db, name="dpa-send-writer") as writer:
-            run = Run(db=db, change_id=change_id, settings=settings, texts=texts, actor=actor,
-                      clock=clock, lease=lease, writer=writer, facts=facts, tally=tally,
-                      retries=Retries(settings))
-            while True:
-                with db.transaction() as session:
-                    expire_dead_leases(session)
-                    outbox.take_over(session, change_id, moment=clock(), actor=actor)
-                    if tally.total is None:
-                        tally.total = _count(session, change_id, ("pending", "deferred"))
-                        tally.report(force=True)
-                connections, allowed, failure = _open(settings)
-                if stop_if_unreachable and not reached:
-                    if failure is not None:
-                        raise unreachable(settings, failure, change_id, tally.total)
-                    reached = True
-                if allowed is not None:
-                    limit = min(limit or allowed, allowed)
-                _work(run, connections)
-                if run.stopped is not None:
-                    raise _stop_reason(run.stopped, change_id)
-                wait = _next_wait(db, run)
-                if wait is None:
-                    break
-                sleep(wait)
+        run = Run(db=db, change_id=change_id, settings=settings, texts=texts, actor=actor,
+                  clock=clock, lease=lease, facts=facts, tally=tally, retries=Retries(settings))
+        while True:
+            with db.transaction() as session:
+                expire_dead_leases(session)
+                outbox.take_over(session, change_id, moment=clock(), actor=actor)
+                if tally.total is None:
+                    tally.total = _count(session, change_id, ("pending", "deferred"))
+                    tally.report(force=True)
+            connections, allowed, failure = _open(settings)
+            if stop_if_unreachable and not reached:
+                if failure is not None:
+                    raise unreachable(settings, failure, change_id, tally.total)
+                reached = True
+            if allowed is not None:
+                limit = min(limit or allowed, allowed)
+            _work(run, connections)
+            if run.stopped is not None:
+                raise _stop_reason(run.stopped, change_id)
+            wait = _next_wait(db, run)
+            if wait is None:
+                break
+            sleep(wait)
     finally:
-        sys.setswitchinterval(interval)
         try:
             with db.transaction() as session:  # what was claimed but not started goes back
                 outbox.release(session, lease.id)
