@@ -66,26 +66,11 @@ def brussels_day(moment: datetime.datetime) -> datetime.date:
 
 
 def on_brussels_day(moment: datetime.datetime, day: datetime.date) -> bool:
-    """Whether `moment` falls on `day` in Brussels: two comparisons against the day's bounds
-    (computed once per day, in UTC: comparing a UTC moment with them needs no time-zone
-    lookup, which the sender would otherwise make for every message at every turn)."""
-    if moment.tzinfo is None:
-        brussels_day(moment)  # raises the clear error
-    start, end = _brussels_bounds(day)
-    return start <= moment < end
-
-
-@lru_cache(maxsize=64)
-def _brussels_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
-    start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
-    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), BRUSSELS)
-    return start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
+    """Whether `moment` (timezone-aware) falls on `day` in Brussels."""
+    return brussels_day(moment) == day
 
 
 def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.date:
-    if window.days < 1:  # pragma: no cover - the model refuses it; kept for model_construct
-        raise NoticeError("a window of 0 days gives the customer no time to object",
-                          fix="agree a window of at least 1 day")
     if window.unit == "calendar":
         return next_working_day(dispatch_day + datetime.timedelta(days=window.days),
                                 window.holiday_country)
