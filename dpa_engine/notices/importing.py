@@ -112,10 +112,7 @@ def _deals_from_manifest(path: Path) -> list[Path]:
 
 def _agreement_values(loaded: LoadedDeal, decision: Decision) -> dict[str, Any]:
     deal, terms = loaded.deal, decision.terms
-    emails = list(deal.customer.notice_emails)
-    if not emails and deal.customer.privacy_contact and deal.customer.privacy_contact.email:
-        emails = [deal.customer.privacy_contact.email]
-    if not emails:
+    if not _notice_emails(loaded):
         raise loaded.deal_error(("customer",), "the customer has no address for sub-processor "
                                 "notices", "add 'notice_emails: [privacy@customer.example]' "
                                 "under customer:")
@@ -236,18 +233,15 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
         while session.execute(select(CustomerRow).where(CustomerRow.key == key)
                               ).scalar_one_or_none():
             key, suffix = f"{base}-{suffix}", suffix + 1
-        customer = CustomerRow(key=key, name=deal.customer.name,
-                               enterprise_number=deal.customer.enterprise_number,
+        customer = CustomerRow(key=key, enterprise_number=deal.customer.enterprise_number,
                                country=deal.customer.registered_office.country,
-                               fallback_contact=_fallback_contact(loaded), created_at=moment)
-        customer.contact_name = _contact_name(loaded)
+                               created_at=moment)
         session.add(customer)
-        session.flush()
-    else:
-        customer.name = deal.customer.name
-        customer.fallback_contact = _fallback_contact(loaded)
-        customer.contact_name = _contact_name(loaded)
-    emails = list(deal.customer.notice_emails) or _fallback_emails(loaded)
+    customer.name = deal.customer.name
+    customer.fallback_contact = _fallback_contact(loaded)
+    customer.contact_name = _contact_name(loaded)
+    session.flush()
+    emails = _notice_emails(loaded)
     agreement = session.execute(select(AgreementRow).where(
         AgreementRow.customer_id == customer.id, AgreementRow.version == deal.version)
     ).scalar_one_or_none()
@@ -275,8 +269,7 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
         append_event(session, "customer-imported" if status == "new" else "contacts-updated",
                      actor=actor, at=moment, customer_key=customer.key,
                      data={"version": deal.version, "source": str(loaded.deal_path),
-                           "source_sha256": source_hash, "notice_emails": emails,
-                           **{k: v for k, v in values.items() if k != "signed_on"},
+                           "source_sha256": source_hash, "notice_emails": emails, **values,
                            "signed_on": str(values["signed_on"]) if values["signed_on"] else None})
     window = f"{values['window_days']} {values['window_unit']} days"
     return ImportedAgreement(customer=customer.key, name=customer.name, version=deal.version,
@@ -292,8 +285,12 @@ def _contact_name(loaded: LoadedDeal) -> str | None:
     return person.name if person else None
 
 
-def _fallback_emails(loaded: LoadedDeal) -> list[str]:
-    contact = loaded.deal.customer.privacy_contact
+def _notice_emails(loaded: LoadedDeal) -> list[str]:
+    """The addresses notices go to: the deal's notice_emails, else the privacy contact's."""
+    customer = loaded.deal.customer
+    if customer.notice_emails:
+        return list(customer.notice_emails)
+    contact = customer.privacy_contact
     return [contact.email] if contact and contact.email else []
 
 
