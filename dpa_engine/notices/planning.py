@@ -19,7 +19,7 @@ import datetime
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from ..bulk import paused_gc
@@ -121,13 +121,9 @@ def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: Agreeme
         warnings=warnings)
 
 
-# one call into pydantic-core for all entries of a plan, not one per customer
-_ENTRIES: TypeAdapter[list[PlanEntry]] = TypeAdapter(list[PlanEntry])
-
-
 def _plan_hash(change: ChangeSummary, affected: list[PlanEntry]) -> str:
-    stable = _ENTRIES.dump_python(affected, mode="json",
-                                  exclude={"__all__": {"deadline_if_sent", "warnings"}})
+    stable = [e.model_dump(mode="json", exclude={"deadline_if_sent", "warnings"})
+              for e in affected]
     data = {"change": change.model_dump(mode="json", exclude={"status"}), "affected": stable}
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
@@ -209,7 +205,7 @@ def plan_change(db: Database, change_id: int, *, actor: str,
         row.status, row.plan_hash, row.planned_at = "planned", plan.plan_hash, moment
         append_event(session, "planned", actor=actor, at=moment, change_id=row.id,
                      data={"plan_hash": plan.plan_hash,
-                           "affected": _ENTRIES.dump_python(plan.affected, mode="json"),
+                           "affected": [e.model_dump(mode="json") for e in plan.affected],
                            "unaffected": [u.customer for u in plan.unaffected]})
         if clashes:
             append_event(session, "plan-forced", actor=actor, at=moment, change_id=row.id,
