@@ -116,10 +116,6 @@ def _agreement_values(loaded: LoadedDeal, decision: Decision) -> dict[str, Any]:
         raise loaded.deal_error(("customer",), "the customer has no address for sub-processor "
                                 "notices", "add 'notice_emails: [privacy@customer.example]' "
                                 "under customer:")
-    if terms.objection_window_days < 1:
-        raise loaded.deal_error(("deviations", "objection_window_days"),
-                                "a window of 0 days gives the customer no time to object",
-                                "agree a window of at least 1 day")
     return {
         "reference": deal.reference,
         "language": deal.language,
@@ -162,7 +158,7 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
     for path in deal_paths:
         loaded = load_deal(path, providers_loaded)
         decision = decide(loaded, library)
-        prepared.append((loaded, decision, _agreement_values(loaded, decision)))
+        prepared.append((loaded, _agreement_values(loaded, decision)))
     providers = {p[0].provider.name for p in prepared}
     if len(providers) > 1:
         raise NoticeError(f"the deal files name different providers ({', '.join(sorted(providers))})",
@@ -174,7 +170,7 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
         installation_id(session)
         provider_name = ""
         last_profile: object = None
-        for loaded, _decision, values in prepared:
+        for loaded, values in prepared:
             if loaded.provider is not last_profile:  # the same profile again changes nothing
                 provider_name = _ensure_provider(session, loaded, moment, actor, notes)
                 last_profile = loaded.provider
