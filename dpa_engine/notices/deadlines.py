@@ -84,13 +84,7 @@ def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.
 
 def objection_deadline(dispatched_at: datetime.datetime, window: Window) -> datetime.datetime:
     """The exclusive end of the window: midnight (Brussels) after its last day, as an aware time."""
-    return _deadline_after(brussels_day(dispatched_at), window)
-
-
-@lru_cache(maxsize=1024)
-def _deadline_after(day: datetime.date, window: Window) -> datetime.datetime:
-    """(It depends on the day only: a fan-out sent in one day asks thousands of times.)"""
-    last = last_day_of_window(day, window)
+    last = last_day_of_window(brussels_day(dispatched_at), window)
     return datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(0),
                                      tzinfo=BRUSSELS)
 
@@ -100,10 +94,8 @@ def last_day(deadline: datetime.datetime) -> datetime.date:
     return deadline.astimezone(BRUSSELS).date() - datetime.timedelta(days=1)
 
 
-@lru_cache(maxsize=256)
 def make_window(days: int, unit: str, holiday_country: str) -> Window:
-    """A Window from stored values; 0 days or an unknown unit is a clear error. (Windows are
-    immutable; a fan-out asks for the same few thousands of times.)"""
+    """A Window from stored values; 0 days or an unknown unit is a clear error."""
     if days < 1:
         raise NoticeError(f"a window of {days} days gives the customer no time to object",
                           field="objection_window_days",
