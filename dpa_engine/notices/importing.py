@@ -26,14 +26,7 @@ from ..storage import Database
 from ..storage.schema import AgreementRow, CustomerRow, Meta
 from .audit import append_event
 from .errors import NoticeError
-from .provider import (
-    ProviderSnapshot,
-    current_list,
-    installation_id,
-    list_entries,
-    meta_value,
-    publish_list,
-)
+from .provider import ProviderSnapshot, current_list, installation_id, list_entries, publish_list
 from .register import now_utc, slug
 
 
@@ -187,8 +180,8 @@ def _ensure_provider(session: Session, loaded: LoadedDeal, moment: datetime.date
         privacy_email=provider.privacy_contact.email if provider.privacy_contact else None,
         services={s.id: s.name for s in provider.services},
         source=str(loaded.provider_path))
-    existing = meta_value(session, "provider")
-    if existing is None:
+    row = session.get(Meta, "provider")
+    if row is None:
         session.add(Meta(key="provider", value=snapshot.model_dump(mode="json")))
         session.flush()
         append_event(session, "register-created", actor=actor, at=moment,
@@ -196,14 +189,12 @@ def _ensure_provider(session: Session, loaded: LoadedDeal, moment: datetime.date
         publish_list(session, list(provider.subprocessors), at=moment, actor=actor,
                      note=f"initial list from {loaded.provider_path.name}")
         return provider.name
-    stored = ProviderSnapshot.model_validate(existing)
+    stored = ProviderSnapshot.model_validate(row.value)
     if stored.name != provider.name:
         raise NoticeError(f"this register belongs to provider '{stored.name}', the deal names "
                           f"'{provider.name}'", path=loaded.deal_path,
                           fix="use another database (--db) for another provider")
     if stored.services != snapshot.services or stored.privacy_email != snapshot.privacy_email:
-        row = session.get(Meta, "provider")
-        assert row is not None
         row.value = snapshot.model_dump(mode="json")
         append_event(session, "provider-updated", actor=actor, at=moment,
                      data={"provider": row.value})
