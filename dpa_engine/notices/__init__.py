@@ -29,7 +29,6 @@ from .auditcheck import verify_log
 from .changes import (
     ChangeSummary,
     Proposal,
-    parse_subprocessor,
     propose_change,
     subprocessor_from_file,
     subprocessor_from_options,
@@ -43,7 +42,6 @@ from .delivery import (
     SmtpSettings,
     SmtpUnreachable,
     dry_run,
-    letter_bytes,
     letters,
     send_change,
 )
@@ -110,7 +108,6 @@ __all__ = [
     "export_checked",
     "export_evidence",
     "import_deals",
-    "letter_bytes",
     "letters",
     "list_csv",
     "list_customers",
@@ -119,7 +116,6 @@ __all__ = [
     "load_notice_texts",
     "load_renderer",
     "objection_deadline",
-    "parse_subprocessor",
     "plan_change",
     "propose_change",
     "record_bounce",

@@ -46,13 +46,12 @@ def change_target(session: Session, change: ChangeRow, customer_ref: str
     target = session.execute(select(TargetRow).where(
         TargetRow.change_id == change.id, TargetRow.customer_id == customer.id)
     ).scalar_one_or_none()
+    if target is None and change.status in ("sending", "sent", "closed"):
+        raise NoticeError(f"customer '{customer.key}' was not notified of change {change.id}",
+                          fix=f"see who was notified: dpa change status {change.id}")
     if target is None:
-        why = "was not notified of" if change.status in ("sending", "sent", "closed") \
-            else "has not been sent"
-        raise NoticeError(f"customer '{customer.key}' {why} change {change.id}",
-                          fix=f"see who was notified: dpa change status {change.id}"
-                          if change.status in ("sending", "sent", "closed")
-                          else f"send the change first: dpa change send {change.id}")
+        raise NoticeError(f"customer '{customer.key}' has not been sent change {change.id}",
+                          fix=f"send the change first: dpa change send {change.id}")
     return customer, target
 
 
@@ -129,14 +128,11 @@ def record_bounce(db: Database, change_id: int, customer_ref: str, *, reason: st
             message.status = "bounced"
             message.last_error = reason
         target.status, target.notified_at, target.deadline = "not-notified", None, None
-        target.follow_up = join_note(target.follow_up, _fallback_note(customer))
+        contact = customer.fallback_contact or "no fallback contact on file: find one"
+        target.follow_up = join_note(target.follow_up,
+                                     f"NOT notified: reach {contact} (letter: dpa change letters)")
         append_event(session, "bounced", actor=actor, at=moment, change_id=change.id,
                      customer_key=customer.key, data={"reason": reason, "after_acceptance": True})
-
-
-def _fallback_note(customer: CustomerRow) -> str:
-    contact = customer.fallback_contact or "no fallback contact on file: find one"
-    return f"NOT notified: reach {contact} (letter: dpa change letters)"
 
 
 class LetterReport(BaseModel):

@@ -32,7 +32,7 @@ from .register import now_utc
 FINISHED = ("closed", "withdrawn")
 
 class ChangeSummary(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
     id: int
     action: Action
     subprocessor: SubProcessor | None
@@ -52,12 +52,7 @@ class ChangeSummary(BaseModel):
 
 
 def summary(row: ChangeRow) -> ChangeSummary:
-    return ChangeSummary(
-        id=row.id, action=row.action,
-        subprocessor=SubProcessor.model_validate(row.subprocessor) if row.subprocessor else None,
-        previous=SubProcessor.model_validate(row.previous) if row.previous else None,
-        effective_on=row.effective_on, status=row.status, proposed_at=row.proposed_at,
-        proposed_by=row.proposed_by)
+    return ChangeSummary.model_validate(row)
 
 
 def get_change(session: Session, change_id: int) -> ChangeRow:

@@ -66,26 +66,11 @@ def brussels_day(moment: datetime.datetime) -> datetime.date:
 
 
 def on_brussels_day(moment: datetime.datetime, day: datetime.date) -> bool:
-    """Whether `moment` falls on `day` in Brussels: two comparisons against the day's bounds
-    (computed once per day, in UTC: comparing a UTC moment with them needs no time-zone
-    lookup, which the sender would otherwise make for every message at every turn)."""
-    if moment.tzinfo is None:
-        brussels_day(moment)  # raises the clear error
-    start, end = _brussels_bounds(day)
-    return start <= moment < end
-
-
-@lru_cache(maxsize=64)
-def _brussels_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
-    start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
-    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), BRUSSELS)
-    return start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
+    """Whether `moment` (timezone-aware) falls on `day` in Brussels."""
+    return brussels_day(moment) == day
 
 
 def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.date:
-    if window.days < 1:  # pragma: no cover - the model refuses it; kept for model_construct
-        raise NoticeError("a window of 0 days gives the customer no time to object",
-                          fix="agree a window of at least 1 day")
     if window.unit == "calendar":
         return next_working_day(dispatch_day + datetime.timedelta(days=window.days),
                                 window.holiday_country)
@@ -99,13 +84,7 @@ def last_day_of_window(dispatch_day: datetime.date, window: Window) -> datetime.
 
 def objection_deadline(dispatched_at: datetime.datetime, window: Window) -> datetime.datetime:
     """The exclusive end of the window: midnight (Brussels) after its last day, as an aware time."""
-    return _deadline_after(brussels_day(dispatched_at), window)
-
-
-@lru_cache(maxsize=1024)
-def _deadline_after(day: datetime.date, window: Window) -> datetime.datetime:
-    """(It depends on the day only: a fan-out sent in one day asks thousands of times.)"""
-    last = last_day_of_window(day, window)
+    last = last_day_of_window(brussels_day(dispatched_at), window)
     return datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(0),
                                      tzinfo=BRUSSELS)
 
@@ -115,10 +94,8 @@ def last_day(deadline: datetime.datetime) -> datetime.date:
     return deadline.astimezone(BRUSSELS).date() - datetime.timedelta(days=1)
 
 
-@lru_cache(maxsize=256)
 def make_window(days: int, unit: str, holiday_country: str) -> Window:
-    """A Window from stored values; 0 days or an unknown unit is a clear error. (Windows are
-    immutable; a fan-out asks for the same few thousands of times.)"""
+    """A Window from stored values; 0 days or an unknown unit is a clear error."""
     if days < 1:
         raise NoticeError(f"a window of {days} days gives the customer no time to object",
                           field="objection_window_days",

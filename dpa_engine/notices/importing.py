@@ -26,14 +26,7 @@ from ..storage import Database
 from ..storage.schema import AgreementRow, CustomerRow, Meta
 from .audit import append_event
 from .errors import NoticeError
-from .provider import (
-    ProviderSnapshot,
-    current_list,
-    installation_id,
-    list_entries,
-    meta_value,
-    publish_list,
-)
+from .provider import ProviderSnapshot, current_list, installation_id, list_entries, publish_list
 from .register import now_utc, slug
 
 
@@ -112,17 +105,10 @@ def _deals_from_manifest(path: Path) -> list[Path]:
 
 def _agreement_values(loaded: LoadedDeal, decision: Decision) -> dict[str, Any]:
     deal, terms = loaded.deal, decision.terms
-    emails = list(deal.customer.notice_emails)
-    if not emails and deal.customer.privacy_contact and deal.customer.privacy_contact.email:
-        emails = [deal.customer.privacy_contact.email]
-    if not emails:
+    if not _notice_emails(loaded):
         raise loaded.deal_error(("customer",), "the customer has no address for sub-processor "
                                 "notices", "add 'notice_emails: [privacy@customer.example]' "
                                 "under customer:")
-    if terms.objection_window_days < 1:
-        raise loaded.deal_error(("deviations", "objection_window_days"),
-                                "a window of 0 days gives the customer no time to object",
-                                "agree a window of at least 1 day")
     return {
         "reference": deal.reference,
         "language": deal.language,
@@ -165,7 +151,7 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
     for path in deal_paths:
         loaded = load_deal(path, providers_loaded)
         decision = decide(loaded, library)
-        prepared.append((loaded, decision, _agreement_values(loaded, decision)))
+        prepared.append((loaded, _agreement_values(loaded, decision)))
     providers = {p[0].provider.name for p in prepared}
     if len(providers) > 1:
         raise NoticeError(f"the deal files name different providers ({', '.join(sorted(providers))})",
@@ -177,7 +163,7 @@ def import_deals(db: Database, paths: list[Path], library: Library, *, actor: st
         installation_id(session)
         provider_name = ""
         last_profile: object = None
-        for loaded, _decision, values in prepared:
+        for loaded, values in prepared:
             if loaded.provider is not last_profile:  # the same profile again changes nothing
                 provider_name = _ensure_provider(session, loaded, moment, actor, notes)
                 last_profile = loaded.provider
@@ -194,8 +180,8 @@ def _ensure_provider(session: Session, loaded: LoadedDeal, moment: datetime.date
         privacy_email=provider.privacy_contact.email if provider.privacy_contact else None,
         services={s.id: s.name for s in provider.services},
         source=str(loaded.provider_path))
-    existing = meta_value(session, "provider")
-    if existing is None:
+    row = session.get(Meta, "provider")
+    if row is None:
         session.add(Meta(key="provider", value=snapshot.model_dump(mode="json")))
         session.flush()
         append_event(session, "register-created", actor=actor, at=moment,
@@ -203,14 +189,12 @@ def _ensure_provider(session: Session, loaded: LoadedDeal, moment: datetime.date
         publish_list(session, list(provider.subprocessors), at=moment, actor=actor,
                      note=f"initial list from {loaded.provider_path.name}")
         return provider.name
-    stored = ProviderSnapshot.model_validate(existing)
+    stored = ProviderSnapshot.model_validate(row.value)
     if stored.name != provider.name:
         raise NoticeError(f"this register belongs to provider '{stored.name}', the deal names "
                           f"'{provider.name}'", path=loaded.deal_path,
                           fix="use another database (--db) for another provider")
     if stored.services != snapshot.services or stored.privacy_email != snapshot.privacy_email:
-        row = session.get(Meta, "provider")
-        assert row is not None
         row.value = snapshot.model_dump(mode="json")
         append_event(session, "provider-updated", actor=actor, at=moment,
                      data={"provider": row.value})
@@ -236,18 +220,15 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
         while session.execute(select(CustomerRow).where(CustomerRow.key == key)
                               ).scalar_one_or_none():
             key, suffix = f"{base}-{suffix}", suffix + 1
-        customer = CustomerRow(key=key, name=deal.customer.name,
-                               enterprise_number=deal.customer.enterprise_number,
+        customer = CustomerRow(key=key, enterprise_number=deal.customer.enterprise_number,
                                country=deal.customer.registered_office.country,
-                               fallback_contact=_fallback_contact(loaded), created_at=moment)
-        customer.contact_name = _contact_name(loaded)
+                               created_at=moment)
         session.add(customer)
-        session.flush()
-    else:
-        customer.name = deal.customer.name
-        customer.fallback_contact = _fallback_contact(loaded)
-        customer.contact_name = _contact_name(loaded)
-    emails = list(deal.customer.notice_emails) or _fallback_emails(loaded)
+    customer.name = deal.customer.name
+    customer.fallback_contact = _fallback_contact(loaded)
+    customer.contact_name = _contact_name(loaded)
+    session.flush()
+    emails = _notice_emails(loaded)
     agreement = session.execute(select(AgreementRow).where(
         AgreementRow.customer_id == customer.id, AgreementRow.version == deal.version)
     ).scalar_one_or_none()
@@ -275,8 +256,7 @@ def _import_one(session: Session, loaded: LoadedDeal, values: dict[str, Any],
         append_event(session, "customer-imported" if status == "new" else "contacts-updated",
                      actor=actor, at=moment, customer_key=customer.key,
                      data={"version": deal.version, "source": str(loaded.deal_path),
-                           "source_sha256": source_hash, "notice_emails": emails,
-                           **{k: v for k, v in values.items() if k != "signed_on"},
+                           "source_sha256": source_hash, "notice_emails": emails, **values,
                            "signed_on": str(values["signed_on"]) if values["signed_on"] else None})
     window = f"{values['window_days']} {values['window_unit']} days"
     return ImportedAgreement(customer=customer.key, name=customer.name, version=deal.version,
@@ -292,8 +272,12 @@ def _contact_name(loaded: LoadedDeal) -> str | None:
     return person.name if person else None
 
 
-def _fallback_emails(loaded: LoadedDeal) -> list[str]:
-    contact = loaded.deal.customer.privacy_contact
+def _notice_emails(loaded: LoadedDeal) -> list[str]:
+    """The addresses notices go to: the deal's notice_emails, else the privacy contact's."""
+    customer = loaded.deal.customer
+    if customer.notice_emails:
+        return list(customer.notice_emails)
+    contact = customer.privacy_contact
     return [contact.email] if contact and contact.email else []
 
 

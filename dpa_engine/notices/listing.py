@@ -13,7 +13,7 @@ import io
 import json
 
 from ..files import spreadsheet_safe
-from ..models import Language
+from ..models import Language, text_in
 from ..render import DocxRenderer
 from ..storage import Database
 from .compose import LIST_COLUMNS, SubprocessorListView, list_cells, list_document, list_view
@@ -41,9 +41,8 @@ def subprocessor_list(db: Database, texts: NoticeTexts, *, customer_ref: str | N
             customer_name, services = customer.name, list(agreement.services)
             blocked = blocked_subprocessors(session, customer)
             lang = language or agreement.language  # type: ignore[assignment]
-        names = {}
-        for service_id, name in provider.services.items():
-            names[service_id] = name if isinstance(name, str) else name.get(lang, service_id)
+        names = {service_id: text_in(name, lang) or service_id
+                 for service_id, name in provider.services.items()}
         return list_view(entries, texts=texts, language=lang, provider_name=provider.name,
                          service_names=names, customer_name=customer_name, services=services,
                          blocked=blocked, list_version=listed.number,

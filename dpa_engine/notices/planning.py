@@ -19,7 +19,7 @@ import datetime
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from ..bulk import paused_gc
@@ -35,12 +35,14 @@ from .errors import NoticeError
 from .provider import current_list, list_entries
 from .register import all_customers, current_agreement, now_utc
 
+Role = Literal["new", "replaced", "removed"]
+
 
 class PlanReason(BaseModel):
     model_config = ConfigDict(frozen=True)
     service: str
     subprocessor: str
-    role: Literal["new", "replaced", "removed"]
+    role: Role
 
 
 class PlanEntry(BaseModel):
@@ -83,36 +85,26 @@ def agreement_window(agreement: AgreementRow) -> Window:
 
 
 def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: AgreementRow,
-                dispatch_at: datetime.datetime,
-                deadlines: dict[tuple[int, str, str], datetime.datetime]) -> PlanEntry | None:
-    """`deadlines` memoises the deadline per window for one `dispatch_at` (a plan computes the
-    same few windows for thousands of customers)."""
+                dispatch_at: datetime.datetime) -> PlanEntry | None:
     services = list(agreement.services)
-    new, old = change.subprocessor, change.previous
+    new = change.subprocessor
+    old_role: Role = "replaced" if change.action == "replace" else "removed"
     reasons: list[PlanReason] = []
     # A group entity limited to some countries concerns only customers established there:
     # the same rule as the agreement's Annex IV (library.facts.subprocessors_for).
-    if new is not None and subprocessors_for([new], services, customer.country):
-        reasons += [PlanReason(service=s, subprocessor=new.id, role="new")
-                    for s in new.services if s in services]
-    if old is not None and subprocessors_for([old], services, customer.country):
-        role: Literal["replaced", "removed"] = "replaced" if change.action == "replace" \
-            else "removed"
-        reasons += [PlanReason(service=s, subprocessor=old.id, role=role)
-                    for s in old.services if s in services]
+    for sub, role in ((new, "new"), (change.previous, old_role)):
+        if sub is not None and subprocessors_for([sub], services, customer.country):
+            reasons += [PlanReason(service=s, subprocessor=sub.id, role=role)
+                        for s in sub.services if s in services]
     if not reasons:
         return None
-    gains_new = new is not None and any(r.role == "new" for r in reasons)
     kind: NoticeKind = "informational"
-    if gains_new and new is not None and new.engagement == "systematic":
+    if new is not None and new.engagement == "systematic" and any(r.role == "new" for r in reasons):
         kind = "consent" if agreement.authorisation == "specific" else "objection"
     warnings: list[str] = []
     deadline = None
     if kind != "informational":
-        window_key = (agreement.window_days, agreement.window_unit, agreement.holiday_country)
-        if window_key not in deadlines:
-            deadlines[window_key] = objection_deadline(dispatch_at, agreement_window(agreement))
-        deadline = deadlines[window_key]
+        deadline = objection_deadline(dispatch_at, agreement_window(agreement))
         last = last_day(deadline)
         if change.effective_on <= last:
             warnings.append(f"the effective date {change.effective_on} falls inside the window "
@@ -129,13 +121,9 @@ def _plan_entry(change: ChangeSummary, customer: CustomerRow, agreement: Agreeme
         warnings=warnings)
 
 
-# one call into pydantic-core for all entries of a plan, not one per customer
-_ENTRIES: TypeAdapter[list[PlanEntry]] = TypeAdapter(list[PlanEntry])
-
-
 def _plan_hash(change: ChangeSummary, affected: list[PlanEntry]) -> str:
-    stable = _ENTRIES.dump_python(affected, mode="json",
-                                  exclude={"__all__": {"deadline_if_sent", "warnings"}})
+    stable = [e.model_dump(mode="json", exclude={"deadline_if_sent", "warnings"})
+              for e in affected]
     data = {"change": change.model_dump(mode="json", exclude={"status"}), "affected": stable}
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
@@ -159,11 +147,10 @@ def plan_with_rows(session: Session, row: ChangeRow, dispatch_at: datetime.datet
     affected: list[PlanEntry] = []
     unaffected: list[Unaffected] = []
     rows: dict[str, tuple[CustomerRow, AgreementRow]] = {}
-    deadlines: dict[tuple[int, str, str], datetime.datetime] = {}
     with paused_gc():
         for customer in all_customers(session, with_agreements=True):
             agreement = current_agreement(customer)
-            entry = _plan_entry(change, customer, agreement, dispatch_at, deadlines)
+            entry = _plan_entry(change, customer, agreement, dispatch_at)
             if entry is None:
                 unaffected.append(Unaffected(customer=customer.key, name=customer.name,
                                              services=list(agreement.services)))
@@ -218,7 +205,7 @@ def plan_change(db: Database, change_id: int, *, actor: str,
         row.status, row.plan_hash, row.planned_at = "planned", plan.plan_hash, moment
         append_event(session, "planned", actor=actor, at=moment, change_id=row.id,
                      data={"plan_hash": plan.plan_hash,
-                           "affected": _ENTRIES.dump_python(plan.affected, mode="json"),
+                           "affected": [e.model_dump(mode="json") for e in plan.affected],
                            "unaffected": [u.customer for u in plan.unaffected]})
         if clashes:
             append_event(session, "plan-forced", actor=actor, at=moment, change_id=row.id,

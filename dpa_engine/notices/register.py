@@ -49,11 +49,12 @@ def find_customer(session: Session, ref: str) -> CustomerRow:
     """A customer by key (e.g. bakkerij-peeters), enterprise number or exact name."""
     wanted = ref.strip()
     digits = re.sub(r"[\s.\-]", "", wanted).removeprefix("BE")
-    for customer in all_customers(session):
+    customers = all_customers(session)
+    for customer in customers:
         if wanted in (customer.key, customer.name) or wanted.lower() == customer.name.lower() \
                 or (digits and digits == re.sub(r"[.\s]", "", customer.enterprise_number)):
             return customer
-    keys = {c.key for c in all_customers(session)}
+    keys = {c.key for c in customers}
     raise NoticeError(f"unknown customer '{ref}'", field="--customer",
                       fix=did_you_mean(slug(ref), keys) or (
                           "use a customer key from 'dpa customers list'" if keys
@@ -62,12 +63,12 @@ def find_customer(session: Session, ref: str) -> CustomerRow:
 
 def blocked_subprocessors(session: Session, customer: CustomerRow) -> set[str]:
     """Sub-processors a closed change brought in that may not process this customer's data."""
-    rows = session.execute(
-        select(ChangeRow, TargetRow).join(TargetRow, TargetRow.change_id == ChangeRow.id)
+    added = session.execute(
+        select(ChangeRow.subprocessor).join(TargetRow, TargetRow.change_id == ChangeRow.id)
         .where(TargetRow.customer_id == customer.id, ChangeRow.status == "closed",
                TargetRow.outcome.in_(BLOCKING_OUTCOMES), TargetRow.kind != "informational")
-    ).all()
-    return {str(change.subprocessor["id"]) for change, _ in rows if change.subprocessor}
+    ).scalars()
+    return {str(sub["id"]) for sub in added if sub}
 
 
 class CustomerSummary(BaseModel):

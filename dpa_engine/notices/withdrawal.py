@@ -12,11 +12,9 @@ from __future__ import annotations
 import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
 from ..safetext import safe_fields
 from ..storage import Database
-from ..storage.schema import TargetRow
 from .audit import append_event
 from .changes import get_change
 from .delivery.render import change_facts
@@ -24,6 +22,7 @@ from .delivery.smtp import SmtpSettings
 from .delivery.withdrawals import queue_withdrawals
 from .errors import NoticeError
 from .register import now_utc
+from .status import change_targets
 
 
 class WithdrawReport(BaseModel):
@@ -61,8 +60,7 @@ def withdraw_change(db: Database, change_id: int, *, reason: str, actor: str,
         if was in ("sending", "sent"):
             facts = change_facts(session, settings or SmtpSettings(), row)
             to_tell = queue_withdrawals(session, row.id, facts, moment=moment, actor=actor)
-            for target in session.execute(select(TargetRow).where(
-                    TargetRow.change_id == row.id)).scalars():
+            for target in change_targets(session, row.id):
                 target.outcome = "withdrawn"
                 if target.deadline is not None and target.deadline > moment:
                     target.deadline = moment  # the window closes now
