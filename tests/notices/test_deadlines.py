@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from dpa_engine.notices.deadlines import (
     BRUSSELS,
     Window,
-    brussels_day,
     last_day,
     make_window,
     objection_deadline,
@@ -57,18 +56,21 @@ class DescribeCalendarWindow:
 
 
 class DescribeOnBrusselsDay:
-    @pytest.mark.parametrize("day", [datetime.date(2026, 3, 29), datetime.date(2026, 10, 25),
-                                     datetime.date(2026, 7, 1), datetime.date(2026, 12, 31)])
-    def it_agrees_with_converting_to_brussels_time_at_the_bounds_of_the_day(
-            self, day: datetime.date) -> None:
+    @pytest.mark.parametrize(("day", "hours"), [(datetime.date(2026, 3, 29), 23),
+                                                (datetime.date(2026, 10, 25), 25),
+                                                (datetime.date(2026, 7, 1), 24),
+                                                (datetime.date(2026, 12, 31), 24)])
+    def it_counts_a_moment_on_the_day_from_its_brussels_midnight_for_the_days_length(
+            self, day: datetime.date, hours: int) -> None:
         # DST days last 23 and 25 hours; moments given in UTC or in Brussels time alike
-        start = datetime.datetime.combine(day, datetime.time(), BRUSSELS)
-        for moment in [start, start - datetime.timedelta(microseconds=1),
-                       start + datetime.timedelta(hours=23) - datetime.timedelta(microseconds=1),
-                       start + datetime.timedelta(hours=23), start + datetime.timedelta(hours=24),
-                       start + datetime.timedelta(hours=25)]:
-            for given in (moment, moment.astimezone(UTC)):
-                assert on_brussels_day(given, day) == (brussels_day(given) == day), given
+        midnight = datetime.datetime.combine(day, datetime.time(), BRUSSELS).astimezone(UTC)
+        tick = datetime.timedelta(microseconds=1)
+        for elapsed, expected in [(-tick, False), (datetime.timedelta(0), True),
+                                  (datetime.timedelta(hours=hours) - tick, True),
+                                  (datetime.timedelta(hours=hours), False)]:
+            moment = midnight + elapsed
+            for given in (moment, moment.astimezone(BRUSSELS)):
+                assert on_brussels_day(given, day) is expected, given
 
     def it_refuses_a_moment_without_time_zone(self) -> None:
         with pytest.raises(NoticeError, match="time zone"):
