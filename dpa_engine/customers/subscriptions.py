@@ -106,8 +106,8 @@ def _message(settings: SmtpSettings, privacy_email: str | None, to: str, languag
     message["Date"] = format_datetime(now_utc())
     message["Message-ID"] = make_msgid(domain="dpa-engine.invalid")
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = language
     message.set_content("\n\n".join(paragraphs) + "\n")
+    message["Content-Language"] = language  # after set_content, which drops Content-* headers
     return message
 
 
