@@ -9,7 +9,12 @@ import typer
 from rich.markup import escape
 
 from .. import notices
-from ..customers.announce import announcement_line, plan_and_announce
+from ..customers.announce import (
+    announcement_line,
+    plan_and_announce,
+    withdraw_and_announce,
+    withdrawal_line,
+)
 from ..errors import DpaError
 from .common import (
     ChangeIdArgument,
@@ -282,18 +287,22 @@ def change_withdraw(
 
     After it went out: notices not sent yet are cancelled, the objection windows close, and
     each customer notified gets a short withdrawal notice in its language, sent (exactly once)
-    by 'dpa change send CHANGE'. A closed change cannot be withdrawn."""
-    report = notices.withdraw_change(open_db(db), change_id,
-                                     reason=option_text(reason, "--reason"),
-                                     actor=actor_name(actor),
-                                     settings=notices.SmtpSettings.from_env())
+    by 'dpa change send CHANGE'. Subscribers to the public list who were told of the change
+    get one e-mail saying it will not happen. A closed change cannot be withdrawn."""
+    withdrawn = withdraw_and_announce(open_db(db), change_id,
+                                      reason=option_text(reason, "--reason"),
+                                      actor=actor_name(actor))
+    report = withdrawn.withdrawal
     if as_json:
-        echo_json(report.model_dump(mode="json"))
+        echo_json({**report.model_dump(mode="json"),
+                   "subscribers": withdrawn.model_dump(mode="json")["subscribers"],
+                   "subscribers_not_told": withdrawn.not_told})
         return
     out.print(f"Change {change_id} withdrawn (it was {report.was}).", markup=False)
     if report.to_tell:
         out.print(f"{len(report.to_tell)} customer(s) to tell: {', '.join(report.to_tell)}. "
                   f"Next: dpa change send {change_id}", markup=False, soft_wrap=True)
+    out.print(withdrawal_line(withdrawn), markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,10 +1,12 @@
-"""Planning a change tells the public list's subscribers about it: one library call for
-`dpa change plan`, so the command stays a thin shell.
+"""Planning a change tells the public list's subscribers about it, and withdrawing it tells
+those who were told: one library call each for `dpa change plan` and `dpa change withdraw`,
+so the commands stay thin shells.
 
 Subscribers are told when an SMTP server is configured ($DPA_SMTP_HOST, or settings passed
 in) and the public address is known ($DPA_PUBLIC_URL: their e-mail links to the list and to
 its one-click unsubscribe). Each subscriber gets one informational e-mail per change however
-often the change is planned; it is never a notice and starts no objection window.
+often the change is planned, and one more if it is withdrawn; neither is ever a notice or
+starts an objection window.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from ..agreements.engine import default_library_path
-from ..notices import Plan, SmtpSettings, plan_change
+from ..notices import Plan, SmtpSettings, WithdrawReport, plan_change, withdraw_change
 from ..notices.delivery.smtp import SMTP_ENV
 from ..notices.links import PUBLIC_URL_ENV, public_url
 from ..storage import Database
-from .pagetexts import default_page_folder, load_page_texts
-from .subscriptions import NotifyReport, notify_subscribers
+from .pagetexts import PageTexts, default_page_folder, load_page_texts
+from .subscriptions import NotifyReport, notify_subscribers, notify_withdrawn
 
 
 class PlannedChange(BaseModel):
@@ -42,30 +44,75 @@ def plan_and_announce(db: Database, change_id: int, *, actor: str,
     plan = plan_change(db, change_id, actor=actor, now=now, dispatch_at=dispatch_at,
                        force=force)
     base = public_url(base_url)
+    why = _not_told(smtp, base)
+    if why is not None or base is None:
+        return PlannedChange(plan=plan, subscribers=None, not_told=why)
+    report = notify_subscribers(db, change_id, texts=_texts(library),
+                                settings=smtp or SmtpSettings.from_env(), base_url=base, now=now)
+    return PlannedChange(plan=plan, subscribers=report)
+
+
+class WithdrawnChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    withdrawal: WithdrawReport
+    subscribers: NotifyReport | None  # None: subscribers were not told (see `not_told`)
+    not_told: str | None = None  # why not, in a sentence with the setting that is missing
+
+
+def withdraw_and_announce(db: Database, change_id: int, *, reason: str, actor: str,
+                          library: Path | None = None, smtp: SmtpSettings | None = None,
+                          base_url: str | None = None, now: datetime.datetime | None = None
+                          ) -> WithdrawnChange:
+    """`withdraw_change`, then an informational e-mail to each confirmed subscriber who was
+    told of the change, saying it will not happen (when SMTP and the public URL are
+    configured)."""
+    settings = smtp or SmtpSettings.from_env()
+    base = public_url(base_url)  # settings and texts first: a withdrawal is not done twice
+    why = _not_told(smtp, base)
+    texts = _texts(library) if why is None else None
+    withdrawal = withdraw_change(db, change_id, reason=reason, actor=actor, settings=settings,
+                                 now=now)
+    if texts is None or base is None:
+        return WithdrawnChange(withdrawal=withdrawal, subscribers=None, not_told=why)
+    report = notify_withdrawn(db, change_id, texts=texts, settings=settings, base_url=base,
+                              now=now)
+    return WithdrawnChange(withdrawal=withdrawal, subscribers=report)
+
+
+def _not_told(smtp: SmtpSettings | None, base: str | None) -> str | None:
+    """Why subscribers cannot be e-mailed (a setting is missing), or None when they can."""
     if smtp is None and not os.environ.get(SMTP_ENV["host"]):
-        why = f"no SMTP server is configured (set {SMTP_ENV['host']})"
-    elif base is None:
-        why = f"the public address is not set (set {PUBLIC_URL_ENV})"
-    else:
-        texts = load_page_texts(default_page_folder(library or default_library_path()))
-        report = notify_subscribers(db, change_id, texts=texts,
-                                    settings=smtp or SmtpSettings.from_env(), base_url=base,
-                                    now=now)
-        return PlannedChange(plan=plan, subscribers=report)
-    return PlannedChange(plan=plan, subscribers=None, not_told=why)
+        return f"no SMTP server is configured (set {SMTP_ENV['host']})"
+    if base is None:
+        return f"the public address is not set (set {PUBLIC_URL_ENV})"
+    return None
+
+
+def _texts(library: Path | None) -> PageTexts:
+    return load_page_texts(default_page_folder(library or default_library_path()))
 
 
 def announcement_line(planned: PlannedChange) -> str:
     """What `dpa change plan` says about the subscribers, in one line."""
-    report = planned.subscribers
-    if report is None:
+    if planned.subscribers is None:
         return f"Subscribers not told: {planned.not_told}."
-    line = (f"Subscribers told: {len(report.sent)} e-mailed now, {report.already} had been "
-            f"before")
+    return _told_line("Subscribers told", planned.subscribers, retry="plan again to retry: ")
+
+
+def withdrawal_line(withdrawn: WithdrawnChange) -> str:
+    """What `dpa change withdraw` says about the subscribers who had been told of the change,
+    in one line."""
+    if withdrawn.subscribers is None:
+        return f"Subscribers not told of the withdrawal: {withdrawn.not_told}."
+    return _told_line("Subscribers told of the withdrawal", withdrawn.subscribers, retry="")
+
+
+def _told_line(start: str, report: NotifyReport, *, retry: str) -> str:
+    line = f"{start}: {len(report.sent)} e-mailed now, {report.already} had been before"
     if report.in_doubt:
         line += (f"; {len(report.in_doubt)} sent again with the same Message-ID (an earlier run "
                  f"stopped while sending to them)")
     if report.failed:
-        line += (f"; {len(report.failed)} not reached (plan again to retry: "
+        line += (f"; {len(report.failed)} not reached ({retry}"
                  f"{'; '.join(f'{k}: {v}' for k, v in sorted(report.failed.items())[:3])})")
     return line + "."

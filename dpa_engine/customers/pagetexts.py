@@ -33,7 +33,7 @@ PAGE_TEXT_KEYS = frozenset({
     "unsub_title", "unsub_text", "unsub_button", "unsub_done_title", "unsub_done_text",
     "sub_invalid", "pub_unpublished_title", "pub_unpublished", "mail_sub_confirm_subject",
     "mail_sub_confirm_body", "mail_upcoming_subject",
-    "mail_upcoming_body", "mail_unsubscribe",
+    "mail_upcoming_body", "mail_unsubscribe", "mail_withdrawn_subject", "mail_withdrawn_body",
 })
 
 

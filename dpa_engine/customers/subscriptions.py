@@ -1,5 +1,6 @@
 """E-mail subscriptions to the public sub-processor list: double opt-in, one-click unsubscribe
-(RFC 8058), and one informational e-mail per subscriber and upcoming change.
+(RFC 8058), one informational e-mail per subscriber and upcoming change, and one more to those
+told of a change that is then withdrawn.
 
 These e-mails are information for anyone who asks, never a notice under an agreement: they
 are not audited as notices and start no objection window.
@@ -12,10 +13,10 @@ import re
 import secrets
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import locale
@@ -105,8 +106,8 @@ def _message(settings: SmtpSettings, privacy_email: str | None, to: str, languag
     message["Date"] = format_datetime(now_utc())
     message["Message-ID"] = make_msgid(domain="dpa-engine.invalid")
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = language
     message.set_content("\n\n".join(paragraphs) + "\n")
+    message["Content-Language"] = language  # after set_content, which drops Content-* headers
     return message
 
 
@@ -151,22 +152,31 @@ def unsubscribe(db: Database, token: str, *, now: datetime.datetime | None = Non
 STALE_CLAIM = datetime.timedelta(hours=1, minutes=5)
 
 Claim = Literal["new", "in-doubt", "taken"]
+# what a subscriber is told about a change: that it is upcoming, or that it was withdrawn
+Kind = Literal["upcoming", "withdrawn"]
 
 
-def _claim(db: Database, subscription_id: int, change_id: int, moment: datetime.datetime
-           ) -> Claim:
-    """Record the e-mail as being sent, once per subscriber and change (unique constraint); a
-    failed earlier attempt, or one whose run died while sending, may be claimed again."""
+class Subscriber(NamedTuple):
+    id: int
+    email: str
+    language: str
+    token: str
+
+
+def _claim(db: Database, subscription_id: int, change_id: int, kind: Kind,
+           moment: datetime.datetime) -> Claim:
+    """Record the e-mail as being sent, once per subscriber, change and kind (unique
+    constraint); a failed earlier attempt, or one whose run died while sending, may be claimed
+    again."""
     try:
         with db.transaction() as session:
             session.add(SubscriptionDeliveryRow(subscription_id=subscription_id,
-                                                change_id=change_id, status="sending",
-                                                claimed_at=moment))
+                                                change_id=change_id, kind=kind,
+                                                status="sending", claimed_at=moment))
         return "new"
     except IntegrityError:
         pass
-    mine = (SubscriptionDeliveryRow.subscription_id == subscription_id,
-            SubscriptionDeliveryRow.change_id == change_id)
+    mine = _delivery(subscription_id, change_id, kind)
     with db.transaction() as session:
         retried = session.execute(
             update(SubscriptionDeliveryRow)
@@ -182,42 +192,79 @@ def _claim(db: Database, subscription_id: int, change_id: int, moment: datetime.
         return "in-doubt" if stale.rowcount else "taken"  # type: ignore[attr-defined]
 
 
-def subscription_message_id(change_id: int, subscription_id: int, privacy_email: str | None
-                            ) -> str:
-    """The same Message-ID whenever this subscriber's e-mail about this change is sent."""
+def _delivery(subscription_id: int, change_id: int, kind: Kind) -> tuple[ColumnElement[bool], ...]:
+    return (SubscriptionDeliveryRow.subscription_id == subscription_id,
+            SubscriptionDeliveryRow.change_id == change_id,
+            SubscriptionDeliveryRow.kind == kind)
+
+
+def subscription_message_id(change_id: int, subscription_id: int, privacy_email: str | None,
+                            kind: Kind = "upcoming") -> str:
+    """The same Message-ID whenever this subscriber's e-mail of this kind about this change is
+    sent (and another one for each kind)."""
     domain = (privacy_email or "dpa-engine.invalid").rsplit("@", 1)[-1]
-    return f"<dpa-subscription.{change_id}.{subscription_id}@{domain}>"
+    name = "dpa-subscription" if kind == "upcoming" else f"dpa-subscription-{kind}"
+    return f"<{name}.{change_id}.{subscription_id}@{domain}>"
 
 
 def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settings: SmtpSettings,
                        base_url: str, now: datetime.datetime | None = None) -> NotifyReport:
     """E-mail every confirmed subscriber about an upcoming change, exactly once each (call it
     when a change is proposed or planned; calling it again sends only what failed before)."""
-    moment = now or now_utc()
     with db.transaction() as session:
         row = get_change(session, change_id)
-        change = summary(row)
-        if row.status == "closed":
-            raise NoticeError(f"change {change_id} is closed: it is no longer upcoming",
+        if row.status in ("closed", "withdrawn"):
+            raise NoticeError(f"change {change_id} is {row.status}: it is no longer upcoming",
                               fix="subscribers are told about changes before they take effect")
-        provider = provider_snapshot(session)
-        subscribers = [(s.id, s.email, s.language, s.token) for s in session.execute(
+        change, provider = summary(row), provider_snapshot(session)
+        subscribers = [Subscriber(s.id, s.email, s.language, s.token) for s in session.execute(
             select(SubscriptionRow).where(SubscriptionRow.status == "confirmed")
             .order_by(SubscriptionRow.id)).scalars()]
-    base = base_url.rstrip("/")
+    return _deliver(db, change, "upcoming", subscribers, texts=texts, settings=settings,
+                    provider=provider, base=base_url.rstrip("/"), moment=now or now_utc())
+
+
+def notify_withdrawn(db: Database, change_id: int, *, texts: PageTexts, settings: SmtpSettings,
+                     base_url: str, now: datetime.datetime | None = None) -> NotifyReport:
+    """E-mail every confirmed subscriber who was told of a change that it was withdrawn, exactly
+    once each (told: the upcoming e-mail went out, or may have: a run died while sending it).
+    Nobody else: not those who subscribed later, have unsubscribed, or were not reached."""
+    with db.transaction() as session:
+        row = get_change(session, change_id)
+        if row.status != "withdrawn":
+            raise NoticeError(f"change {change_id} is {row.status}, not withdrawn",
+                              fix=f"withdraw it first: dpa change withdraw {change_id} "
+                                  "--reason TEXT")
+        change, provider = summary(row), provider_snapshot(session)
+        told = select(SubscriptionDeliveryRow.subscription_id).where(
+            SubscriptionDeliveryRow.change_id == change_id,
+            SubscriptionDeliveryRow.kind == "upcoming",
+            SubscriptionDeliveryRow.status.in_(("sent", "sending")))
+        subscribers = [Subscriber(s.id, s.email, s.language, s.token) for s in session.execute(
+            select(SubscriptionRow).where(SubscriptionRow.status == "confirmed",
+                                          SubscriptionRow.id.in_(told))
+            .order_by(SubscriptionRow.id)).scalars()]
+    return _deliver(db, change, "withdrawn", subscribers, texts=texts, settings=settings,
+                    provider=provider, base=base_url.rstrip("/"), moment=now or now_utc())
+
+
+def _deliver(db: Database, change: ChangeSummary, kind: Kind, subscribers: list[Subscriber], *,
+             texts: PageTexts, settings: SmtpSettings, provider: ProviderSnapshot, base: str,
+             moment: datetime.datetime) -> NotifyReport:
+    """Claim, send and record one e-mail of this kind to each subscriber."""
     sent: list[str] = []
     failed: dict[str, str] = {}
     in_doubt: list[str] = []
     already = 0
-    for sub_id, email, language, token in subscribers:
-        claim = _claim(db, sub_id, change_id, moment)
+    for subscriber in subscribers:
+        claim = _claim(db, subscriber.id, change.id, kind, moment)
         if claim == "taken":
             already += 1
             continue
         if claim == "in-doubt":
-            in_doubt.append(email)
-        message = _upcoming_message(settings, provider, change, texts, base=base, to=email,
-                                    language=language, token=token, subscription_id=sub_id)
+            in_doubt.append(subscriber.email)
+        message = _list_message(settings, provider, change, texts, kind, base=base,
+                                subscriber=subscriber)
         status, error = "sent", None
         try:
             send_message(settings, message)
@@ -225,22 +272,22 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
             status, error = "failed", exc.what
         with db.transaction() as session:
             session.execute(update(SubscriptionDeliveryRow).where(
-                SubscriptionDeliveryRow.subscription_id == sub_id,
-                SubscriptionDeliveryRow.change_id == change_id).values(
+                *_delivery(subscriber.id, change.id, kind)).values(
                 status=status, error=error, sent_at=now_utc() if status == "sent" else None))
         if error is None:
-            sent.append(email)
+            sent.append(subscriber.email)
         else:
-            failed[email] = error
-    return NotifyReport(change=change_id, sent=sent, already=already, failed=failed,
+            failed[subscriber.email] = error
+    return NotifyReport(change=change.id, sent=sent, already=already, failed=failed,
                         in_doubt=in_doubt)
 
 
-def _upcoming_message(settings: SmtpSettings, provider: ProviderSnapshot, change: ChangeSummary,
-                      texts: PageTexts, *, base: str, to: str, language: str, token: str,
-                      subscription_id: int) -> EmailMessage:
-    """The informational e-mail about an upcoming change, with one-click unsubscribe."""
-    lang = _language(language)
+def _list_message(settings: SmtpSettings, provider: ProviderSnapshot, change: ChangeSummary,
+                  texts: PageTexts, kind: Kind, *, base: str, subscriber: Subscriber
+                  ) -> EmailMessage:
+    """The informational e-mail about an upcoming change (or its withdrawal), with one-click
+    unsubscribe."""
+    lang = _language(subscriber.language)
     new, old = change.subprocessor, change.previous
     shown = new or old
     assert shown is not None
@@ -248,16 +295,19 @@ def _upcoming_message(settings: SmtpSettings, provider: ProviderSnapshot, change
               "legal_entity": shown.legal_entity, "replaced": old.name if old else "",
               "effective_date": locale.long_date(change.effective_on, lang),
               "link": f"{base}/subprocessors?lang={lang}",
-              "unsubscribe": f"{base}/subprocessors/unsubscribe/{token}"}
-    message = _message(settings, provider.privacy_email, to, lang,
-                       texts.render("mail_upcoming_subject", lang, **values),
+              "unsubscribe": f"{base}/subprocessors/unsubscribe/{subscriber.token}"}
+    message = _message(settings, provider.privacy_email, subscriber.email, lang,
+                       texts.render(f"mail_{kind}_subject", lang, **values),
                        [texts.render(f"pub_change_{change.action}", lang, **values),
-                        texts.render("mail_upcoming_body", lang, **values),
+                        texts.render(f"mail_{kind}_body", lang, **values),
                         texts.render("mail_unsubscribe", lang,
                                      link=values["unsubscribe"]),
                         texts.render("mail_closing", lang, **values)])
-    message.replace_header(
-        "Message-ID", subscription_message_id(change.id, subscription_id, provider.privacy_email))
+    message.replace_header("Message-ID", subscription_message_id(
+        change.id, subscriber.id, provider.privacy_email, kind))
+    if kind != "upcoming":  # mail clients show it with the e-mail it follows up
+        message["References"] = subscription_message_id(change.id, subscriber.id,
+                                                        provider.privacy_email)
     message["List-Unsubscribe"] = f"<{values['unsubscribe']}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["List-Id"] = f"Sub-processors <subprocessors.{provider_list_id(base)}>"
@@ -272,5 +322,5 @@ def provider_list_id(base_url: str) -> str:
 
 __all__ = [
     "NotifyReport", "confirm_subscription", "normalised_email", "notify_subscribers",
-    "subscribe", "subscription_status", "unsubscribe",
+    "notify_withdrawn", "subscribe", "subscription_status", "unsubscribe",
 ]

@@ -348,14 +348,17 @@ class SubscriptionRow(Base):
 
 
 class SubscriptionDeliveryRow(Base):
-    """One informational e-mail to one subscriber about one upcoming change (claimed once; resent
-    with the same Message-ID only when the run that claimed it died while sending)."""
+    """One informational e-mail to one subscriber about one change, of one kind: the change is
+    upcoming, or it was withdrawn (claimed once; resent with the same Message-ID only when the
+    run that claimed it died while sending)."""
 
     __tablename__ = "subscription_deliveries"
-    __table_args__ = (UniqueConstraint("subscription_id", "change_id"),)
+    __table_args__ = (UniqueConstraint("subscription_id", "change_id", "kind",
+                                       name="uq_subscription_delivery_kind"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
     change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
+    kind: Mapped[str] = mapped_column(String(16), server_default="upcoming")  # | withdrawn
     status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
     claimed_at: Mapped[datetime.datetime]
     sent_at: Mapped[datetime.datetime | None]

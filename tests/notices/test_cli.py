@@ -136,7 +136,9 @@ def it_withdraws_a_change_and_proposes_again(dpa) -> None:  # type: ignore[no-un
     withdrawn = json.loads(dpa("change", "withdraw", "1", "--reason", "wrong services",
                                "--json"))
     assert withdrawn == {"change": 1, "status": "withdrawn", "reason": "wrong services",
-                         "was": "proposed", "to_tell": []}
+                         "was": "proposed", "to_tell": [], "subscribers": None,
+                         "subscribers_not_told": "no SMTP server is configured (set "
+                                                 "DPA_SMTP_HOST)"}
     assert "Change 1 (withdrawn)" in dpa("change", "status", "1")
     assert "ok" in dpa("audit", "verify")  # exit 0
     again = dpa("change", "withdraw", "1", "--reason", "again", code=2)

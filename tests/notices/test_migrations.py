@@ -34,9 +34,9 @@ class DescribeTheInitialRevision:
         config.set_main_option("script_location", str(MIGRATIONS))
         revisions = list(ScriptDirectory.from_config(config).walk_revisions())
         # the squashed initial revision, then the web app's and the customer side's tables,
-        # then withdrawal notices in the outbox
+        # then withdrawal notices in the outbox, then subscribers told of a withdrawal
         assert [(r.revision, r.down_revision) for r in revisions] == [
-            ("n001", "p001"), ("p001", "w001"), ("w001", "0001"), ("0001", None)]
+            ("s001", "n001"), ("n001", "p001"), ("p001", "w001"), ("w001", "0001"), ("0001", None)]
 
     def it_creates_the_tables_of_the_models_and_drops_them_again(self, db_url: str) -> None:
         engine = create_engine(db_url)

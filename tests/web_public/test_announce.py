@@ -5,6 +5,7 @@ unsubscribe headers that the customers' legal notices never carry."""
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 import pytest
@@ -136,3 +137,62 @@ class DescribeARunThatDiedWhileSending:
         assert len(again) == 2
         assert again[1].message["Message-ID"] == first[0].message["Message-ID"]
         assert "0 e-mailed now, 1 had been before" in _plan(world, second.id, env)
+
+
+def _withdraw(world: World, change_id: int, env: dict[str, str], *extra: str) -> str:
+    result = CliRunner().invoke(cli, ["change", "withdraw", str(change_id), "--reason",
+                                      "another vendor chosen", "--db", world.db.url, *extra],
+                                env={"DPA_ACTOR": ACTOR, **env})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+class DescribeWithdrawingTellsSubscribers:
+    def it_mails_the_subscribers_told_of_the_change_and_says_so(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second, env = _second_change(world)
+        _plan(world, second.id, env)
+        _confirmed_reader(world, client, "later@example.org")  # after the plan: not told
+        before = len(world.smtp.recorder.messages)
+
+        output = " ".join(_withdraw(world, second.id, env).split())
+
+        assert f"Change {second.id} withdrawn (it was planned)." in output
+        assert "Subscribers told of the withdrawal: 1 e-mailed now, 0 had been before." \
+            in output
+        [mail] = world.smtp.recorder.messages[before:]
+        assert mail.recipients == ["reader@example.org"]
+        assert str(mail.message["Subject"]).startswith("Called off: change to the "
+                                                       "sub-processors of Voxalis: VoiceBot EU")
+        assert str(mail.message["List-Unsubscribe"]).startswith(
+            f"<{world.base_url}/subprocessors/unsubscribe/")
+        assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    def it_reports_the_subscribers_in_json(self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second, env = _second_change(world)
+        _plan(world, second.id, env)
+        report = json.loads(_withdraw(world, second.id, env, "--json"))
+        assert report["change"] == second.id and report["status"] == "withdrawn"
+        assert report["subscribers"] == {"change": second.id, "sent": ["reader@example.org"],
+                                         "already": 0, "failed": {}, "in_doubt": []}
+        assert report["subscribers_not_told"] is None
+
+    def it_says_why_nobody_was_told_without_smtp_or_public_address(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second, env = _second_change(world)
+        _plan(world, second.id, env)
+        third = propose(world.db, world.clock, voicebot(id="voicebot-us", name="VoiceBot US"),
+                        effective_on=(world.clock() + datetime.timedelta(days=120)).date())
+        _plan(world, third.id, env)
+        before = len(world.smtp.recorder.messages)
+        no_smtp = _withdraw(world, second.id, {**env, "DPA_SMTP_HOST": ""})
+        assert "Subscribers not told of the withdrawal: no SMTP server is configured (set " \
+               "DPA_SMTP_HOST)." in " ".join(no_smtp.split())
+        no_url = json.loads(_withdraw(world, third.id, {**env, "DPA_PUBLIC_URL": ""}, "--json"))
+        assert no_url["subscribers"] is None
+        assert no_url["subscribers_not_told"] == \
+            "the public address is not set (set DPA_PUBLIC_URL)"
+        assert len(world.smtp.recorder.messages) == before
