@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .audit import AuditVerification, canonical_json, verify_chain
+from .audit import AuditVerification, canonical_json, stored_data, verify_chain
 
 # the digests a 'sent' record holds, and what each covers (for messages)
 ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "letter source",
@@ -33,22 +33,15 @@ ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "let
 UNSENT = ("pending", "deferred", "claimed", "sending")
 
 
-def sha256_text(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def letter_digest(source: dict[str, Any]) -> str:
-    return sha256_text(canonical_json(source))
-
-
 def artefact_digests(*, body_text: str, body_html: str, letter: dict[str, Any],
                      mime: bytes | None = None) -> dict[str, str]:
-    """The digests of a notice's stored artefacts, as a 'sent' record holds them."""
-    digests = {"text_sha256": sha256_text(body_text), "html_sha256": sha256_text(body_html),
-               "letter_sha256": letter_digest(letter)}
+    """The digests of a notice's stored artefacts, as a 'sent' record holds them (the letter
+    source's of its canonical JSON)."""
+    covered = {"text_sha256": body_text.encode("utf-8"), "html_sha256": body_html.encode("utf-8"),
+               "letter_sha256": canonical_json(letter).encode("utf-8")}
     if mime is not None:
-        digests["mime_sha256"] = hashlib.sha256(mime).hexdigest()
-    return digests
+        covered["mime_sha256"] = mime
+    return {key: hashlib.sha256(data).hexdigest() for key, data in covered.items()}
 
 
 @dataclass(frozen=True)
@@ -76,11 +69,7 @@ def _events(session: Session, names: tuple[str, ...]
         "SELECT seq, event, change_id, customer_key, data FROM audit_events "
         f"WHERE event IN ({marks}) ORDER BY seq"), {f"e{n}": e for n, e in enumerate(names)})
     for seq, event, change_id, customer, data in rows:
-        try:
-            values = json.loads(data) if isinstance(data, str | bytes) else None
-        except ValueError:
-            values = None
-        yield seq, event, change_id, customer, values if isinstance(values, dict) else None
+        yield seq, event, change_id, customer, stored_data(data)
 
 
 def _kind(value: object) -> str:
@@ -140,8 +129,7 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
             if changed is None and data is not None and \
                     hashlib.sha256(data).hexdigest() == digest:
                 continue
-            what = changed or "are not what was sent" if label == "MIME bytes" else \
-                changed or "is not what was sent"
+            what = changed or ("are" if label == "MIME bytes" else "is") + " not what was sent"
             problems.append(Problem(record.seq, (
                 f"record {record.seq}: the stored {label} of the notice to customer "
                 f"'{record.customer}' for change {record.change_id} ({message_id}) {what}: "
@@ -300,4 +288,4 @@ def verify_log(session: Session) -> AuditVerification:
 
 
 __all__ = ["ARTEFACTS", "Problem", "artefact_digests", "check_derived", "check_sent_notices",
-           "letter_digest", "verify_log"]
+           "verify_log"]
