@@ -31,6 +31,7 @@ from .render import (
     addressee,
     change_facts,
     message_id,
+    queued_addressee,
     render_notice,
     render_withdrawal,
 )
@@ -99,19 +100,13 @@ def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
     for message in change_outbox(session, change.id, ("notice", "withdrawal")):
         if message.status in DONE:
             continue
-        target = message.target
-        who = addressee(message_id=message.message_id, key=target.customer.key,
-                        name=target.customer.name, kind=target.kind, language=target.language,
-                        recipients=target.recipients, reasons=target.reasons,
-                        agreement=target.agreement, contact_name=target.customer.contact_name,
-                        country=target.customer.country)
         announced = None if message.purpose == "notice" else brussels_day(
-            target.notified_at or moment)
+            message.target.notified_at or moment)
         payload = message.payload  # sent as stored: in doubt, or rendered the same day
         stored = payload is not None and message.rendered_for is not None and (
             message.phase == "data" or on_brussels_day(moment, message.rendered_for))
-        result.append((who, bytes(payload.mime) if stored and payload is not None else None,
-                       announced))
+        result.append((queued_addressee(message),
+                       bytes(payload.mime) if stored and payload is not None else None, announced))
     return result
 
 
