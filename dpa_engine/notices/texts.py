@@ -73,8 +73,32 @@ class TextSetSpec:
         return library / self.folder_name
 
     def load(self, folder: Path) -> TextSet:
-        """Load and check the texts in `folder` (LibraryError with file:line)."""
-        return load_text_set(folder, self)
+        """Load and check the texts in `folder`; the first problem raises LibraryError with
+        file:line."""
+        if not folder.is_dir():
+            raise LibraryError(f"{self.kind} folder not found", path=folder, fix=self.folder_fix)
+        env = clause_environment()
+        templates: dict[str, dict[Language, Template]] = {}
+        origin: dict[str, Path] = {}
+        for path in sorted(folder.glob("*.yaml")):
+            doc = load_yaml(path, error=LibraryError)
+            parsed = validate(TextFile, doc, error=LibraryError)
+            for key, texts in parsed.texts.items():
+                line = doc.line_of(("texts", key))
+                if key not in self.keys:
+                    raise LibraryError(f"unknown {self.kind} '{key}'", path=path, line=line,
+                                       field=key, fix=did_you_mean(key, set(self.keys))
+                                       or "remove it")
+                if key in origin:
+                    raise LibraryError(f"{self.kind} '{key}' is also defined in {origin[key].name}",
+                                       path=path, line=line, field=key, fix="keep one definition")
+                origin[key] = path
+                templates[key] = _compile(key, texts, env, path, line, self)
+        missing = sorted(self.keys - set(templates))
+        if missing:
+            raise LibraryError(f"{self.kind}(s) missing: {', '.join(missing)}", path=folder,
+                               fix="add them, in nl, fr and en, to a file in this folder")
+        return TextSet(folder=folder, spec=self, templates=templates)
 
 
 @dataclass(frozen=True)
@@ -101,34 +125,6 @@ NOTICE_TEXTS = TextSetSpec(
     placeholder_fix="use only the placeholders listed in clauses/notices/README.md")
 default_notice_folder = NOTICE_TEXTS.folder_in  # library -> its clauses/notices folder
 load_notice_texts = NOTICE_TEXTS.load  # LibraryError with file:line for the first problem
-
-
-def load_text_set(folder: Path, spec: TextSetSpec) -> TextSet:
-    """Load and check a set of texts; the first problem raises LibraryError with file:line."""
-    if not folder.is_dir():
-        raise LibraryError(f"{spec.kind} folder not found", path=folder, fix=spec.folder_fix)
-    env = clause_environment()
-    templates: dict[str, dict[Language, Template]] = {}
-    origin: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        doc = load_yaml(path, error=LibraryError)
-        parsed = validate(TextFile, doc, error=LibraryError)
-        for key, texts in parsed.texts.items():
-            line = doc.line_of(("texts", key))
-            if key not in spec.keys:
-                raise LibraryError(f"unknown {spec.kind} '{key}'", path=path, line=line,
-                                   field=key, fix=did_you_mean(key, set(spec.keys))
-                                   or "remove it")
-            if key in origin:
-                raise LibraryError(f"{spec.kind} '{key}' is also defined in {origin[key].name}",
-                                   path=path, line=line, field=key, fix="keep one definition")
-            origin[key] = path
-            templates[key] = _compile(key, texts, env, path, line, spec)
-    missing = sorted(spec.keys - set(templates))
-    if missing:
-        raise LibraryError(f"{spec.kind}(s) missing: {', '.join(missing)}", path=folder,
-                           fix="add them, in nl, fr and en, to a file in this folder")
-    return TextSet(folder=folder, spec=spec, templates=templates)
 
 
 def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnvironment,
