@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from .audit import AuditVerification, canonical_json, stored_data, verify_chain
@@ -64,10 +64,10 @@ def _events(session: Session, names: tuple[str, ...]
             ) -> Iterator[tuple[int, str, int | None, str | None, Any]]:
     """(seq, event, change, customer, data) of the named events, in order; data that is not
     a JSON object comes back as None."""
-    marks = ", ".join(f":e{n}" for n in range(len(names)))
     rows = session.execute(text(
         "SELECT seq, event, change_id, customer_key, data FROM audit_events "
-        f"WHERE event IN ({marks}) ORDER BY seq"), {f"e{n}": e for n, e in enumerate(names)})
+        "WHERE event IN :names ORDER BY seq").bindparams(bindparam("names", expanding=True)),
+        {"names": names})
     for seq, event, change_id, customer, data in rows:
         yield seq, event, change_id, customer, stored_data(data)
 

@@ -51,12 +51,10 @@ class ChainHead(BaseModel):
         return f"{self.seq}:{self.hash}"
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(ChainHead):
     """A chain head signed with the audit key; one JSON line in the checkpoint file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    seq: int
-    hash: str
     at: datetime.datetime
     public_key: str  # raw Ed25519 public key, hex: which key signed (not trusted by itself)
     signature: str  # hex, over signed_message(seq, hash, at)
