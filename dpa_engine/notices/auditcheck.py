@@ -33,15 +33,13 @@ ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "let
 UNSENT = ("pending", "deferred", "claimed", "sending")
 
 
-def artefact_digests(*, body_text: str, body_html: str, letter: dict[str, Any],
-                     mime: bytes | None = None) -> dict[str, str]:
-    """The digests of a notice's stored artefacts, as a 'sent' record holds them (the letter
-    source's of its canonical JSON)."""
-    covered = {"text_sha256": body_text.encode("utf-8"), "html_sha256": body_html.encode("utf-8"),
-               "letter_sha256": canonical_json(letter).encode("utf-8")}
-    if mime is not None:
-        covered["mime_sha256"] = mime
-    return {key: hashlib.sha256(data).hexdigest() for key, data in covered.items()}
+def artefact_digests(*, body_text: str, body_html: str, letter: dict[str, Any]
+                     ) -> dict[str, str]:
+    """The digests of a notice's text, HTML and letter source (of its canonical JSON), as a
+    'sent' record holds them next to the digest of the MIME bytes sent."""
+    covered = (("text_sha256", body_text), ("html_sha256", body_html),
+               ("letter_sha256", canonical_json(letter)))
+    return {key: hashlib.sha256(value.encode("utf-8")).hexdigest() for key, value in covered}
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def _stored(value: object, label: str, *, json_parsed: bool) -> tuple[bytes | No
 def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
     """Each 'sent' record holds digests of the notice's stored artefacts (records written
     before text/HTML/letter digests existed hold the MIME digest only). Recompute them."""
-    sent: dict[str, _Sent] = {}
+    sent: dict[str, _Sent] = {}  # by message id; those found in the outbox are taken out
     problems: list[Problem] = []
     for seq, _, change_id, customer, data in _events(session, ("sent",)):
         if data is None or not isinstance(data.get("message_id"), str):
@@ -110,17 +108,16 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
             continue
         sent[data["message_id"]] = _Sent(seq, change_id, customer, {
             k: v for k, v in data.items() if k in ARTEFACTS and isinstance(v, str)})
-    found: set[str] = set()
+    checked = len(sent)
     json_parsed = session.get_bind().dialect.name == "postgresql"
     rows = session.execute(text(
         "SELECT o.message_id, p.body_text, p.body_html, p.letter_source, p.mime "
         "FROM outbox o JOIN outbox_payloads p ON p.outbox_id = o.id"
     ).execution_options(yield_per=500))  # streamed: the payloads are not all held at once
     for message_id, body_text, body_html, letter, mime in rows:
-        record = sent.get(message_id)
+        record = sent.pop(message_id, None)
         if record is None:
             continue
-        found.add(message_id)
         values = {"text_sha256": body_text, "html_sha256": body_html,
                   "letter_sha256": letter, "mime_sha256": mime}
         for key, digest in record.digests.items():
@@ -137,8 +134,8 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
     problems += [Problem(r.seq, f"record {r.seq}: the notice to customer '{r.customer}' for "
                                 f"change {r.change_id} ({message_id}) that it says was sent is "
                                 "no longer in the outbox")
-                 for message_id, r in sent.items() if message_id not in found]
-    return len(sent), sorted(problems, key=lambda p: p.seq)
+                 for message_id, r in sent.items()]
+    return checked, sorted(problems, key=lambda p: p.seq)
 
 
 # --- derived values: deadlines and statuses -----------------------------------------------------
