@@ -8,7 +8,7 @@ same outbox and sent exactly once by `dpa change send` like any notice.
 from __future__ import annotations
 
 import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -68,11 +68,11 @@ def queue_withdrawals(session: Session, change_id: int, facts: ChangeFacts, *,
 
 def withdrawals_pending(session: Session, change_id: int) -> int:
     """Withdrawal notices of the change still to be sent."""
-    query: Any = (select(func.count()).select_from(OutboxRow)
-                  .join(TargetRow, OutboxRow.target_id == TargetRow.id)
-                  .where(TargetRow.change_id == change_id, OutboxRow.purpose == "withdrawal",
-                         OutboxRow.status.not_in(("sent", "failed", "bounced"))))
-    return int(session.execute(query).scalar_one())
+    return session.execute(
+        select(func.count()).select_from(OutboxRow)
+        .join(TargetRow, OutboxRow.target_id == TargetRow.id)
+        .where(TargetRow.change_id == change_id, OutboxRow.purpose == "withdrawal",
+               OutboxRow.status.not_in(("sent", "failed", "bounced")))).scalar_one()
 
 
 __all__ = ["queue_withdrawals", "withdrawals_pending"]
