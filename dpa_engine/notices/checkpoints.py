@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import email
 import email.policy
-import json
 import os
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from sqlalchemy.orm import Session
 from ..errors import InputError
 from ..storage import Database
 from ..storage.schema import AuditEventRow
-from .audit import head_of
+from .audit import canonical_json, head_of
 
 KEY_VARIABLE = "DPA_AUDIT_KEY"
 CHECKPOINTS_VARIABLE = "DPA_AUDIT_CHECKPOINTS"
@@ -68,8 +67,9 @@ class CheckpointVerification(BaseModel):
 
 
 def signed_message(seq: int, digest: str, at: datetime.datetime) -> bytes:
-    body = {"seq": seq, "hash": digest, "at": at.astimezone(datetime.UTC).isoformat()}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+    """What a checkpoint's signature covers: its head and time as canonical JSON (ASCII)."""
+    return canonical_json({"seq": seq, "hash": digest,
+                           "at": at.astimezone(datetime.UTC).isoformat()}).encode("ascii")
 
 
 def chain_head(session: Session) -> ChainHead:
