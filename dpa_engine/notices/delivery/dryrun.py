@@ -27,7 +27,6 @@ from .mime import with_witness
 from .render import (
     Addressee,
     ChangeFacts,
-    Rendered,
     addressee,
     change_facts,
     message_id,
@@ -62,9 +61,8 @@ def dry_run(db: Database, change_id: int, folder: Path, *, settings: SmtpSetting
         moment, head = clock(), head_of(session)
         for who, stored, announced in _would_send(session, change, facts, moment):
             if stored is None:
-                rendered: Rendered = render_notice(facts, texts, who, moment) \
-                    if announced is None else render_withdrawal(facts, texts, who, announced,
-                                                                moment)
+                rendered = (render_notice(facts, texts, who, moment) if announced is None
+                            else render_withdrawal(facts, texts, who, announced, moment))
                 stored = with_witness(rendered.mime, head)
             messages[who.key] = stored
     if not messages:
