@@ -244,9 +244,8 @@ def check_derived(session: Session) -> list[Problem]:
                 problems.append(Problem(0, f"{where}: no audit record queued this withdrawal "
                                            "notice"))
             elif status not in wanted.withdrawal:
-                problems.append(Problem(wanted.withdrawal_seq, _status_problem(
-                    f"{where}: withdrawal notice", status, wanted.withdrawal,
-                    wanted.withdrawal_seq)))
+                problems.append(_status_problem(f"{where}: withdrawal notice", status,
+                                                wanted.withdrawal, wanted.withdrawal_seq))
             continue
         if wanted is None:
             problems.append(Problem(0, f"{where}: no audit record queued this notice"))
@@ -257,15 +256,14 @@ def check_derived(session: Session) -> list[Problem]:
                 f"{where}: deadline is {_show(deadline)} but the audit log (record "
                 f"{wanted.seq}) gives {_show(wanted.deadline)}")))
         if status is not None and status not in wanted.statuses:
-            problems.append(Problem(wanted.seq, _status_problem(
-                where, status, wanted.statuses, wanted.seq)))
+            problems.append(_status_problem(where, status, wanted.statuses, wanted.seq))
     return problems
 
 
-def _status_problem(where: str, status: object, wanted: tuple[str, ...], seq: int) -> str:
+def _status_problem(where: str, status: object, wanted: tuple[str, ...], seq: int) -> Problem:
     shown = "/".join(wanted[:2]) + (" (not sent yet)" if wanted == UNSENT else "")
-    return (f"{where}: outbox status is '{status}' but the audit log (record {seq}) gives "
-            f"{shown}")
+    return Problem(seq, f"{where}: outbox status is '{status}' but the audit log (record {seq}) "
+                        f"gives {shown}")
 
 
 def verify_log(session: Session) -> AuditVerification:
