@@ -1,7 +1,7 @@
 """Texts of the customer's side of the web app (notice page, public list, their e-mails):
 `clauses/portal/*.yaml`, in nl, fr and en, data legal can edit.
 
-Loaded by the notice texts' loader (`load_text_set`): every key in `PAGE_TEXT_KEYS` exactly
+Loaded by the notice texts' loader (`TextSetSpec.load`): every key in `PAGE_TEXT_KEYS` exactly
 once, in every language, with the same placeholders in each language. Rendered in the clause
 sandbox (undefined names are errors); values are plain text, escaped by the HTML templates
 that show them.

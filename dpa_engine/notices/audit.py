@@ -61,29 +61,19 @@ def append_event(session: Session, event: str, *, actor: str, at: datetime.datet
                                   customer_key=customer_key, data=data)])
 
 
-# Core statements on the tables (no ORM bookkeeping); on PostgreSQL the head row is locked
+# Core statements on the tables (no ORM bookkeeping)
 _EVENTS = cast(Table, AuditEventRow.__table__)
 _HEAD = cast(Table, AuditHeadRow.__table__)
-_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT = insert(_EVENTS)
+_HEAD_NOW = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
+_READ_HEAD = _HEAD_NOW.with_for_update()  # on PostgreSQL the head row is locked
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=bindparam("seq"),
                                                         last_hash=bindparam("digest"))
 
 
-_HEAD_NOW = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
-
-
-_HEAD_KEY = "dpa_audit_head"
-
-
-def head_of(session: Session) -> tuple[int, str]:
-    """The log's last sequence number and hash as this transaction sees them (no lock; a
-    session that appended already knows them: one statement less per message sent)."""
-    known: tuple[int, str] | None = session.info.get(_HEAD_KEY)
-    if known is None:
-        seq, digest = session.execute(_HEAD_NOW).one()
-        known = session.info[_HEAD_KEY] = (int(seq), str(digest))
-    return known
+def head_of(session: Session | Connection) -> tuple[int, str]:
+    """The log's last sequence number and hash as this transaction sees them (no lock)."""
+    seq, digest = session.execute(_HEAD_NOW).one()
+    return int(seq), str(digest)
 
 
 def lock_log(session: Session | Connection) -> None:
@@ -110,10 +100,8 @@ def append_events(session: Session | Connection, events: Sequence[Event]) -> Non
                      "change_id": item.change_id, "customer_key": item.customer_key,
                      "data": text, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(_INSERT, rows)
+    session.execute(insert(_EVENTS), rows)
     session.execute(_MOVE_HEAD, {"seq": seq, "digest": prev})
-    if isinstance(session, Session):  # (a session lives for one transaction; a connection
-        session.info[_HEAD_KEY] = (seq, prev)  # outlives it in the pool: not cached there)
 
 
 class AuditRecord(BaseModel):
@@ -148,18 +136,24 @@ def records(session: Session, change_id: int | None = None) -> list[AuditRecord]
         query = query.where(AuditEventRow.change_id == change_id)
     return [AuditRecord(seq=r.seq, recorded_at=r.recorded_at, actor=r.actor, event=r.event,
                         change_id=r.change_id, customer_key=r.customer_key,
-                        data=_data(r.data), prev_hash=r.prev_hash, hash=r.hash)
+                        data=_readable(r.data), prev_hash=r.prev_hash, hash=r.hash)
             for r in session.execute(query).scalars()]
 
 
-def _data(text: object) -> dict[str, Any]:
-    """A record's data; data that is no longer a JSON object (the chain check reports the
-    record) is kept as found, so an evidence pack can still show it."""
+def stored_data(text: object) -> dict[str, Any] | None:
+    """A record's data as stored (JSON text), or None when it is no longer a JSON object."""
     try:
         value = json.loads(text) if isinstance(text, str | bytes) else None
     except ValueError:
-        value = None
-    return value if isinstance(value, dict) else {"unreadable": str(text)}
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _readable(text: object) -> dict[str, Any]:
+    """Data that is no longer a JSON object (the chain check reports the record) is kept as
+    found, so an evidence pack can still show it."""
+    data = stored_data(text)
+    return data if data is not None else {"unreadable": str(text)}
 
 
 def _first_problem(row: AuditEventRow, expected_seq: int, prev: str) -> tuple[int, str] | None:
@@ -184,10 +178,10 @@ def verify_chain(session: Session) -> AuditVerification:
             return AuditVerification(ok=False, records=count, last_hash=prev,
                                      first_bad_seq=problem[0], problem=problem[1])
         prev, count = row.hash, count + 1
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
-    if head.last_seq != count or head.last_hash != prev:
+    last_seq, last_hash = head_of(session)
+    if last_seq != count or last_hash != prev:
         return AuditVerification(ok=False, records=count, last_hash=prev,
                                  first_bad_seq=count + 1,
-                                 problem=f"the log ends at record {count} but {head.last_seq} "
+                                 problem=f"the log ends at record {count} but {last_seq} "
                                  "were written: records were removed from the end")
     return AuditVerification(ok=True, records=count, last_hash=prev)

@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from .audit import AuditVerification, canonical_json, verify_chain
+from .audit import AuditVerification, canonical_json, stored_data, verify_chain
 
 # the digests a 'sent' record holds, and what each covers (for messages)
 ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "letter source",
@@ -33,22 +33,13 @@ ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "let
 UNSENT = ("pending", "deferred", "claimed", "sending")
 
 
-def sha256_text(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def letter_digest(source: dict[str, Any]) -> str:
-    return sha256_text(canonical_json(source))
-
-
-def artefact_digests(*, body_text: str, body_html: str, letter: dict[str, Any],
-                     mime: bytes | None = None) -> dict[str, str]:
-    """The digests of a notice's stored artefacts, as a 'sent' record holds them."""
-    digests = {"text_sha256": sha256_text(body_text), "html_sha256": sha256_text(body_html),
-               "letter_sha256": letter_digest(letter)}
-    if mime is not None:
-        digests["mime_sha256"] = hashlib.sha256(mime).hexdigest()
-    return digests
+def artefact_digests(*, body_text: str, body_html: str, letter: dict[str, Any]
+                     ) -> dict[str, str]:
+    """The digests of a notice's text, HTML and letter source (of its canonical JSON), as a
+    'sent' record holds them next to the digest of the MIME bytes sent."""
+    covered = (("text_sha256", body_text), ("html_sha256", body_html),
+               ("letter_sha256", canonical_json(letter)))
+    return {key: hashlib.sha256(value.encode("utf-8")).hexdigest() for key, value in covered}
 
 
 @dataclass(frozen=True)
@@ -71,16 +62,12 @@ def _events(session: Session, names: tuple[str, ...]
             ) -> Iterator[tuple[int, str, int | None, str | None, Any]]:
     """(seq, event, change, customer, data) of the named events, in order; data that is not
     a JSON object comes back as None."""
-    marks = ", ".join(f":e{n}" for n in range(len(names)))
     rows = session.execute(text(
         "SELECT seq, event, change_id, customer_key, data FROM audit_events "
-        f"WHERE event IN ({marks}) ORDER BY seq"), {f"e{n}": e for n, e in enumerate(names)})
+        "WHERE event IN :names ORDER BY seq").bindparams(bindparam("names", expanding=True)),
+        {"names": names})
     for seq, event, change_id, customer, data in rows:
-        try:
-            values = json.loads(data) if isinstance(data, str | bytes) else None
-        except ValueError:
-            values = None
-        yield seq, event, change_id, customer, values if isinstance(values, dict) else None
+        yield seq, event, change_id, customer, stored_data(data)
 
 
 def _kind(value: object) -> str:
@@ -112,7 +99,7 @@ def _stored(value: object, label: str, *, json_parsed: bool) -> tuple[bytes | No
 def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
     """Each 'sent' record holds digests of the notice's stored artefacts (records written
     before text/HTML/letter digests existed hold the MIME digest only). Recompute them."""
-    sent: dict[str, _Sent] = {}
+    sent: dict[str, _Sent] = {}  # by message id; those found in the outbox are taken out
     problems: list[Problem] = []
     for seq, _, change_id, customer, data in _events(session, ("sent",)):
         if data is None or not isinstance(data.get("message_id"), str):
@@ -121,17 +108,16 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
             continue
         sent[data["message_id"]] = _Sent(seq, change_id, customer, {
             k: v for k, v in data.items() if k in ARTEFACTS and isinstance(v, str)})
-    found: set[str] = set()
+    checked = len(sent)
     json_parsed = session.get_bind().dialect.name == "postgresql"
     rows = session.execute(text(
         "SELECT o.message_id, p.body_text, p.body_html, p.letter_source, p.mime "
         "FROM outbox o JOIN outbox_payloads p ON p.outbox_id = o.id"
     ).execution_options(yield_per=500))  # streamed: the payloads are not all held at once
     for message_id, body_text, body_html, letter, mime in rows:
-        record = sent.get(message_id)
+        record = sent.pop(message_id, None)
         if record is None:
             continue
-        found.add(message_id)
         values = {"text_sha256": body_text, "html_sha256": body_html,
                   "letter_sha256": letter, "mime_sha256": mime}
         for key, digest in record.digests.items():
@@ -140,8 +126,7 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
             if changed is None and data is not None and \
                     hashlib.sha256(data).hexdigest() == digest:
                 continue
-            what = changed or "are not what was sent" if label == "MIME bytes" else \
-                changed or "is not what was sent"
+            what = changed or ("are" if label == "MIME bytes" else "is") + " not what was sent"
             problems.append(Problem(record.seq, (
                 f"record {record.seq}: the stored {label} of the notice to customer "
                 f"'{record.customer}' for change {record.change_id} ({message_id}) {what}: "
@@ -149,8 +134,8 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
     problems += [Problem(r.seq, f"record {r.seq}: the notice to customer '{r.customer}' for "
                                 f"change {r.change_id} ({message_id}) that it says was sent is "
                                 "no longer in the outbox")
-                 for message_id, r in sent.items() if message_id not in found]
-    return len(sent), sorted(problems, key=lambda p: p.seq)
+                 for message_id, r in sent.items()]
+    return checked, sorted(problems, key=lambda p: p.seq)
 
 
 # --- derived values: deadlines and statuses -----------------------------------------------------
@@ -259,9 +244,8 @@ def check_derived(session: Session) -> list[Problem]:
                 problems.append(Problem(0, f"{where}: no audit record queued this withdrawal "
                                            "notice"))
             elif status not in wanted.withdrawal:
-                problems.append(Problem(wanted.withdrawal_seq, _status_problem(
-                    f"{where}: withdrawal notice", status, wanted.withdrawal,
-                    wanted.withdrawal_seq)))
+                problems.append(_status_problem(f"{where}: withdrawal notice", status,
+                                                wanted.withdrawal, wanted.withdrawal_seq))
             continue
         if wanted is None:
             problems.append(Problem(0, f"{where}: no audit record queued this notice"))
@@ -272,15 +256,14 @@ def check_derived(session: Session) -> list[Problem]:
                 f"{where}: deadline is {_show(deadline)} but the audit log (record "
                 f"{wanted.seq}) gives {_show(wanted.deadline)}")))
         if status is not None and status not in wanted.statuses:
-            problems.append(Problem(wanted.seq, _status_problem(
-                where, status, wanted.statuses, wanted.seq)))
+            problems.append(_status_problem(where, status, wanted.statuses, wanted.seq))
     return problems
 
 
-def _status_problem(where: str, status: object, wanted: tuple[str, ...], seq: int) -> str:
+def _status_problem(where: str, status: object, wanted: tuple[str, ...], seq: int) -> Problem:
     shown = "/".join(wanted[:2]) + (" (not sent yet)" if wanted == UNSENT else "")
-    return (f"{where}: outbox status is '{status}' but the audit log (record {seq}) gives "
-            f"{shown}")
+    return Problem(seq, f"{where}: outbox status is '{status}' but the audit log (record {seq}) "
+                        f"gives {shown}")
 
 
 def verify_log(session: Session) -> AuditVerification:
@@ -300,4 +283,4 @@ def verify_log(session: Session) -> AuditVerification:
 
 
 __all__ = ["ARTEFACTS", "Problem", "artefact_digests", "check_derived", "check_sent_notices",
-           "letter_digest", "verify_log"]
+           "verify_log"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import email
 import email.policy
-import json
 import os
 from pathlib import Path
 
@@ -31,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import InputError
 from ..storage import Database
-from ..storage.schema import AuditEventRow, AuditHeadRow
+from ..storage.schema import AuditEventRow
+from .audit import canonical_json, head_of
 
 KEY_VARIABLE = "DPA_AUDIT_KEY"
 CHECKPOINTS_VARIABLE = "DPA_AUDIT_CHECKPOINTS"
@@ -50,18 +50,13 @@ class ChainHead(BaseModel):
         return f"{self.seq}:{self.hash}"
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(ChainHead):
     """A chain head signed with the audit key; one JSON line in the checkpoint file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    seq: int
-    hash: str
     at: datetime.datetime
     public_key: str  # raw Ed25519 public key, hex: which key signed (not trusted by itself)
-    signature: str  # hex, over signed_bytes()
-
-    def signed_bytes(self) -> bytes:
-        return signed_message(self.seq, self.hash, self.at)
+    signature: str  # hex, over signed_message(seq, hash, at)
 
 
 class CheckpointVerification(BaseModel):
@@ -72,13 +67,14 @@ class CheckpointVerification(BaseModel):
 
 
 def signed_message(seq: int, digest: str, at: datetime.datetime) -> bytes:
-    body = {"seq": seq, "hash": digest, "at": at.astimezone(datetime.UTC).isoformat()}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+    """What a checkpoint's signature covers: its head and time as canonical JSON (ASCII)."""
+    return canonical_json({"seq": seq, "hash": digest,
+                           "at": at.astimezone(datetime.UTC).isoformat()}).encode("ascii")
 
 
 def chain_head(session: Session) -> ChainHead:
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
-    return ChainHead(seq=head.last_seq, hash=head.last_hash)
+    seq, digest = head_of(session)
+    return ChainHead(seq=seq, hash=digest)
 
 
 # --- the key ---------------------------------------------------------------------------------
@@ -171,26 +167,6 @@ def read_checkpoints(path: Path) -> list[Checkpoint]:
     return checkpoints
 
 
-def verify_checkpoints(session: Session, checkpoints: list[Checkpoint],
-                       trusted: Ed25519PublicKey) -> CheckpointVerification:
-    """Each checkpoint must be signed by the trusted key, and the log must still hold the
-    signed hash at the signed sequence number (not shorter, not rewritten)."""
-    head = chain_head(session)
-    for checkpoint in checkpoints:
-        try:
-            trusted.verify(bytes.fromhex(checkpoint.signature), checkpoint.signed_bytes())
-        except (InvalidSignature, ValueError):
-            return CheckpointVerification(
-                ok=False, checkpoints=len(checkpoints),
-                problem=f"the checkpoint at record {checkpoint.seq} is not signed by the audit "
-                        "key (forged or edited checkpoint file)")
-        problem = _mismatch(session, head, checkpoint.seq, checkpoint.hash,
-                            f"the checkpoint of {checkpoint.at:%Y-%m-%d %H:%M} UTC")
-        if problem:
-            return CheckpointVerification(ok=False, checkpoints=len(checkpoints), problem=problem)
-    return CheckpointVerification(ok=True, checkpoints=len(checkpoints))
-
-
 def _mismatch(session: Session, head: ChainHead, seq: int, digest: str, source: str
               ) -> str | None:
     if seq > head.seq:
@@ -223,12 +199,6 @@ def witness_of(message: bytes, origin: str = "the message") -> ChainHead:
     return ChainHead(seq=int(seq_text), hash=digest)
 
 
-def verify_witness(session: Session, witness: ChainHead) -> CheckpointVerification:
-    problem = _mismatch(session, chain_head(session), witness.seq, witness.hash,
-                        "the notice's witness header")
-    return CheckpointVerification(ok=problem is None, checkpoints=1, problem=problem)
-
-
 def checkpoint_file(db: Database) -> Path:
     """$DPA_AUDIT_CHECKPOINTS, else `<file>.checkpoints` beside a SQLite database."""
     if os.environ.get(CHECKPOINTS_VARIABLE):
@@ -257,7 +227,9 @@ def write_checkpoint(db: Database, *, at: datetime.datetime | None = None) -> Ch
 def verify_checkpoint_file(db: Database, path: Path, public_key: str | None = None
                            ) -> CheckpointVerification:
     """Verify a kept copy of the checkpoint file against the database. The trusted key is
-    `public_key` (hex) when given, else the public half of $DPA_AUDIT_KEY."""
+    `public_key` (hex) when given, else the public half of $DPA_AUDIT_KEY. Each checkpoint
+    must be signed by the trusted key, and the log must still hold the signed hash at the
+    signed sequence number (not shorter, not rewritten)."""
     if public_key is not None:
         trusted = public_key_from_hex(public_key)
     else:
@@ -268,7 +240,22 @@ def verify_checkpoint_file(db: Database, path: Path, public_key: str | None = No
         trusted = key.public_key()
     checkpoints = read_checkpoints(path)
     with db.transaction() as session:
-        return verify_checkpoints(session, checkpoints, trusted)
+        head = chain_head(session)
+        for checkpoint in checkpoints:
+            try:
+                trusted.verify(bytes.fromhex(checkpoint.signature),
+                               signed_message(checkpoint.seq, checkpoint.hash, checkpoint.at))
+            except (InvalidSignature, ValueError):
+                return CheckpointVerification(
+                    ok=False, checkpoints=len(checkpoints),
+                    problem=f"the checkpoint at record {checkpoint.seq} is not signed by the "
+                            "audit key (forged or edited checkpoint file)")
+            problem = _mismatch(session, head, checkpoint.seq, checkpoint.hash,
+                                f"the checkpoint of {checkpoint.at:%Y-%m-%d %H:%M} UTC")
+            if problem:
+                return CheckpointVerification(ok=False, checkpoints=len(checkpoints),
+                                              problem=problem)
+    return CheckpointVerification(ok=True, checkpoints=len(checkpoints))
 
 
 def verify_witness_file(db: Database, message: Path) -> CheckpointVerification:
@@ -276,13 +263,14 @@ def verify_witness_file(db: Database, message: Path) -> CheckpointVerification:
         raise InputError("message file not found", path=message, fix="pass a saved .eml file")
     witness = witness_of(message.read_bytes(), str(message))
     with db.transaction() as session:
-        return verify_witness(session, witness)
+        problem = _mismatch(session, chain_head(session), witness.seq, witness.hash,
+                            "the notice's witness header")
+    return CheckpointVerification(ok=problem is None, checkpoints=1, problem=problem)
 
 
 __all__ = [
     "CHECKPOINTS_VARIABLE", "KEY_VARIABLE", "WITNESS_HEADER", "ChainHead", "Checkpoint",
     "CheckpointVerification", "append_checkpoint", "chain_head", "checkpoint_file",
     "configured_key", "generate_key", "load_key", "public_key_from_hex", "read_checkpoints",
-    "sign", "verify_checkpoint_file", "verify_checkpoints", "verify_witness",
-    "verify_witness_file", "witness_of", "write_checkpoint",
+    "sign", "verify_checkpoint_file", "verify_witness_file", "witness_of", "write_checkpoint",
 ]

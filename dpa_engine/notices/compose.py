@@ -141,12 +141,9 @@ def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
     if facts.replaced is not None:
         details.insert(1, (say("label_replaces"),
                            f"{facts.replaced.name} ({facts.replaced.legal_entity})"))
-    if facts.kind == "objection":
-        after = [say("action_objection"), say("silence_objection"), say(f"remedy_{facts.remedy}")]
-    elif facts.kind == "consent":
-        after = [say("action_consent"), say("silence_consent"), say(f"remedy_{facts.remedy}")]
-    else:
-        after = [say("action_informational")]
+    after = [say(f"action_{facts.kind}")]
+    if facts.kind != "informational":
+        after += [say(f"silence_{facts.kind}"), say(f"remedy_{facts.remedy}")]
     links = {facts.contact_email: "mailto:" + quote(facts.contact_email, safe="@")
              + "?subject=" + quote(say("reference_line"))}
     if facts.notice_url:
@@ -161,17 +158,11 @@ def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
 
 
 def notice_text(content: NoticeContent) -> str:
-    lines = [content.reference, "", *_paragraphs(content.before), content.details_heading]
-    lines += [f"- {label}: {value}" for label, value in content.details]
-    lines += ["", *_paragraphs(content.after)]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _paragraphs(paragraphs: list[str]) -> list[str]:
-    out: list[str] = []
-    for paragraph in paragraphs:
-        out += [paragraph, ""]
-    return out
+    """Paragraphs separated by a blank line; the details as a list under their heading."""
+    details = "\n".join([content.details_heading,
+                         *(f"- {label}: {value}" for label, value in content.details)])
+    return "\n\n".join([content.reference, *content.before, details, *content.after]
+                       ).rstrip() + "\n"
 
 
 # a link shown as its own long address may break anywhere rather than widen the message
@@ -207,28 +198,6 @@ def notice_html(content: NoticeContent) -> str:
     return "\n".join(parts) + "\n"
 
 
-def notice_document(content: NoticeContent, *, customer_name: str, provider_name: str,
-                    generated_at: datetime.datetime, custom: dict[str, str]) -> DocumentModel:
-    """The notice as a letter: the same blocks the agreement renderer turns into .docx."""
-    def body(text: str) -> Paragraph:
-        return Paragraph(style=Style.BODY, runs=[TextRun(text=" ".join(text.split("\n")))])
-
-    blocks: list[Paragraph | Table] = [
-        Paragraph(style=Style.TITLE, runs=[TextRun(text=content.title)]),
-        Paragraph(style=Style.SUBTITLE, runs=[TextRun(text=content.reference)]),
-        *(body(p) for p in content.before),
-        Paragraph(style=Style.HEADING_2, runs=[TextRun(text=content.details_heading)],
-                  keep_with_next=True),
-        Table(rows=[[[label], [value]] for label, value in content.details], widths=[30, 70]),
-        *(body(p) for p in content.after[:-1]),
-        *(Paragraph(style=Style.BODY, runs=[TextRun(text=line)])
-          for line in content.after[-1].split("\n")),
-    ]
-    return _document(content.language, f"{content.title} – {customer_name}", content.subject,
-                     provider_name, generated_at, custom, blocks, content.page_label,
-                     content.page_of_label)
-
-
 class LetterSource(BaseModel):
     """What a notice letter is made from. The outbox keeps this instead of the .docx: letters
     are rendered only when asked for (`dpa change letters`, the evidence pack), each time the
@@ -246,9 +215,26 @@ class LetterSource(BaseModel):
 
 
 def letter_document(source: LetterSource) -> DocumentModel:
-    return notice_document(source.content, customer_name=source.customer_name,
-                           provider_name=source.provider_name,
-                           generated_at=source.generated_at, custom=source.custom)
+    """The notice as a letter: the same blocks the agreement renderer turns into .docx."""
+    content = source.content
+
+    def body(text: str) -> Paragraph:
+        return Paragraph(style=Style.BODY, runs=[TextRun(text=text.replace("\n", " "))])
+
+    blocks: list[Paragraph | Table] = [
+        Paragraph(style=Style.TITLE, runs=[TextRun(text=content.title)]),
+        Paragraph(style=Style.SUBTITLE, runs=[TextRun(text=content.reference)]),
+        *(body(p) for p in content.before),
+        Paragraph(style=Style.HEADING_2, runs=[TextRun(text=content.details_heading)],
+                  keep_with_next=True),
+        Table(rows=[[[label], [value]] for label, value in content.details], widths=[30, 70]),
+        *(body(p) for p in content.after[:-1]),
+        *(Paragraph(style=Style.BODY, runs=[TextRun(text=line)])
+          for line in content.after[-1].split("\n")),
+    ]
+    return _document(content.language, f"{content.title} – {source.customer_name}",
+                     content.subject, source.provider_name, source.generated_at, source.custom,
+                     blocks, content.page_label, content.page_of_label)
 
 
 def _document(language: Language, header: str, subject: str, provider_name: str,
@@ -265,6 +251,9 @@ def _document(language: Language, header: str, subject: str, provider_name: str,
 
 
 # --- the sub-processor list -----------------------------------------------------------------
+
+LIST_COLUMNS = ("name", "legal_entity", "country", "locations", "purpose", "services",
+                "engagement", "transfer", "status")
 
 class ListRow(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -323,14 +312,9 @@ def list_view(entries: list[SubProcessor], *, texts: NoticeTexts, language: Lang
             engagement=say(f"engagement_{sub.engagement}"),
             transfer=transfer_text(texts, sub.transfer, language),
             status="blocked" if sub.id in blocked else "engaged"))
-    headings = {
-        "name": say("label_subprocessor"), "legal_entity": say("label_legal_entity"),
-        "country": say("label_country"), "locations": say("label_locations"),
-        "purpose": say("label_purpose"), "services": say("label_services"),
-        "engagement": say("label_engagement"), "transfer": say("label_transfer"),
-        "status": say("label_status"), "engaged": say("status_active"),
-        "blocked": say("status_blocked"),
-    }
+    headings = {column: say("label_subprocessor" if column == "name" else f"label_{column}")
+                for column in LIST_COLUMNS}
+    headings.update(engaged=say("status_active"), blocked=say("status_blocked"))
     subtitle = say("list_subtitle_customer" if customer_name else "list_subtitle_general")
     return SubprocessorListView(
         language=language, title=say("list_title"), subtitle=subtitle, provider=provider_name,
@@ -338,19 +322,10 @@ def list_view(entries: list[SubProcessor], *, texts: NoticeTexts, language: Lang
         headings=headings, rows=rows, empty_note=say("list_empty"))
 
 
-LIST_COLUMNS = ("name", "legal_entity", "country", "locations", "purpose", "services",
-                "engagement", "transfer", "status")
-
-
 def list_cells(view: SubprocessorListView, row: ListRow) -> list[str]:
-    values = row.model_dump()
-    cells = []
-    for column in LIST_COLUMNS:
-        value = values[column]
-        if column == "status":
-            value = view.headings[row.status]
-        cells.append(", ".join(value) if isinstance(value, list) else str(value))
-    return cells
+    values = row.model_dump() | {"status": view.headings[row.status]}
+    return [", ".join(value) if isinstance(value, list) else str(value)
+            for value in (values[column] for column in LIST_COLUMNS)]
 
 
 def list_document(view: SubprocessorListView, *, generated_at: datetime.datetime,

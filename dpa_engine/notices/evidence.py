@@ -21,6 +21,7 @@ from ..storage import Database
 from ..storage.schema import ChangeRow
 from .audit import AuditVerification, records
 from .auditcheck import verify_log
+from .changes import get_change
 from .delivery import change_outbox, letter_bytes
 from .feed import published_versions
 from .register import list_customers
@@ -52,8 +53,6 @@ def export_checked(db: Database, output: Path, *, renderer: DocxRenderer,
             change_ids = list(session.execute(select(ChangeRow.id).order_by(ChangeRow.id))
                               .scalars())
         else:
-            from .changes import get_change
-
             change_ids = [get_change(session, change_id).id]
         notices: dict[int, list[tuple[str, bytes, str, str, bytes]]] = {}
         for cid in change_ids:

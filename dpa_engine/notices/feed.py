@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -96,17 +97,16 @@ def published_versions(db: Database) -> tuple[str, str, list[PublishedVersion]]:
 
 def _summary(version: PublishedVersion, language: Language) -> str:
     names = {s.id: s.name for s in version.subprocessors}
-    parts = []
-    for label, ids in (("added", version.diff.added), ("removed", version.diff.removed),
-                       ("changed", version.diff.changed)):
-        if ids:
-            parts.append(f"{label}: {', '.join(names.get(i, i) for i in ids)}")
-    lines = ["; ".join(parts) or "no change"]
-    for sub in version.subprocessors:
-        purpose = text_in(sub.purpose, language) or ""
-        lines.append(f"{sub.name} ({sub.legal_entity}, {sub.country}; processing in "
-                     f"{', '.join(sub.locations)}) – {purpose} [{sub.engagement}]")
-    return "\n".join(lines)
+    parts = [f"{label}: {', '.join(names.get(i, i) for i in ids)}"
+             for label, ids in version.diff.model_dump().items() if ids]
+    return "\n".join(["; ".join(parts) or "no change",
+                      *(_describe(sub, language) for sub in version.subprocessors)])
+
+
+def _describe(sub: SubProcessor, language: Language) -> str:
+    return (f"{sub.name} ({sub.legal_entity}, {sub.country}; processing in "
+            f"{', '.join(sub.locations)}) – {text_in(sub.purpose, language) or ''} "
+            f"[{sub.engagement}]")
 
 
 def list_published(db: Database) -> bool:
@@ -152,35 +152,33 @@ def feed_documents(db: Database, *, language: Language = "en", base_url: str | N
     ET.SubElement(feed, f"{{{ATOM}}}updated").text = _stamp(updated)
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = provider
+    base = (base_url or "").rstrip("/")
     if base_url:
-        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self",
-                      href=base_url.rstrip("/") + "/subprocessors.atom")
+        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=base + "/subprocessors.atom")
     for change in reversed(upcoming):
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = \
-            f"urn:uuid:{_uuid(install, -change.change)}"
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = \
-            f"Upcoming change {change.change}: {_upcoming_title(change)}"
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = _stamp(change.announced_at)
-        ET.SubElement(entry, f"{{{ATOM}}}content", type="text").text = \
-            _upcoming_summary(change, language)
-        if base_url:
-            ET.SubElement(entry, f"{{{ATOM}}}link",
-                          href=base_url.rstrip("/") + f"/subprocessors.json#change{change.change}")
+        _entry(feed, _uuid(install, -change.change),
+               f"Upcoming change {change.change}: {_upcoming_title(change)}",
+               change.announced_at, _upcoming_summary(change, language),
+               f"{base}/subprocessors.json#change{change.change}" if base_url else None)
     for version in newest_first:
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = \
-            f"urn:uuid:{_uuid(install, version.version)}"
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = \
-            f"Sub-processor list version {version.version}"
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = _stamp(version.published_at)
-        ET.SubElement(entry, f"{{{ATOM}}}content", type="text").text = _summary(version, language)
-        if base_url:
-            ET.SubElement(entry, f"{{{ATOM}}}link",
-                          href=base_url.rstrip("/") + f"/subprocessors.json#v{version.version}")
+        _entry(feed, _uuid(install, version.version),
+               f"Sub-processor list version {version.version}", version.published_at,
+               _summary(version, language),
+               f"{base}/subprocessors.json#v{version.version}" if base_url else None)
     xml = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     check_xml(xml, what="the Atom feed")  # ElementTree writes what XML forbids
     return json_bytes, xml + b"\n"
+
+
+def _entry(feed: ET.Element, entry_id: str, title: str, updated: datetime.datetime, content: str,
+           link: str | None) -> None:
+    entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+    ET.SubElement(entry, f"{{{ATOM}}}id").text = f"urn:uuid:{entry_id}"
+    ET.SubElement(entry, f"{{{ATOM}}}title").text = title
+    ET.SubElement(entry, f"{{{ATOM}}}updated").text = _stamp(updated)
+    ET.SubElement(entry, f"{{{ATOM}}}content", type="text").text = content
+    if link:
+        ET.SubElement(entry, f"{{{ATOM}}}link", href=link)
 
 
 def _upcoming_title(change: UpcomingChange) -> str:
@@ -196,15 +194,11 @@ def _upcoming_summary(change: UpcomingChange, language: Language) -> str:
     lines = [f"{_upcoming_title(change)}, effective {change.effective_on.isoformat()}"]
     sub = change.subprocessor or change.previous
     if sub is not None:
-        purpose = text_in(sub.purpose, language) or ""
-        lines.append(f"{sub.name} ({sub.legal_entity}, {sub.country}; processing in "
-                     f"{', '.join(sub.locations)}) – {purpose} [{sub.engagement}]")
+        lines.append(_describe(sub, language))
     return "\n".join(lines)
 
 
 def _uuid(install: str, version: int = 0) -> str:
-    import uuid
-
     return str(uuid.uuid5(uuid.UUID(install), f"subprocessor-list:{version}"))
 
 

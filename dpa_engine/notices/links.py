@@ -16,7 +16,6 @@ import datetime
 import hashlib
 import os
 import secrets
-from typing import Any
 
 from itsdangerous import URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
@@ -72,16 +71,7 @@ def stored_secret(session: Session) -> str:
 
 def link_serializer(secret: str | bytes) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt="dpa-notice-page",
-                             signer_kwargs={"digest_method": _sha256})
-
-
-def _sha256(data: bytes = b"") -> Any:
-    return hashlib.sha256(data)
-
-
-def link_expiry(deadline: datetime.datetime | None, issued_at: datetime.datetime
-                ) -> datetime.datetime:
-    return deadline + GRACE if deadline is not None else issued_at + INFORMATIONAL_VALIDITY
+                             signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def notice_token(secret: str | bytes, change_id: int, customer_key: str,
@@ -100,5 +90,6 @@ def notice_url(base_url: str, change_id: int, customer_key: str,
     if not key:
         raise NoticeError("no secret to sign notice links", field=SECRET_ENV,
                           fix="set DPA_SECRET_KEY, or pass secret=portal_secret(db)")
-    expires = link_expiry(deadline, issued_at or now_utc())
+    issued = issued_at or now_utc()
+    expires = deadline + GRACE if deadline is not None else issued + INFORMATIONAL_VALIDITY
     return f"{base_url.rstrip('/')}/notice/{notice_token(key, change_id, customer_key, expires)}"

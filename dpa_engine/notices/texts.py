@@ -9,8 +9,7 @@ data, never template code.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Template, TemplateError, meta
@@ -74,8 +73,32 @@ class TextSetSpec:
         return library / self.folder_name
 
     def load(self, folder: Path) -> TextSet:
-        """Load and check the texts in `folder` (LibraryError with file:line)."""
-        return load_text_set(folder, self)
+        """Load and check the texts in `folder`; the first problem raises LibraryError with
+        file:line."""
+        if not folder.is_dir():
+            raise LibraryError(f"{self.kind} folder not found", path=folder, fix=self.folder_fix)
+        env = clause_environment()
+        templates: dict[str, dict[Language, Template]] = {}
+        origin: dict[str, Path] = {}
+        for path in sorted(folder.glob("*.yaml")):
+            doc = load_yaml(path, error=LibraryError)
+            parsed = validate(TextFile, doc, error=LibraryError)
+            for key, texts in parsed.texts.items():
+                line = doc.line_of(("texts", key))
+                if key not in self.keys:
+                    raise LibraryError(f"unknown {self.kind} '{key}'", path=path, line=line,
+                                       field=key, fix=did_you_mean(key, set(self.keys))
+                                       or "remove it")
+                if key in origin:
+                    raise LibraryError(f"{self.kind} '{key}' is also defined in {origin[key].name}",
+                                       path=path, line=line, field=key, fix="keep one definition")
+                origin[key] = path
+                templates[key] = _compile(key, texts, env, path, line, self)
+        missing = sorted(self.keys - set(templates))
+        if missing:
+            raise LibraryError(f"{self.kind}(s) missing: {', '.join(missing)}", path=folder,
+                               fix="add them, in nl, fr and en, to a file in this folder")
+        return TextSet(folder=folder, spec=self, templates=templates)
 
 
 @dataclass(frozen=True)
@@ -83,90 +106,29 @@ class TextSet:
     """A set of texts, compiled: `render(key, language, **values)`."""
 
     folder: Path
+    spec: TextSetSpec
     templates: dict[str, dict[Language, Template]]
-    # the placeholders each text uses (the same in every language), sorted
-    placeholders: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    kind: str = "notice text"
-    placeholder_fix: str = "use only the placeholders listed in clauses/notices/README.md"
-    # rendered texts by (key, language, values of the placeholders the text uses): a fan-out
-    # renders the same labels and sentences for thousands of customers
-    _memo: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False,
-                                                  repr=False)
 
     def render(self, key: str, language: Language, **values: object) -> str:
-        names = self.placeholders.get(key)
-        memo_key = None
-        if names is not None:
-            used = tuple(values.get(n) for n in names)
-            if all(isinstance(v, Hashable) for v in used):
-                memo_key = (key, language, *used)
-                done = self._memo.get(memo_key)
-                if done is not None:
-                    return done
-        template = self.templates[key][language]
         try:
-            text = template.render(values).strip()
+            return self.templates[key][language].render(values).strip()
         except TemplateError as exc:
-            raise LibraryError(f"{self.kind} '{key}' cannot be rendered: {exc}",
+            raise LibraryError(f"{self.spec.kind} '{key}' cannot be rendered: {exc}",
                                path=self.folder, field=f"{key}.{language}",
-                               fix=self.placeholder_fix) from None
-        if memo_key is not None:
-            if len(self._memo) > MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[memo_key] = text
-        return text
+                               fix=self.spec.placeholder_fix) from None
 
 
 NoticeTexts = TextSet
-MEMO_LIMIT = 50_000
 NOTICE_TEXTS = TextSetSpec(
     kind="notice text", keys=TEXT_KEYS, placeholders=PLACEHOLDERS, folder_name="notices",
     folder_fix="restore clauses/notices/ or point --library at the clause library",
     placeholder_fix="use only the placeholders listed in clauses/notices/README.md")
-
-
-def default_notice_folder(library: Path) -> Path:
-    return NOTICE_TEXTS.folder_in(library)
-
-
-def load_notice_texts(folder: Path) -> TextSet:
-    """Load and check every notice text; the first problem raises LibraryError with file:line."""
-    return NOTICE_TEXTS.load(folder)
-
-
-def load_text_set(folder: Path, spec: TextSetSpec) -> TextSet:
-    """Load and check a set of texts; the first problem raises LibraryError with file:line."""
-    if not folder.is_dir():
-        raise LibraryError(f"{spec.kind} folder not found", path=folder, fix=spec.folder_fix)
-    env = clause_environment()
-    templates: dict[str, dict[Language, Template]] = {}
-    placeholders: dict[str, tuple[str, ...]] = {}
-    origin: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        doc = load_yaml(path, error=LibraryError)
-        parsed = validate(TextFile, doc, error=LibraryError)
-        for key, texts in parsed.texts.items():
-            line = doc.line_of(("texts", key))
-            if key not in spec.keys:
-                raise LibraryError(f"unknown {spec.kind} '{key}'", path=path, line=line,
-                                   field=key, fix=did_you_mean(key, set(spec.keys))
-                                   or "remove it")
-            if key in origin:
-                raise LibraryError(f"{spec.kind} '{key}' is also defined in {origin[key].name}",
-                                   path=path, line=line, field=key, fix="keep one definition")
-            origin[key] = path
-            templates[key], placeholders[key] = _compile(key, texts, env, path, line, spec)
-    missing = sorted(spec.keys - set(templates))
-    if missing:
-        raise LibraryError(f"{spec.kind}(s) missing: {', '.join(missing)}", path=folder,
-                           fix="add them, in nl, fr and en, to a file in this folder")
-    return TextSet(folder=folder, templates=templates, placeholders=placeholders,
-                   kind=spec.kind, placeholder_fix=spec.placeholder_fix)
+default_notice_folder = NOTICE_TEXTS.folder_in  # library -> its clauses/notices folder
+load_notice_texts = NOTICE_TEXTS.load  # LibraryError with file:line for the first problem
 
 
 def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnvironment,
-             path: Path, line: int | None, spec: TextSetSpec
-             ) -> tuple[dict[Language, Template], tuple[str, ...]]:
+             path: Path, line: int | None, spec: TextSetSpec) -> dict[Language, Template]:
     kind = spec.kind
     compiled: dict[Language, Template] = {}
     used: dict[Language, frozenset[str]] = {}
@@ -196,4 +158,4 @@ def _compile(key: str, texts: dict[Language, str], env: ImmutableSandboxedEnviro
         raise LibraryError(f"{kind} '{key}' uses different placeholders per language "
                            f"({detail})", path=path, line=line, field=key,
                            fix="use the same placeholders in nl, fr and en")
-    return compiled, tuple(sorted(next(iter(used.values()))))
+    return compiled

@@ -27,10 +27,10 @@ from .mime import with_witness
 from .render import (
     Addressee,
     ChangeFacts,
-    Rendered,
     addressee,
     change_facts,
     message_id,
+    queued_addressee,
     render_notice,
     render_withdrawal,
 )
@@ -61,9 +61,8 @@ def dry_run(db: Database, change_id: int, folder: Path, *, settings: SmtpSetting
         moment, head = clock(), head_of(session)
         for who, stored, announced in _would_send(session, change, facts, moment):
             if stored is None:
-                rendered: Rendered = render_notice(facts, texts, who, moment) \
-                    if announced is None else render_withdrawal(facts, texts, who, announced,
-                                                                moment)
+                rendered = (render_notice(facts, texts, who, moment) if announced is None
+                            else render_withdrawal(facts, texts, who, announced, moment))
                 stored = with_witness(rendered.mime, head)
             messages[who.key] = stored
     if not messages:
@@ -99,19 +98,13 @@ def _would_send(session: Session, change: ChangeRow, facts: ChangeFacts,
     for message in change_outbox(session, change.id, ("notice", "withdrawal")):
         if message.status in DONE:
             continue
-        target = message.target
-        who = addressee(message_id=message.message_id, key=target.customer.key,
-                        name=target.customer.name, kind=target.kind, language=target.language,
-                        recipients=target.recipients, reasons=target.reasons,
-                        agreement=target.agreement, contact_name=target.customer.contact_name,
-                        country=target.customer.country)
         announced = None if message.purpose == "notice" else brussels_day(
-            target.notified_at or moment)
+            message.target.notified_at or moment)
         payload = message.payload  # sent as stored: in doubt, or rendered the same day
         stored = payload is not None and message.rendered_for is not None and (
             message.phase == "data" or on_brussels_day(moment, message.rendered_for))
-        result.append((who, bytes(payload.mime) if stored and payload is not None else None,
-                       announced))
+        result.append((queued_addressee(message),
+                       bytes(payload.mime) if stored and payload is not None else None, announced))
     return result
 
 

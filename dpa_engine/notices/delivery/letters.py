@@ -19,7 +19,7 @@ from ..compose import LetterSource, letter_document
 from ..errors import NoticeError
 from ..register import now_utc
 from ..texts import NoticeTexts
-from .render import ChangeFacts, addressee, change_facts, render_notice
+from .render import ChangeFacts, change_facts, queued_addressee, render_notice
 from .smtp import SmtpSettings
 
 
@@ -61,13 +61,7 @@ def letters(db: Database, change_id: int, folder: Path, *, renderer: DocxRendere
                 letter = letter_bytes(message.payload, renderer)
             else:
                 facts = facts or change_facts(session, settings or SmtpSettings(), change)
-                who = addressee(message_id=message.message_id, key=target.customer.key,
-                                name=target.customer.name, kind=target.kind,
-                                language=target.language, recipients=target.recipients,
-                                reasons=target.reasons, agreement=target.agreement,
-                                contact_name=target.customer.contact_name,
-                                country=target.customer.country)
-                rendered = render_notice(facts, texts, who, clock())
+                rendered = render_notice(facts, texts, queued_addressee(message), clock())
                 letter = renderer.render_bytes(letter_document(rendered.letter_source))
             path = folder / f"change-{change_id}-{target.customer.key}.docx"
             write_atomically(path, letter)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -15,30 +14,12 @@ from ..compose import NoticeContent
 from ..deadlines import BRUSSELS
 
 
-class _Headers(HeaderRegistry):
-    """The standard header classes, each made once (HeaderRegistry makes a new class for
-    every header it parses; the classes do not depend on the values)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.made: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        made = self.made.get(name.lower())
-        if made is None:
-            made = self.made[name.lower()] = super().__getitem__(name)
-        return made
-
-
-_POLICY = SMTP.clone(header_factory=_Headers())
-
-
 def notice_mime(content: NoticeContent, *, text: str, html_body: str, message_id: str,
                 sender: str, recipients: list[str], reply_to: str, date: datetime.datetime,
                 headers: dict[str, str]) -> bytes:
     """The notice with text and HTML alternatives, quoted-printable UTF-8. The same arguments
     always give the same bytes (the boundary is derived from the Message-ID)."""
-    message = EmailMessage(policy=_POLICY)
+    message = EmailMessage(policy=SMTP)
     message["Subject"] = _one_line(content.subject)  # no value can add a header
     message["From"] = sender
     message["To"] = ", ".join(recipients)

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy.orm import Session
 
 from ...models import Language
-from ...storage.schema import ChangeRow
+from ...storage.schema import ChangeRow, OutboxRow
 from ..changes import ChangeSummary, summary
 from ..compose import (
     LetterSource,
@@ -60,9 +60,12 @@ def change_facts(session: Session, settings: SmtpSettings, change: ChangeRow) ->
                        link_secret=stored_secret(session) if base else None)
 
 
-def message_id(facts: ChangeFacts, customer_key: str) -> str:
+def message_id(facts: ChangeFacts, customer_key: str, purpose: str = "notice") -> str:
+    """The Message-ID of the customer's notice, or (`purpose` 'withdrawal') of its
+    withdrawal notice."""
     domain = facts.contact.rsplit("@", 1)[-1]
-    return f"<dpa-notice.{facts.change_id}.{customer_key}.{facts.installation[:12]}@{domain}>"
+    return (f"<dpa-{purpose}.{facts.change_id}.{customer_key}.{facts.installation[:12]}"
+            f"@{domain}>")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,15 @@ def addressee(*, message_id: str, key: str, name: str, kind: str, language: str,
         reference=agreement.reference or f"v{agreement.version}",
         window=None if kind == "informational" else agreement_window(agreement),
         remedy=agreement.remedy)
+
+
+def queued_addressee(message: OutboxRow) -> Addressee:
+    """The addressee of an outbox entry (loaded with its target, customer and agreement)."""
+    target, customer = message.target, message.target.customer
+    return addressee(message_id=message.message_id, key=customer.key, name=customer.name,
+                     kind=target.kind, language=target.language, recipients=target.recipients,
+                     reasons=target.reasons, agreement=target.agreement,
+                     contact_name=customer.contact_name, country=customer.country)
 
 
 @dataclass(frozen=True)
@@ -156,12 +168,6 @@ def _rendered(facts: ChangeFacts, who: Addressee, content: NoticeContent,
                     mime=mime, letter_source=letter,
                     letter_json=letter.model_dump(mode="json"), stated_deadline=deadline,
                     rendered_for=brussels_day(dispatch_at))
-
-
-def withdrawal_message_id(facts: ChangeFacts, customer_key: str) -> str:
-    domain = facts.contact.rsplit("@", 1)[-1]
-    return (f"<dpa-withdrawal.{facts.change_id}.{customer_key}.{facts.installation[:12]}"
-            f"@{domain}>")
 
 
 def render_withdrawal(facts: ChangeFacts, texts: NoticeTexts, who: Addressee,

@@ -8,7 +8,7 @@ same outbox and sent exactly once by `dpa change send` like any notice.
 from __future__ import annotations
 
 import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from ...storage.schema import CustomerRow, OutboxRow, SendLeaseRow, TargetRow
 from ..audit import Event, append_events
 from ..errors import NoticeError
 from . import outbox
-from .render import ChangeFacts, withdrawal_message_id
+from .render import ChangeFacts, message_id
 
 OUTBOX = cast(Table, OutboxRow.__table__)
 UNSENT = ("pending", "deferred")
@@ -50,15 +50,15 @@ def queue_withdrawals(session: Session, change_id: int, facts: ChangeFacts, *,
                         .values(status="withdrawn", claimed_by=None))
     # in doubt: the server may have taken the notice, so the customer hears of the withdrawal
     told = [r for r in rows if r.status == "notified" or r.phase == "data"]
+    ids = {r.key: message_id(facts, r.key, "withdrawal") for r in told}
     if told:
         session.execute(insert(OUTBOX), [{
-            "target_id": r.id, "purpose": "withdrawal",
-            "message_id": withdrawal_message_id(facts, r.key), "status": "pending",
-            "attempts": 0, "in_doubt_resends": 0, "refused_recipients": []} for r in told])
+            "target_id": r.id, "purpose": "withdrawal", "message_id": ids[r.key],
+            "status": "pending", "attempts": 0, "in_doubt_resends": 0, "refused_recipients": []}
+            for r in told])
     events: list[Event] = [Event(event="withdrawal-queued", actor=actor, at=moment,
                                  change_id=change_id, customer_key=r.key,
-                                 data={"message_id": withdrawal_message_id(facts, r.key)})
-                           for r in told]
+                                 data={"message_id": ids[r.key]}) for r in told]
     events += [Event(event="cancelled", actor=actor, at=moment, change_id=change_id,
                      customer_key=r.key, data={"status": r.message_status})
                for r in unsent]
@@ -68,11 +68,11 @@ def queue_withdrawals(session: Session, change_id: int, facts: ChangeFacts, *,
 
 def withdrawals_pending(session: Session, change_id: int) -> int:
     """Withdrawal notices of the change still to be sent."""
-    query: Any = (select(func.count()).select_from(OutboxRow)
-                  .join(TargetRow, OutboxRow.target_id == TargetRow.id)
-                  .where(TargetRow.change_id == change_id, OutboxRow.purpose == "withdrawal",
-                         OutboxRow.status.not_in(("sent", "failed", "bounced"))))
-    return int(session.execute(query).scalar_one())
+    return session.execute(
+        select(func.count()).select_from(OutboxRow)
+        .join(TargetRow, OutboxRow.target_id == TargetRow.id)
+        .where(TargetRow.change_id == change_id, OutboxRow.purpose == "withdrawal",
+               OutboxRow.status.not_in(("sent", "failed", "bounced")))).scalar_one()
 
 
 __all__ = ["queue_withdrawals", "withdrawals_pending"]
