@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 
 from .. import notices
+from ..audit import checkpoints
 from ..errors import DpaError
-from ..notices import checkpoints
 from .common import (
     MAX_ID,
     JsonOption,

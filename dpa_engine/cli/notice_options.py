@@ -15,8 +15,8 @@ from rich.text import Text
 
 from .. import notices
 from ..agreements.engine import default_library_path, default_template_path
+from ..audit import checkpoints
 from ..errors import DpaError, RenderError
-from ..notices import checkpoints
 from ..notices.deadlines import BRUSSELS
 from ..storage import Database, open_database
 from ..storage.database import check_database, database_file

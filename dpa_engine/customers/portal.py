@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import locale
+from ..audit.chain import append_event
 from ..models import Language
 from ..notices.answers import record_objection
-from ..notices.audit import append_event
 from ..notices.errors import NoticeError
 from ..notices.links import link_serializer
 from ..notices.register import now_utc

@@ -15,6 +15,7 @@ import os
 import socket
 from pathlib import Path
 
+from ..audit.chain import AuditRecord, AuditVerification
 from ..render import DocxRenderer
 from ..storage import Database
 from .answers import (
@@ -24,7 +25,6 @@ from .answers import (
     record_letter_sent,
     record_objection,
 )
-from .audit import AuditRecord, AuditVerification
 from .auditcheck import verify_log
 from .changes import (
     ChangeSummary,

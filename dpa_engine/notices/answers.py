@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..audit.chain import append_event
 from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import ChangeRow, CustomerRow, ObjectionRow, TargetRow
-from .audit import append_event
 from .changes import get_change
 from .deadlines import BRUSSELS, objection_deadline
 from .errors import NoticeError

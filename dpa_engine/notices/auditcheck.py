@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from .audit import AuditVerification, canonical_json, stored_data, verify_chain
+from ..audit.chain import AuditVerification, canonical_json, stored_data, verify_chain
 
 # the digests a 'sent' record holds, and what each covers (for messages)
 ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "letter source",

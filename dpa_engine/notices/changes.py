@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..audit.chain import append_event
 from ..errors import InputError
 from ..models import EEA_COUNTRIES, LANGUAGES, SubProcessor, text_in
 from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import ChangeRow
 from ..yamlsource import load_yaml, validate
-from .audit import append_event
 from .compose import Action
 from .deadlines import brussels_day
 from .errors import NoticeError

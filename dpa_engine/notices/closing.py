@@ -11,11 +11,11 @@ import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from ..audit.chain import append_event
 from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import ObjectionRow, TargetRow
 from .answers import join_note
-from .audit import append_event
 from .changes import get_change, summary
 from .deadlines import BRUSSELS
 from .errors import NoticeError

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ..audit.chain import AuditVerification, records
 from ..files import write_atomically
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
-from .audit import AuditVerification, records
 from .auditcheck import verify_log
 from .changes import get_change
 from .delivery import change_outbox, letter_bytes

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from ..agreements.deals import LoadedDeal, ProviderCache, load_deal, scan_deal_folder
 from ..agreements.rules import Decision, decide
+from ..audit.chain import append_event
 from ..library import Library
 from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import AgreementRow, CustomerRow, Meta
-from .audit import append_event
 from .errors import NoticeError
 from .provider import ProviderSnapshot, current_list, installation_id, list_entries, publish_list
 from .register import now_utc, slug

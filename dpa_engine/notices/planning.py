@@ -22,12 +22,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
+from ..audit.chain import append_event, canonical_json
 from ..bulk import paused_gc
 from ..library.facts import subprocessors_for
 from ..safetext import safe_fields
 from ..storage import Database
 from ..storage.schema import AgreementRow, ChangeRow, CustomerRow
-from .audit import append_event, canonical_json
 from .changes import ChangeSummary, get_change, summary
 from .compose import NoticeKind
 from .deadlines import Window, last_day, make_window, objection_deadline

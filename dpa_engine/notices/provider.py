@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..audit.chain import append_event
 from ..models import LocalizedText, SubProcessor
 from ..storage.schema import ListVersionRow, Meta
-from .audit import append_event
 from .errors import NoticeError
 
 

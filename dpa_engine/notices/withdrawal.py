@@ -13,9 +13,9 @@ import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from ..audit.chain import append_event
 from ..safetext import safe_fields
 from ..storage import Database
-from .audit import append_event
 from .changes import get_change
 from .delivery.render import change_facts
 from .delivery.smtp import SmtpSettings

@@ -8,6 +8,7 @@ from ..agreements.approvals import ApprovalStatus, approval_status, approvals_pa
 from ..agreements.deals import load_provider
 from ..agreements.engine import default_library_path, default_template_path
 from ..agreements.redline import redline_model
+from ..audit.chain import append_event
 from ..document import RedlineModel
 from ..legal.coverage import CoverageReport, coverage
 from ..library.history import ClauseView, library_version, show_clause
@@ -22,7 +23,6 @@ from ..models import (
     dutch_kvk_number,
     text_in,
 )
-from ..notices.audit import append_event
 from ..storage.schema import WebAgreementRow, WebSessionRow, WebUserRow
 
 __all__ = [

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import text
 
+from dpa_engine.audit.chain import GENESIS, canonical_json
 from dpa_engine.library import Library
 from dpa_engine.models import SubProcessor
 from dpa_engine.notices import ChangeSummary, Plan, Proposal, import_deals, plan_change, propose_change
-from dpa_engine.notices.audit import GENESIS, canonical_json
 from dpa_engine.storage import Database
 
 from .conftest import EXAMPLES, Clock

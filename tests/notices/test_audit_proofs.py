@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from dpa_engine.audit.chain import records
+from dpa_engine.audit.checkpoints import WITNESS_HEADER, verify_witness_file, witness_of
 from dpa_engine.cli.app import app
 from dpa_engine.library import Library
 from dpa_engine.notices import NoticeTexts, export_checked, send_change, verify_audit
-from dpa_engine.notices.audit import records
-from dpa_engine.notices.checkpoints import WITNESS_HEADER, verify_witness_file, witness_of
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database
 

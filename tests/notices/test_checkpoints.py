@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from dpa_engine.errors import InputError
-from dpa_engine.library import Library
-from dpa_engine.notices import verify_audit
-from dpa_engine.notices.checkpoints import (
+from dpa_engine.audit.checkpoints import (
     KEY_VARIABLE,
     WITNESS_HEADER,
     ChainHead,
@@ -27,6 +24,9 @@ from dpa_engine.notices.checkpoints import (
     verify_witness_file,
     write_checkpoint,
 )
+from dpa_engine.errors import InputError
+from dpa_engine.library import Library
+from dpa_engine.notices import verify_audit
 from dpa_engine.storage import Database
 
 from .conftest import Clock
@@ -109,7 +109,7 @@ class DescribeCheckpoints:
         monkeypatch.setenv(KEY_VARIABLE, str(other))
         write_checkpoint(db)
         public = load_key(key).public_key()
-        from dpa_engine.notices.checkpoints import public_hex
+        from dpa_engine.audit.checkpoints import public_hex
 
         result = verify_checkpoint_file(db, checkpoint_file(db), public_hex(public))
         assert not result.ok and "not signed by the audit key" in (result.problem or "")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from dpa_engine.audit.chain import records
 from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeTexts,
@@ -21,7 +22,6 @@ from dpa_engine.notices import (
     subprocessor_list,
     verify_audit,
 )
-from dpa_engine.notices.audit import records
 from dpa_engine.notices.deadlines import BRUSSELS
 from dpa_engine.notices.delivery import SenderLease, SendProgress, SendReport
 from dpa_engine.notices.errors import NoticeError

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from dpa_engine.audit.chain import records
 from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeError,
@@ -20,7 +21,6 @@ from dpa_engine.notices import (
     send_change,
     withdraw_change,
 )
-from dpa_engine.notices.audit import records
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import ChangeRow
 

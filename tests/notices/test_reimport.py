@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from dpa_engine.audit.chain import records
 from dpa_engine.library import Library
 from dpa_engine.notices import import_deals
-from dpa_engine.notices.audit import records
 from dpa_engine.notices.provider import provider_snapshot
 from dpa_engine.storage import Database
 

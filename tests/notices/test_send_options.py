@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from dpa_engine.audit.checkpoints import WITNESS_HEADER, verify_witness_file
 from dpa_engine.cli.app import app
 from dpa_engine.library import Library
 from dpa_engine.notices import (
@@ -22,7 +23,6 @@ from dpa_engine.notices import (
     send_change,
     verify_audit,
 )
-from dpa_engine.notices.checkpoints import WITNESS_HEADER, verify_witness_file
 from dpa_engine.storage import Database
 
 from .conftest import LIBRARY, TEMPLATE, Clock, SmtpServer, free_port

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from dpa_engine.audit.chain import records
 from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeError,
@@ -26,7 +27,6 @@ from dpa_engine.notices import (
     verify_audit,
     write_feed,
 )
-from dpa_engine.notices.audit import records
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import AuditEventRow

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from dpa_engine.audit.chain import records
 from dpa_engine.library import Library
 from dpa_engine.notices import (
     NoticeError,
@@ -29,7 +30,6 @@ from dpa_engine.notices import (
     verify_audit,
     withdraw_change,
 )
-from dpa_engine.notices.audit import records
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import CustomerRow, OutboxRow, TargetRow

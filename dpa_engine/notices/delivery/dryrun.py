@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from ...audit.chain import head_of
 from ...files import OutputSet
 from ...storage import Database
 from ...storage.schema import ChangeRow
-from ..audit import head_of
 from ..changes import get_change
 from ..deadlines import brussels_day, on_brussels_day
 from ..errors import NoticeError

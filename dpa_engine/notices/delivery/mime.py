@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from ..checkpoints import WITNESS_HEADER
+from ...audit.checkpoints import WITNESS_HEADER
 from ..compose import NoticeContent
 from ..deadlines import BRUSSELS
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from ...audit.chain import Event, append_events, head_of, lock_log
 from ...storage.schema import (
     AgreementRow,
     ChangeRow,
@@ -42,7 +43,6 @@ from ...storage.schema import (
     SendLeaseRow,
     TargetRow,
 )
-from ..audit import Event, append_events, head_of, lock_log
 from ..auditcheck import artefact_digests
 from ..errors import NoticeError
 from ..planning import plan_with_rows

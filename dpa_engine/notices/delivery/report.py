@@ -11,9 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from ...audit.chain import Event, append_events
 from ...storage import Database
 from ...storage.schema import CustomerRow, OutboxRow, TargetRow
-from ..audit import Event, append_events
 from ..changes import get_change
 
 

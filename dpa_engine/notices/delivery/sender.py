@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ...audit.chain import Event, append_events
 from ...bulk import paused_gc
 from ...safetext import safe_fields
 from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
-from ..audit import Event, append_events
 from ..auditcheck import artefact_digests
 from ..changes import get_change
 from ..deadlines import brussels_day, objection_deadline, on_brussels_day

@@ -13,8 +13,8 @@ from typing import cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from ...audit.chain import Event, append_events
 from ...storage.schema import CustomerRow, OutboxRow, SendLeaseRow, TargetRow
-from ..audit import Event, append_events
 from ..errors import NoticeError
 from . import outbox
 from .render import ChangeFacts, message_id

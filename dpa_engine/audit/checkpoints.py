@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from ..errors import InputError
 from ..storage import Database
 from ..storage.schema import AuditEventRow
-from .audit import canonical_json, head_of
+from .chain import canonical_json, head_of
 
 KEY_VARIABLE = "DPA_AUDIT_KEY"
 CHECKPOINTS_VARIABLE = "DPA_AUDIT_CHECKPOINTS"
