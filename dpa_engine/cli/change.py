@@ -10,6 +10,8 @@ from rich.markup import escape
 
 from .. import notices
 from ..customers.announce import (
+    announce_change,
+    announce_line,
     announcement_line,
     plan_and_announce,
     withdraw_and_announce,
@@ -303,6 +305,24 @@ def change_withdraw(
         out.print(f"{len(report.to_tell)} customer(s) to tell: {', '.join(report.to_tell)}. "
                   f"Next: dpa change send {change_id}", markup=False, soft_wrap=True)
     out.print(withdrawal_line(withdrawn), markup=False, soft_wrap=True)
+
+
+@change_app.command("announce")
+@user_errors
+def change_announce(change_id: ChangeIdArgument, db: DbOption = None,
+                    library: LibraryOption = None, as_json: JsonOption = False) -> None:
+    """E-mail the public list's subscribers not reached before about a change: that it is
+    coming or, once withdrawn, that it will not happen (each gets each e-mail once).
+
+    'change plan' and 'change withdraw' do this themselves; run it to retry after a mail
+    server failure. Exit code 1 when some subscribers were still not reached."""
+    announcement = announce_change(open_db(db), change_id, library=library)
+    if as_json:
+        echo_json(announcement.model_dump(mode="json"))
+    else:
+        out.print(announce_line(announcement), markup=False, soft_wrap=True)
+    if announcement.subscribers is not None and announcement.subscribers.failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

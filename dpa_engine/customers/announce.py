@@ -14,11 +14,13 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ..agreements.engine import default_library_path
 from ..notices import Plan, SmtpSettings, WithdrawReport, plan_change, withdraw_change
+from ..notices.changes import get_change
 from ..notices.delivery.smtp import SMTP_ENV
 from ..notices.links import PUBLIC_URL_ENV, public_url
 from ..storage import Database
@@ -79,6 +81,33 @@ def withdraw_and_announce(db: Database, change_id: int, *, reason: str, actor: s
     return WithdrawnChange(withdrawal=withdrawal, subscribers=report)
 
 
+class Announcement(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    change: int
+    about: Literal["upcoming", "withdrawn"]  # what the subscribers are told
+    subscribers: NotifyReport | None  # None: subscribers were not told (see `not_told`)
+    not_told: str | None = None  # why not, in a sentence with the setting that is missing
+
+
+def announce_change(db: Database, change_id: int, *, library: Path | None = None,
+                    smtp: SmtpSettings | None = None, base_url: str | None = None,
+                    now: datetime.datetime | None = None) -> Announcement:
+    """E-mail the subscribers not reached before about the change: that it is upcoming, or,
+    once it is withdrawn, that it will not happen. The way to retry what `dpa change plan` or
+    `dpa change withdraw` could not send (each subscriber still gets each e-mail once)."""
+    with db.transaction() as session:
+        withdrawn = get_change(session, change_id).status == "withdrawn"
+    about: Literal["upcoming", "withdrawn"] = "withdrawn" if withdrawn else "upcoming"
+    base = public_url(base_url)
+    why = _not_told(smtp, base)
+    if why is not None or base is None:
+        return Announcement(change=change_id, about=about, subscribers=None, not_told=why)
+    notify = notify_withdrawn if withdrawn else notify_subscribers
+    report = notify(db, change_id, texts=_texts(library),
+                    settings=smtp or SmtpSettings.from_env(), base_url=base, now=now)
+    return Announcement(change=change_id, about=about, subscribers=report)
+
+
 def _not_told(smtp: SmtpSettings | None, base: str | None) -> str | None:
     """Why subscribers cannot be e-mailed (a setting is missing), or None when they can."""
     if smtp is None and not os.environ.get(SMTP_ENV["host"]):
@@ -96,7 +125,7 @@ def announcement_line(planned: PlannedChange) -> str:
     """What `dpa change plan` says about the subscribers, in one line."""
     if planned.subscribers is None:
         return f"Subscribers not told: {planned.not_told}."
-    return _told_line("Subscribers told", planned.subscribers, retry="plan again to retry: ")
+    return _told_line("Subscribers told", planned.subscribers)
 
 
 def withdrawal_line(withdrawn: WithdrawnChange) -> str:
@@ -104,15 +133,25 @@ def withdrawal_line(withdrawn: WithdrawnChange) -> str:
     in one line."""
     if withdrawn.subscribers is None:
         return f"Subscribers not told of the withdrawal: {withdrawn.not_told}."
-    return _told_line("Subscribers told of the withdrawal", withdrawn.subscribers, retry="")
+    return _told_line("Subscribers told of the withdrawal", withdrawn.subscribers)
 
 
-def _told_line(start: str, report: NotifyReport, *, retry: str) -> str:
+def announce_line(announcement: Announcement) -> str:
+    """What `dpa change announce` says, in one line."""
+    start = ("Subscribers told of the withdrawal" if announcement.about == "withdrawn"
+             else "Subscribers told")
+    if announcement.subscribers is None:
+        return f"{start.replace('told', 'not told', 1)}: {announcement.not_told}."
+    return _told_line(start, announcement.subscribers)
+
+
+def _told_line(start: str, report: NotifyReport) -> str:
     line = f"{start}: {len(report.sent)} e-mailed now, {report.already} had been before"
     if report.in_doubt:
         line += (f"; {len(report.in_doubt)} sent again with the same Message-ID (an earlier run "
                  f"stopped while sending to them)")
     if report.failed:
+        retry = f"retry: dpa change announce {report.change}; "
         line += (f"; {len(report.failed)} not reached ({retry}"
                  f"{'; '.join(f'{k}: {v}' for k, v in sorted(report.failed.items())[:3])})")
     return line + "."

@@ -196,3 +196,58 @@ class DescribeWithdrawingTellsSubscribers:
         assert no_url["subscribers_not_told"] == \
             "the public address is not set (set DPA_PUBLIC_URL)"
         assert len(world.smtp.recorder.messages) == before
+
+
+def _announce(world: World, change_id: int, env: dict[str, str], *extra: str,
+              exit_code: int = 0) -> str:
+    result = CliRunner().invoke(cli, ["change", "announce", str(change_id), "--db",
+                                      world.db.url, *extra], env={"DPA_ACTOR": ACTOR, **env})
+    assert result.exit_code == exit_code, result.output
+    return " ".join(result.output.split())
+
+
+class DescribeAnnouncingAgain:
+    def it_retries_the_subscribers_a_plan_could_not_reach_and_exits_1_while_some_remain(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        _confirmed_reader(world, client, "other@example.org")
+        second, env = _second_change(world)
+        world.smtp.recorder.refuse = {"reader@example.org"}
+        planned = " ".join(_plan(world, second.id, env).split())
+        assert f"1 not reached (retry: dpa change announce {second.id}; reader@" in planned
+
+        still = _announce(world, second.id, env, exit_code=1)
+        assert "Subscribers told: 0 e-mailed now, 1 had been before; 1 not reached" in still
+        world.smtp.recorder.refuse = set()
+        assert "Subscribers told: 1 e-mailed now, 1 had been before." in _announce(
+            world, second.id, env)
+        assert len(_to(world, "reader@example.org")) == 2  # its confirmation, then the change
+        assert "0 e-mailed now, 2 had been before." in _announce(world, second.id, env)
+
+    def it_retries_the_withdrawal_e_mails_once_the_change_is_withdrawn(
+            self, world: World, client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second, env = _second_change(world)
+        _plan(world, second.id, env)
+        world.smtp.recorder.refuse = {"reader@example.org"}
+        withdrawn = " ".join(_withdraw(world, second.id, env).split())
+        assert f"1 not reached (retry: dpa change announce {second.id}; reader@" in withdrawn
+        world.smtp.recorder.refuse = set()
+
+        report = json.loads(_announce(world, second.id, env, "--json"))
+
+        assert report == {"change": second.id, "about": "withdrawn", "not_told": None,
+                          "subscribers": {"change": second.id, "sent": ["reader@example.org"],
+                                          "already": 0, "failed": {}, "in_doubt": []}}
+        [*_, mail] = _to(world, "reader@example.org")
+        assert str(mail.message["Subject"]).startswith("Called off:")
+
+    def it_says_why_nobody_was_told_without_smtp(self, world: World,
+                                                  client: TestClient) -> None:
+        _confirmed_reader(world, client, "reader@example.org")
+        second, env = _second_change(world)
+        before = len(world.smtp.recorder.messages)
+        output = _announce(world, second.id, {**env, "DPA_SMTP_HOST": ""})
+        assert output == ("Subscribers not told: no SMTP server is configured "
+                          "(set DPA_SMTP_HOST).")
+        assert len(world.smtp.recorder.messages) == before

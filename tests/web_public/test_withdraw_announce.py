@@ -165,7 +165,8 @@ class DescribeWithdrawingTellsTheSubscribersWhoWereTold:
         first = _withdraw(world)
         assert first.subscribers is not None
         assert list(first.subscribers.failed) == ["reader@example.org"]
-        assert "1 not reached (reader@example.org: " in withdrawal_line(first)
+        assert (f"1 not reached (retry: dpa change announce {world.change_id}; "
+                "reader@example.org: ") in withdrawal_line(first)
         world.smtp.recorder.refuse = set()
         again = notify_withdrawn(world.db, world.change_id, texts=PAGE_TEXTS,
                                  settings=world.smtp.settings(), base_url=world.base_url)
