@@ -52,7 +52,7 @@ from .importing import ImportReport, import_deals
 from .listing import list_csv, list_docx, list_json, subprocessor_list
 from .planning import Plan, PlanEntry, plan_change
 from .register import CustomerSummary, list_customers
-from .status import ChangeStatus, change_status
+from .status import ChangeOverview, ChangeStatus, change_status, list_changes
 from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 from .withdrawal import WithdrawReport, withdraw_change
 
@@ -81,6 +81,7 @@ __all__ = [
     "BRUSSELS",
     "AuditRecord",
     "AuditVerification",
+    "ChangeOverview",
     "ChangeStatus",
     "ChangeSummary",
     "CloseReport",
@@ -109,6 +110,7 @@ __all__ = [
     "export_evidence",
     "import_deals",
     "letters",
+    "list_changes",
     "list_csv",
     "list_customers",
     "list_docx",

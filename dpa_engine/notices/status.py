@@ -6,11 +6,11 @@ import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..storage import Database
-from ..storage.schema import ObjectionRow, TargetRow
+from ..storage.schema import ChangeRow, ObjectionRow, TargetRow
 from .changes import ChangeSummary, get_change, summary
 
 
@@ -81,5 +81,38 @@ def change_status(db: Database, change_id: int) -> ChangeStatus:
         return ChangeStatus(change=summary(row), targets=targets)
 
 
-__all__ = ["ChangeStatus", "TargetStatus", "change_status", "change_targets",
-           "target_objections"]
+class ChangeOverview(BaseModel):
+    """One line of the list of changes: the change and how far its notices got."""
+    model_config = ConfigDict(frozen=True)
+    change: ChangeSummary
+    affected: int  # customers planned for it
+    notified: int  # ... whose notice went out
+    objected: int  # ... who objected (in time or late)
+    open_deadlines: int  # ... whose objection window is still running at `now`
+
+
+def list_changes(db: Database, now: datetime.datetime) -> list[ChangeOverview]:
+    """Every change, newest first, with its customers counted (four queries, not one per
+    change)."""
+    with db.transaction() as session:
+        rows = list(session.execute(select(ChangeRow).order_by(ChangeRow.id.desc())).scalars())
+        affected = _count(session, select(TargetRow.change_id, func.count()))
+        notified = _count(session, select(TargetRow.change_id, func.count())
+                          .where(TargetRow.notified_at.is_not(None)))
+        objected = _count(session, select(ObjectionRow.change_id,
+                                          func.count(ObjectionRow.target_id.distinct()))
+                          .where(ObjectionRow.kind == "objection"), ObjectionRow.change_id)
+        running = _count(session, select(TargetRow.change_id, func.count())
+                         .where(TargetRow.deadline > now, TargetRow.outcome.is_(None)))
+        return [ChangeOverview(change=summary(row), affected=affected.get(row.id, 0),
+                               notified=notified.get(row.id, 0),
+                               objected=objected.get(row.id, 0),
+                               open_deadlines=running.get(row.id, 0)) for row in rows]
+
+
+def _count(session: Session, query: Any, by: Any = TargetRow.change_id) -> dict[int, int]:
+    return {change: count for change, count in session.execute(query.group_by(by))}
+
+
+__all__ = ["ChangeOverview", "ChangeStatus", "TargetStatus", "change_status", "change_targets",
+           "list_changes", "target_objections"]

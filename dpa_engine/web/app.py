@@ -19,7 +19,15 @@ from starlette.routing import BaseRoute
 from dpa_engine import Engine
 from dpa_engine.storage import open_database
 
-from . import public, routes_admin, routes_agreements, routes_auth, routes_files, routes_legal
+from . import (
+    public,
+    routes_admin,
+    routes_agreements,
+    routes_auth,
+    routes_changes,
+    routes_files,
+    routes_legal,
+)
 from .pages import STATIC, render
 from .security import Refused, authorize, security_middleware
 from .workflow import WebContext
@@ -45,7 +53,8 @@ def create_app(settings: WebSettings, engine: Engine | None = None) -> FastAPI:
     app.state.web = context
     app.middleware("http")(security_middleware(MAX_REQUEST_BYTES))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (routes_auth, routes_agreements, routes_files, routes_legal, routes_admin):
+    for module in (routes_auth, routes_agreements, routes_files, routes_legal, routes_changes,
+                   routes_admin):
         app.include_router(module.router)
     # The customer's side: notice pages behind signed links, the public sub-processor page.
     app.include_router(public.router)

@@ -44,7 +44,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
     **{(method, path): frozenset({LEGAL, ADMIN}) for method, path in [
         ("GET", "/legal/approvals"), ("GET", "/legal/approvals/{agreement_id}"),
         ("POST", "/legal/approvals/{agreement_id}"), ("GET", "/legal/clauses"),
-        ("GET", "/legal/clauses/{clause_id}"), ("GET", "/legal/coverage")]},
+        ("GET", "/legal/clauses/{clause_id}"), ("GET", "/legal/coverage"),
+        ("GET", "/legal/changes"), ("GET", "/legal/changes/{change_id}")]},
     ("GET", "/admin/users"): frozenset({ADMIN}),
     ("POST", "/admin/users"): frozenset({ADMIN}),
     # The customer's side: open to anyone, each route checks its own signed link (a bogus
@@ -94,7 +95,7 @@ class DescribeRouteMatrix:
         owner.post(f"/agreements/{agreement_id}/generate")
         values = {"agreement_id": str(agreement_id), "step": "customer",
                   "clause_id": next(iter(app.state.web.engine.library.clauses)),
-                  "token": "not-a-signed-link"}
+                  "token": "not-a-signed-link", "change_id": "1"}
         problems = []
         for method, path, _access in _routes(app):
             url = path.format(**values)

@@ -23,7 +23,8 @@ DYNAMIC = ["draft", "awaiting approval", "approved", "final", "signed", "account
            "the form's security token is missing or out of date: reload the page and send it again",
            "Wrong e-mail address or password.",
            "Too many failed logins. Wait 15 minutes and try again.",
-           "Fill in the customer, language, services and processing to see which clauses apply."]
+           "Fill in the customer, language, services and processing to see which clauses apply.",
+           "no such change"]
 
 
 def template_messages() -> set[str]:
