@@ -85,7 +85,7 @@ class ChangeOverview(BaseModel):
     """One line of the list of changes: the change and how far its notices got."""
     model_config = ConfigDict(frozen=True)
     change: ChangeSummary
-    affected: int  # customers planned for it
+    affected: int  # customers it concerns (known once `dpa change send` queued the notices)
     notified: int  # ... whose notice went out
     objected: int  # ... who objected (in time or late)
     open_deadlines: int  # ... whose objection window is still running at `now`
