@@ -18,9 +18,13 @@ import pytest
 import uvicorn
 
 from dpa_engine import Engine
-from dpa_engine.storage import close_databases
+from dpa_engine.notices import load_notice_texts, send_change
+from dpa_engine.storage import close_databases, open_database
 from dpa_engine.web import WebSettings, create_app
 from dpa_engine.web.users import Role
+from tests.notices.conftest import LIBRARY, SPRING, Clock, SmtpServer
+from tests.notices.conftest import smtp as smtp  # the loopback SMTP server fixture
+from tests.notices.helpers import ACTOR, proposed_and_planned, register
 
 from .conftest import EMAILS, PASSWORD, PROVIDER
 from .test_agreements import docx_text
@@ -50,14 +54,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, engine: Engine, seeded_database: Path
-           ) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, on a copy of the seeded database."""
-    _require_chromium()
+def browser_database(tmp_path_factory: pytest.TempPathFactory, seeded_database: Path) -> str:
+    """The URL of the server's database: a copy of the seeded one."""
     folder = tmp_path_factory.mktemp("browser-db")
     shutil.copyfile(seeded_database, folder / "web.db")
-    app = create_app(WebSettings(provider=PROVIDER, database=f"sqlite:///{folder / 'web.db'}"),
-                     engine)
+    return f"sqlite:///{folder / 'web.db'}"
+
+
+@pytest.fixture(scope="module")
+def server(engine: Engine, browser_database: str) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, on a copy of the seeded database."""
+    _require_chromium()
+    app = create_app(WebSettings(provider=PROVIDER, database=browser_database), engine)
     port = _free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                        lifespan="off"))
@@ -288,3 +296,21 @@ class DescribeLegal:
         assert admin.page.get_attribute("html", "lang") == "fr"
         admin.goto("/agreements")  # an admin may open every page, here in French
         assert admin.page.locator("h1:has-text('Conventions')").count() == 1
+
+    def it_shows_legal_a_sent_change_and_its_customers(
+            self, visit: Callable[[str], Visitor], server: str, browser_database: str,
+            engine: Engine, smtp: SmtpServer) -> None:
+        db, clock = open_database(browser_database), Clock(SPRING)
+        register(db, engine.library, clock)
+        change_id = proposed_and_planned(db, clock).change.id
+        send_change(db, change_id, settings=smtp.settings(), actor=ACTOR, clock=clock,
+                    texts=load_notice_texts(LIBRARY / "notices"))
+        legal = visit("legal-changes")
+        legal.log_in(Role.legal)
+        legal.goto("/legal/changes")
+        row = legal.page.locator(f"tr[data-change='{change_id}']")
+        assert row.is_visible() and "VoiceBot" in row.inner_text()
+        row.locator("a").click()
+        legal.page.wait_for_url(re.compile(rf"/legal/changes/{change_id}$"))
+        legal.check("change status")
+        assert legal.page.locator("tr[data-customer='bakkerij-peeters']").is_visible()
