@@ -111,17 +111,9 @@ def date_option(value: str, option: str) -> datetime.date:
                        fix="write YYYY-MM-DD, or +30 for 30 days from today") from None
 
 
-def brussels(moment: datetime.datetime | None) -> str:
-    return "-" if moment is None else f"{moment.astimezone(BRUSSELS):%Y-%m-%d %H:%M %Z}"
-
-
-def deadline_text(moment: datetime.datetime | None) -> str:
-    """A stored (exclusive) deadline as its last minute, e.g. '2026-11-30 23:59 CET'; a
-    window closed at some other moment (by a withdrawal) as that moment."""
-    if moment is None:
-        return "-"
-    end_of_a_minute = moment.second == 0 and moment.microsecond == 0
-    return brussels(moment - datetime.timedelta(minutes=1) if end_of_a_minute else moment)
+# how the commands show moments (the library's wording, "-" for none)
+brussels = notices.brussels_text
+deadline_text = notices.deadline_text
 
 
 def add_row(table: Table, *cells: str) -> None:

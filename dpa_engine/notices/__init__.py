@@ -35,7 +35,7 @@ from .changes import (
 )
 from .closing import CloseReport, close_change
 from .compose import SubprocessorListView
-from .deadlines import BRUSSELS, Window, objection_deadline
+from .deadlines import BRUSSELS, Window, brussels_text, deadline_text, objection_deadline
 from .delivery import (
     SendProgress,
     SendReport,
@@ -101,8 +101,10 @@ __all__ = [
     "SubprocessorListView",
     "Window",
     "WithdrawReport",
+    "brussels_text",
     "change_status",
     "close_change",
+    "deadline_text",
     "default_actor",
     "default_notice_folder",
     "dry_run",

@@ -89,6 +89,20 @@ def objection_deadline(dispatched_at: datetime.datetime, window: Window) -> date
                                      tzinfo=BRUSSELS)
 
 
+def brussels_text(moment: datetime.datetime | None, *, none: str = "-") -> str:
+    """A moment as staff read it, e.g. '2026-11-30 23:59 CET' (`none` when there is none)."""
+    return none if moment is None else f"{moment.astimezone(BRUSSELS):%Y-%m-%d %H:%M %Z}"
+
+
+def deadline_text(deadline: datetime.datetime | None, *, none: str = "-") -> str:
+    """A stored (exclusive) deadline as its last minute, e.g. '2026-11-30 23:59 CET'; a
+    window closed at some other moment (by a withdrawal) as that moment."""
+    if deadline is None:
+        return none
+    end_of_a_minute = deadline.second == 0 and deadline.microsecond == 0
+    return brussels_text(deadline - datetime.timedelta(minutes=1) if end_of_a_minute
+                         else deadline)
+
 def last_day(deadline: datetime.datetime) -> datetime.date:
     """The last day on which an objection is on time, for a deadline from objection_deadline."""
     return deadline.astimezone(BRUSSELS).date() - datetime.timedelta(days=1)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from dpa_engine import notices
-from dpa_engine.notices import BRUSSELS, ChangeStatus, NoticeError
+from dpa_engine.notices import ChangeStatus, NoticeError
 
 from .pages import render
 from .security import allow
@@ -28,15 +28,7 @@ def _context(request: Request) -> WebContext:
 
 
 def brussels(moment: datetime.datetime | None) -> str:
-    return "" if moment is None else f"{moment.astimezone(BRUSSELS):%Y-%m-%d %H:%M %Z}"
-
-
-def deadline_text(moment: datetime.datetime | None) -> str:
-    """A stored (exclusive) deadline as its last minute, as `dpa change status` shows it."""
-    if moment is None:
-        return ""
-    end_of_a_minute = moment.second == 0 and moment.microsecond == 0
-    return brussels(moment - datetime.timedelta(minutes=1) if end_of_a_minute else moment)
+    return notices.brussels_text(moment, none="")
 
 
 @router.get("/changes")
@@ -51,7 +43,7 @@ def target_rows(status: ChangeStatus) -> list[dict[str, Any]]:
     return [{"customer": t.customer, "name": t.name, "language": t.language, "kind": t.kind,
              "status": t.status, "delivery": t.message_status or "",
              "withdrawal": t.withdrawal_status or "", "notified": brussels(t.notified_at),
-             "deadline": deadline_text(t.deadline),
+             "deadline": notices.deadline_text(t.deadline, none=""),
              "answers": [{"kind": o["kind"], "late": o["late"],
                           "received": brussels(datetime.datetime.fromisoformat(o["received_at"]))}
                          for o in t.objections],
