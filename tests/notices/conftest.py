@@ -202,7 +202,8 @@ class Recorder:
         self.refused_connections = 0
         self.ehlo_lines: list[str] = []
         self.refuse_sender_after: int | None = None  # 550 to MAIL FROM after this many messages
-        self.hang_up_after: set[int] = set()  # DATA numbers taken, then the line cut unanswered
+        # the first copy of the Nth different message taken, then the line cut unanswered
+        self.hang_up_after: set[int] = set()
         self.on_data: Any = None  # called with each message's Message-ID as its DATA ends
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
@@ -251,10 +252,12 @@ class Recorder:
         if self.on_data is not None:
             self.on_data(str(message["Message-ID"]))
         with self.lock:
+            seen = {m.message_id for m in self.messages}
+            new = str(message["Message-ID"]) not in seen
             self.messages.append(Received(str(message["Message-ID"]), list(envelope.rcpt_tos),
                                           message, at,  # type: ignore[arg-type]
                                           envelope.original_content or envelope.content))
-        if number in self.hang_up_after:  # taken, but the client never hears so
+        if new and len(seen) + 1 in self.hang_up_after:  # taken, but the client never hears so
             server.transport.close()
         return "250 2.0.0 accepted"
 
