@@ -150,6 +150,8 @@ def _told_line(start: str, report: NotifyReport) -> str:
     if report.in_doubt:
         line += (f"; {len(report.in_doubt)} sent again with the same Message-ID (an earlier run "
                  f"stopped while sending to them)")
+    if report.stopped:
+        line += f"; stopped: {report.stopped}"
     if report.failed:
         retry = f"retry: dpa change announce {report.change}; "
         line += (f"; {len(report.failed)} not reached ({retry}"

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .. import locale
 from ..models import LANGUAGES, Language
@@ -27,7 +28,7 @@ from ..notices.errors import NoticeError
 from ..notices.provider import ProviderSnapshot, provider_snapshot
 from ..notices.register import now_utc
 from ..storage import Database
-from ..storage.schema import SubscriptionDeliveryRow, SubscriptionRow
+from ..storage.schema import ChangeRow, SubscriptionDeliveryRow, SubscriptionRow
 from .mailer import MailError, send_message
 from .pagetexts import PageTexts
 
@@ -44,6 +45,9 @@ class NotifyReport(BaseModel):
     already: int  # subscribers who had had this change's e-mail
     failed: dict[str, str]
     in_doubt: list[str] = []  # resent: an earlier run died while sending (same Message-ID)
+    # why the subscribers after `sent` were not e-mailed: the change stopped being upcoming
+    # (withdrawn or closed) while they were being told
+    stopped: str | None = None
 
 
 def normalised_email(address: str) -> str:
@@ -151,9 +155,10 @@ def unsubscribe(db: Database, token: str, *, now: datetime.datetime | None = Non
 # once, and exactly once unless a run died inside the SMTP transaction.
 STALE_CLAIM = datetime.timedelta(hours=1, minutes=5)
 
-Claim = Literal["new", "in-doubt", "taken"]
+Claim = Literal["new", "in-doubt", "taken", "no-longer-upcoming"]
 # what a subscriber is told about a change: that it is upcoming, or that it was withdrawn
 Kind = Literal["upcoming", "withdrawn"]
+UNANNOUNCEABLE = ("closed", "withdrawn")  # a change in these is no longer upcoming
 
 
 class Subscriber(NamedTuple):
@@ -167,9 +172,11 @@ def _claim(db: Database, subscription_id: int, change_id: int, kind: Kind,
            moment: datetime.datetime) -> Claim:
     """Record the e-mail as being sent, once per subscriber, change and kind (unique
     constraint); a failed earlier attempt, or one whose run died while sending, may be claimed
-    again."""
+    again. An upcoming-change e-mail is never claimed once the change is withdrawn or closed."""
     try:
         with db.transaction() as session:
+            if not _still_upcoming(session, change_id, kind):
+                return "no-longer-upcoming"
             session.add(SubscriptionDeliveryRow(subscription_id=subscription_id,
                                                 change_id=change_id, kind=kind,
                                                 status="sending", claimed_at=moment))
@@ -178,6 +185,8 @@ def _claim(db: Database, subscription_id: int, change_id: int, kind: Kind,
         pass
     mine = _delivery(subscription_id, change_id, kind)
     with db.transaction() as session:
+        if not _still_upcoming(session, change_id, kind):
+            return "no-longer-upcoming"
         retried = session.execute(
             update(SubscriptionDeliveryRow)
             .where(*mine, SubscriptionDeliveryRow.status == "failed")
@@ -190,6 +199,17 @@ def _claim(db: Database, subscription_id: int, change_id: int, kind: Kind,
                    SubscriptionDeliveryRow.claimed_at < moment - STALE_CLAIM)
             .values(claimed_at=moment))
         return "in-doubt" if stale.rowcount else "taken"  # type: ignore[attr-defined]
+
+
+def _still_upcoming(session: Session, change_id: int, kind: Kind) -> bool:
+    """For an upcoming-change e-mail: the change is neither withdrawn nor closed. The change's
+    row is share-locked until the claim commits, so a withdrawal waits for the claim (and its
+    withdrawal e-mail then includes this subscriber) or the claim sees the withdrawal."""
+    if kind != "upcoming":
+        return True
+    status = session.execute(select(ChangeRow.status).where(ChangeRow.id == change_id)
+                             .with_for_update(read=True)).scalar_one()
+    return status not in UNANNOUNCEABLE
 
 
 def _delivery(subscription_id: int, change_id: int, kind: Kind) -> tuple[ColumnElement[bool], ...]:
@@ -213,7 +233,7 @@ def notify_subscribers(db: Database, change_id: int, *, texts: PageTexts, settin
     when a change is proposed or planned; calling it again sends only what failed before)."""
     with db.transaction() as session:
         row = get_change(session, change_id)
-        if row.status in ("closed", "withdrawn"):
+        if row.status in UNANNOUNCEABLE:
             raise NoticeError(f"change {change_id} is {row.status}: it is no longer upcoming",
                               fix="subscribers are told about changes before they take effect")
         change, provider = summary(row), provider_snapshot(session)
@@ -256,8 +276,13 @@ def _deliver(db: Database, change: ChangeSummary, kind: Kind, subscribers: list[
     failed: dict[str, str] = {}
     in_doubt: list[str] = []
     already = 0
+    stopped = None
     for subscriber in subscribers:
         claim = _claim(db, subscriber.id, change.id, kind, moment)
+        if claim == "no-longer-upcoming":
+            stopped = (f"change {change.id} was withdrawn or closed meanwhile: the other "
+                       f"{len(subscribers) - subscribers.index(subscriber)} were not told")
+            break
         if claim == "taken":
             already += 1
             continue
@@ -279,7 +304,7 @@ def _deliver(db: Database, change: ChangeSummary, kind: Kind, subscribers: list[
         else:
             failed[subscriber.email] = error
     return NotifyReport(change=change.id, sent=sent, already=already, failed=failed,
-                        in_doubt=in_doubt)
+                        in_doubt=in_doubt, stopped=stopped)
 
 
 def _list_message(settings: SmtpSettings, provider: ProviderSnapshot, change: ChangeSummary,

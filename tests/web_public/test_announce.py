@@ -176,7 +176,8 @@ class DescribeWithdrawingTellsSubscribers:
         report = json.loads(_withdraw(world, second.id, env, "--json"))
         assert report["change"] == second.id and report["status"] == "withdrawn"
         assert report["subscribers"] == {"change": second.id, "sent": ["reader@example.org"],
-                                         "already": 0, "failed": {}, "in_doubt": []}
+                                         "already": 0, "failed": {}, "in_doubt": [],
+                                         "stopped": None}
         assert report["subscribers_not_told"] is None
 
     def it_says_why_nobody_was_told_without_smtp_or_public_address(
@@ -238,7 +239,8 @@ class DescribeAnnouncingAgain:
 
         assert report == {"change": second.id, "about": "withdrawn", "not_told": None,
                           "subscribers": {"change": second.id, "sent": ["reader@example.org"],
-                                          "already": 0, "failed": {}, "in_doubt": []}}
+                                          "already": 0, "failed": {}, "in_doubt": [],
+                                          "stopped": None}}
         [*_, mail] = _to(world, "reader@example.org")
         assert str(mail.message["Subject"]).startswith("Called off:")
 

@@ -12,7 +12,13 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from dpa_engine.customers.announce import WithdrawnChange, withdraw_and_announce, withdrawal_line
+from dpa_engine.customers.announce import (
+    Announcement,
+    WithdrawnChange,
+    announce_line,
+    withdraw_and_announce,
+    withdrawal_line,
+)
 from dpa_engine.customers.pagetexts import load_page_texts
 from dpa_engine.customers.subscriptions import (
     STALE_CLAIM,
@@ -24,7 +30,7 @@ from dpa_engine.customers.subscriptions import (
     unsubscribe,
 )
 from dpa_engine.locale import long_date
-from dpa_engine.notices import NoticeError, change_status
+from dpa_engine.notices import NoticeError, WithdrawReport, change_status, withdraw_change
 from dpa_engine.storage import close_databases, open_database
 from dpa_engine.storage.database import MIGRATIONS
 from dpa_engine.storage.schema import SubscriptionDeliveryRow, SubscriptionRow
@@ -186,6 +192,42 @@ class DescribeWithdrawingTellsTheSubscribersWhoWereTold:
                                               "withdrawn"):
             notify_withdrawn(world.db, world.change_id, texts=PAGE_TEXTS,
                              settings=world.smtp.settings(), base_url=world.base_url)
+
+
+class DescribeAWithdrawalWhileSubscribersAreBeingTold:
+    def it_tells_nobody_else_of_the_change_and_tells_those_told_of_the_withdrawal(
+            self, world: World) -> None:
+        for email, language in TOLD.items():
+            _confirmed(world, email, language)
+
+        withdrawals: list[WithdrawReport] = []
+
+        def withdraw_at_the_first(message_id: str) -> None:  # as the server takes its DATA
+            if message_id.startswith("<dpa-subscription.") and not withdrawals:
+                withdrawals.append(withdraw_change(world.db, world.change_id, actor=ACTOR,
+                                                   reason="another vendor", now=world.clock()))
+
+        world.smtp.recorder.on_data = withdraw_at_the_first
+        report = notify_subscribers(world.db, world.change_id, texts=PAGE_TEXTS,
+                                    settings=world.smtp.settings(), base_url=world.base_url,
+                                    now=world.clock())
+        world.smtp.recorder.on_data = None
+
+        # the first subscriber was being told when the change was withdrawn; no one after
+        assert [w.status for w in withdrawals] == ["withdrawn"]
+        assert len(report.sent) == 1 and not report.failed
+        assert report.stopped == (f"change {world.change_id} was withdrawn or closed "
+                                  "meanwhile: the other 2 were not told")
+        assert announce_line(Announcement(change=world.change_id, about="upcoming",
+                                          subscribers=report)) == (
+            "Subscribers told: 1 e-mailed now, 0 had been before; stopped: change "
+            f"{world.change_id} was withdrawn or closed meanwhile: the other 2 were not told.")
+        told = [m for m in world.smtp.recorder.messages
+                if str(m.message["Message-ID"]).startswith("<dpa-subscription.")]
+        assert [r for m in told for r in m.recipients] == report.sent
+        withdrawn = notify_withdrawn(world.db, world.change_id, texts=PAGE_TEXTS,
+                                     settings=world.smtp.settings(), base_url=world.base_url)
+        assert withdrawn.sent == report.sent  # exactly the one who was told
 
 
 class DescribeARunThatDiedWhileSendingTheWithdrawal:
