@@ -1,7 +1,10 @@
 """The one schema revision (0001) creates exactly the tables the models describe, and
-upgrades and downgrades cleanly, on SQLite and PostgreSQL."""
+upgrades and downgrades cleanly, on SQLite and PostgreSQL; a register made by a pre-release
+is refused with the truth (no upgrade path)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -9,7 +12,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
 
+from dpa_engine.cli.app import app
+from dpa_engine.storage import StorageError, open_database
 from dpa_engine.storage.database import MIGRATIONS
 from dpa_engine.storage.schema import Base
 
@@ -85,3 +91,51 @@ class DescribeTheInitialRevision:
                     connection.execute(text(statement))
         finally:
             engine.dispose()
+
+
+def _stamped(db_url: str, revision: str) -> None:
+    """A register whose schema revision says a pre-release of dpa-engine made it."""
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), "head")
+            connection.execute(text("UPDATE alembic_version SET version_num = :revision"),
+                               {"revision": revision})
+    finally:
+        engine.dispose()
+
+
+class DescribeARegisterMadeByAPreRelease:
+    @pytest.mark.parametrize("revision", ["s001", "0004"])
+    def it_says_there_is_no_upgrade_path(self, db_url: str, revision: str) -> None:
+        _stamped(db_url, revision)
+        with pytest.raises(StorageError) as raised:
+            open_database(db_url)
+        assert raised.value.what == (f"database schema revision {revision} was made by a "
+                                     "pre-release of dpa-engine and has no upgrade path")
+        assert raised.value.fix is not None and "dpa customers import" in raised.value.fix
+
+    def it_tells_a_pre_release_0001_by_its_missing_tables(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'dpa.db'}"
+        _stamped(url, "0001")
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE subscription_deliveries"))
+        engine.dispose()
+        with pytest.raises(StorageError, match="revision 0001 was made by a pre-release"):
+            open_database(url)
+
+    def it_prints_one_line_and_exits_2(self, tmp_path: Path) -> None:
+        path = tmp_path / "dpa.db"
+        _stamped(f"sqlite:///{path}", "w001")
+        result = CliRunner().invoke(app, ["audit", "verify", "--db", str(path)])
+        assert result.exit_code == 2
+        [line] = result.output.strip().splitlines()
+        assert "revision w001 was made by a pre-release" in line
+        assert "dpa customers import" in line
+
+    def it_still_calls_an_unknown_revision_newer(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'dpa.db'}"
+        _stamped(url, "z999")
+        with pytest.raises(StorageError, match="revision z999 is newer than this dpa-engine"):
+            open_database(url)
