@@ -2,7 +2,8 @@
 objections, the append-only audit log (with its head row), the web app's users, sessions and
 agreements, and the customer's side (notice-page answers, refusals, subscriptions).
 
-The pre-release revisions (0001, w001, p001, n001, s001) were squashed into this one for v0.2.0.
+The pre-release revisions (0001-0004, w001, p001, n001, s001) were squashed into this one for
+v0.2.0.
 
 Revision ID: 0001
 Revises:
