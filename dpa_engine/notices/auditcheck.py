@@ -97,17 +97,18 @@ def _stored(value: object, label: str, *, json_parsed: bool) -> tuple[bytes | No
 
 
 def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
-    """Each 'sent' record holds digests of the notice's stored artefacts (records written
-    before text/HTML/letter digests existed hold the MIME digest only). Recompute them."""
+    """Each 'sent' record holds digests of the notice's stored text, HTML, letter source and
+    MIME bytes. Recompute them."""
     sent: dict[str, _Sent] = {}  # by message id; those found in the outbox are taken out
     problems: list[Problem] = []
     for seq, _, change_id, customer, data in _events(session, ("sent",)):
-        if data is None or not isinstance(data.get("message_id"), str):
+        if data is None or not isinstance(data.get("message_id"), str) or \
+                not all(isinstance(data.get(key), str) for key in ARTEFACTS):
             problems.append(Problem(seq, f"record {seq} (sent) does not hold a readable "
                                          "message digest"))
             continue
-        sent[data["message_id"]] = _Sent(seq, change_id, customer, {
-            k: v for k, v in data.items() if k in ARTEFACTS and isinstance(v, str)})
+        sent[data["message_id"]] = _Sent(seq, change_id, customer,
+                                         {key: data[key] for key in ARTEFACTS})
     checked = len(sent)
     json_parsed = session.get_bind().dialect.name == "postgresql"
     rows = session.execute(text(

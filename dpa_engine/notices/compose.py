@@ -206,9 +206,6 @@ class LetterSource(BaseModel):
     model_config = ConfigDict(frozen=True)
     content: NoticeContent
     customer_name: str
-    contact_name: str | None = None  # the person the deal names, for the greeting
-    country: str = "BE"  # of the customer's registered office: its deadline's time zone
-    notice_url: str | None = None  # the customer's notice page (none without a public URL)
     provider_name: str
     generated_at: datetime.datetime
     custom: dict[str, str]

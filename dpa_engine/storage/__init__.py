@@ -1,6 +1,6 @@
 """Storage of the notice workflow: SQLAlchemy 2 models and Alembic migrations.
 
-SQLite by default (`sqlite:///dpa.db`), PostgreSQL via `DPA_DATABASE_URL` / `--db`.
+SQLite by default (`.dpa/dpa.db`), PostgreSQL via `DPA_DATABASE_URL` / `--db`.
 """
 
 from .database import (

@@ -1,6 +1,6 @@
 """Opening the register database: URL resolution, engine, transactions, migrations.
 
-SQLite (a file, the default `sqlite:///dpa.db` in the current folder) needs no server;
+SQLite (a file, by default `.dpa/dpa.db` in the current folder) needs no server;
 PostgreSQL is used through a URL (`DPA_DATABASE_URL` or `--db`). Alembic migrations ship
 inside the package and are applied on first use; there is no alembic.ini.
 """
@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,15 +35,21 @@ class StorageError(DpaError):
     """The register database cannot be opened, migrated or written."""
 
 
+# Revisions of pre-releases, squashed into 0001 for v0.2.0: no upgrade path is kept from them
+# (so later revisions must not reuse these ids). A pre-release 0001 lacks the tables added
+# after it (subscription_deliveries is the last).
+PRE_RELEASE_REVISIONS = frozenset({"0002", "0003", "0004", "w001", "p001", "n001", "s001"})
+PRE_RELEASE_FIX = ("keep that database as it is (its audit log is evidence) and start a new "
+                   "register in a new SQLite file or an empty PostgreSQL database with "
+                   "'dpa customers import'")
+
+
 DEFAULT_FOLDER = ".dpa"
 
 
 def default_database_file() -> Path:
-    """.dpa/dpa.db in the current folder (created); a dpa.db left there by an older version
-    is kept while there is no .dpa/ folder."""
-    legacy, folder = Path.cwd() / "dpa.db", Path.cwd() / DEFAULT_FOLDER
-    if legacy.is_file() and not folder.exists():
-        return legacy
+    """.dpa/dpa.db in the current folder (the folder is created)."""
+    folder = Path.cwd() / DEFAULT_FOLDER
     folder.mkdir(exist_ok=True)
     return folder / "dpa.db"
 
@@ -188,6 +194,7 @@ class Database:
                 if self.dialect == "postgresql":  # two first runs at once must not race
                     connection.execute(text("SELECT pg_advisory_xact_lock(28032028)"))
                 current = set(MigrationContext.configure(connection).get_current_heads())
+                _refuse_pre_release(connection, current)
                 heads = set(script.get_heads())
                 if current == heads:
                     return
@@ -203,6 +210,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_pre_release(connection: Connection, current: set[str]) -> None:
+    """A register made by a pre-release of dpa-engine cannot be upgraded: say so."""
+    old = sorted(current & PRE_RELEASE_REVISIONS)
+    if not old and current == {"0001"} and not inspect(connection).has_table(
+            "subscription_deliveries"):
+        old = ["0001"]
+    if old:
+        raise StorageError(f"database schema revision {', '.join(old)} was made by a "
+                           "pre-release of dpa-engine and has no upgrade path",
+                           fix=PRE_RELEASE_FIX)
 
 
 @contextmanager
@@ -257,7 +276,11 @@ def open_database(option: str | None = None) -> Database:
     database = _opened.get(url)
     if database is None:
         database = Database(url)
-        database.migrate()
+        try:
+            database.migrate()
+        except StorageError:
+            database.dispose()  # no pooled connection left behind for a refused database
+            raise
         _opened[url] = database
     return database
 

@@ -67,7 +67,7 @@ class CustomerRow(Base):
     enterprise_number: Mapped[str] = mapped_column(String(40), unique=True)
     country: Mapped[str] = mapped_column(String(2))
     fallback_contact: Mapped[str | None] = mapped_column(Text)
-    contact_name: Mapped[str | None] = mapped_column(Text)  # for greetings (revision p001)
+    contact_name: Mapped[str | None] = mapped_column(Text)  # for greetings
     created_at: Mapped[datetime.datetime]
     agreements: Mapped[list[AgreementRow]] = relationship(
         back_populates="customer", order_by="AgreementRow.version")
@@ -162,7 +162,7 @@ class TargetRow(Base):
 
 class OutboxRow(Base):
     """A notice recorded before it is sent (transactional outbox): a change's notice to one
-    customer, or the notice that the change was withdrawn (revision n001)."""
+    customer, or the notice that the change was withdrawn."""
 
     __tablename__ = "outbox"
     __table_args__ = (UniqueConstraint("target_id", "purpose", name="uq_outbox_target_purpose"),)

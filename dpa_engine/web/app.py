@@ -39,7 +39,7 @@ class WebSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     provider: Path
-    database: str | None = None  # URL or SQLite path; default $DPA_DATABASE_URL, then dpa.db
+    database: str | None = None  # URL or SQLite path; default $DPA_DATABASE_URL, then .dpa/dpa.db
     library: Path | None = None
     template: Path | None = None
 

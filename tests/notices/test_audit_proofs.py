@@ -152,6 +152,27 @@ class DescribeSentDigests:
         _set_letter(db, outbox_id, dict(reversed(list(_letter(db, outbox_id).items()))))
         assert verify_audit(db).ok
 
+    def it_reports_a_sent_record_without_each_digest(
+            self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
+            texts: NoticeTexts) -> None:
+        """Every 'sent' record covers the text, HTML, letter source and bytes: one that lost a
+        digest (its chain rewritten to match) proves nothing about them."""
+        _sent(db, library, clock, smtp, texts)
+        _, message_id, _ = _first_notice(db)
+        seq = _sent_seq(db, message_id)
+        drop_audit_guards(db)
+        with db.transaction() as session:
+            data = json.loads(session.execute(text(
+                "SELECT data FROM audit_events WHERE seq = :s"), {"s": seq}).scalar_one())
+            del data["text_sha256"]
+            session.execute(text("UPDATE audit_events SET data = :d WHERE seq = :s"),
+                            {"d": json.dumps(data, sort_keys=True, separators=(",", ":")),
+                             "s": seq})
+        rewrite_chain_from(db, seq)
+        result = verify_audit(db)
+        assert not result.ok and result.first_bad_seq == seq
+        assert result.problem == f"record {seq} (sent) does not hold a readable message digest"
+
     def it_refuses_an_evidence_pack_with_forged_text(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
             texts: NoticeTexts, renderer: DocxRenderer, tmp_path: Path) -> None:

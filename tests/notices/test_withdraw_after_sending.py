@@ -6,9 +6,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import select
 
 from dpa_engine.library import Library
 from dpa_engine.notices import (
@@ -20,9 +18,8 @@ from dpa_engine.notices import (
     verify_audit,
     withdraw_change,
 )
-from dpa_engine.storage import Database, close_databases, open_database
-from dpa_engine.storage.database import MIGRATIONS
-from dpa_engine.storage.schema import OutboxPayloadRow, OutboxRow, TargetRow
+from dpa_engine.storage import Database
+from dpa_engine.storage.schema import TargetRow
 
 from .conftest import Clock, SmtpServer
 from .helpers import ACTOR, propose, proposed_and_planned, register, voicebot
@@ -126,32 +123,3 @@ class DescribeWithdrawingAfterSending:
         assert smtp.recorder.messages == []
         statuses = {t.message_status for t in change_status(db, plan.change.id).targets}
         assert statuses == {"withdrawn"}
-
-
-def it_keeps_every_notice_when_an_older_database_is_upgraded(
-        db_url: str, library: Library, clock: Clock, smtp: SmtpServer,
-        texts: NoticeTexts) -> None:
-    """Revision n001 rebuilds the outbox on SQLite (foreign keys on in normal use)."""
-    db = open_database(db_url)
-    register(db, library, clock)
-    plan = proposed_and_planned(db, clock)
-    send_change(db, plan.change.id, settings=smtp.settings(), texts=texts, actor=ACTOR,
-                clock=clock)
-    close_databases()
-    engine = create_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "p001")
-    engine.dispose()
-    upgraded = open_database(db_url)  # migrates to the newest revision again
-    with upgraded.transaction() as session:
-        messages = session.execute(select(func.count()).select_from(OutboxRow)).scalar_one()
-        payloads = session.execute(select(func.count()).select_from(OutboxPayloadRow)
-                                   ).scalar_one()
-    assert messages == payloads == len(plan.affected)
-    assert verify_audit(upgraded).ok
-    withdrawn = withdraw_change(upgraded, plan.change.id, reason="x", actor=ACTOR,
-                                settings=smtp.settings(), now=clock())
-    assert len(withdrawn.to_tell) == len(plan.affected)

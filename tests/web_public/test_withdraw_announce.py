@@ -7,10 +7,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, inspect, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from dpa_engine.customers.announce import (
     Announcement,
@@ -31,8 +28,6 @@ from dpa_engine.customers.subscriptions import (
 )
 from dpa_engine.locale import long_date
 from dpa_engine.notices import NoticeError, WithdrawReport, change_status, withdraw_change
-from dpa_engine.storage import close_databases, open_database
-from dpa_engine.storage.database import MIGRATIONS
 from dpa_engine.storage.schema import SubscriptionDeliveryRow, SubscriptionRow
 from tests.notices.conftest import Received
 from tests.notices.helpers import ACTOR
@@ -269,44 +264,3 @@ class DescribeARunThatDiedWhileSendingTheWithdrawal:
                       SubscriptionRow.id == SubscriptionDeliveryRow.subscription_id)
                 .where(SubscriptionRow.email == "reader@example.org")))
         assert kinds == [("upcoming", "sent"), ("withdrawn", "sent")]
-
-
-def it_keeps_the_upcoming_deliveries_when_an_older_database_is_upgraded(
-        world: World, db_url: str) -> None:
-    """Revision s001 adds the kind (rebuilding the table on SQLite): the deliveries already
-    recorded become 'upcoming', still once per subscriber and change, and the readers they
-    record are the ones told of the withdrawal."""
-    _told_and_withdrawn(world)
-    close_databases()
-    engine = create_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "n001")
-        assert "kind" not in {c["name"] for c in inspect(connection).get_columns(
-            "subscription_deliveries")}
-        before = connection.execute(text(
-            "SELECT subscription_id, change_id, status FROM subscription_deliveries "
-            "ORDER BY id")).all()
-    engine.dispose()
-    assert len(before) == len(TOLD) + 2  # the told, the one gone since, the refused one
-
-    upgraded = open_database(db_url)  # migrates to the newest revision again
-    with upgraded.transaction() as session:
-        after = session.execute(select(
-            SubscriptionDeliveryRow.subscription_id, SubscriptionDeliveryRow.change_id,
-            SubscriptionDeliveryRow.status, SubscriptionDeliveryRow.kind)
-            .order_by(SubscriptionDeliveryRow.id)).all()
-    assert [tuple(row) for row in after] == [(*row, "upcoming") for row in before]
-    with pytest.raises(IntegrityError), upgraded.transaction() as session:
-        session.add(SubscriptionDeliveryRow(subscription_id=after[0][0], change_id=after[0][1],
-                                            kind="upcoming", status="sending",
-                                            claimed_at=world.clock()))
-
-    world.db = upgraded
-    sent = len(world.smtp.recorder.messages)
-    withdrawn = _withdraw(world)
-    assert withdrawn.subscribers is not None
-    assert sorted(withdrawn.subscribers.sent) == sorted(TOLD)
-    assert len(world.smtp.recorder.messages) == sent + len(TOLD)

@@ -1,9 +1,13 @@
-"""The notice register: customers, agreements, list versions, changes, outbox, send leases,
-objections and the append-only audit log.
+"""The register: customers, agreements, list versions, changes, outbox, send leases,
+objections, the append-only audit log (with its head row), the web app's users, sessions and
+agreements, and the customer's side (notice-page answers, refusals, subscriptions).
+
+The pre-release revisions (0001-0004, w001, p001, n001, s001) were squashed into this one for
+v0.2.0.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-05-20
+Create Date: 2026-12-03
 """
 
 from __future__ import annotations
@@ -26,9 +30,29 @@ _APPEND_ONLY_PG = (
     "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
     "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
 )
+# every table, in an order that drops each before the tables it refers to
+_TABLES = ("subscription_deliveries", "subscriptions", "portal_refusals", "portal_answers",
+           "web_agreements", "web_sessions", "web_users", "audit_head", "audit_events",
+           "objections", "send_leases", "outbox_payloads", "outbox", "change_targets",
+           "changes", "list_versions", "agreements", "customers", "meta")
 
 
 def upgrade() -> None:
+    _notice_register()
+    _audit_log()
+    _web_app()
+    _customer_side()
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute(sa.text("DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events"))
+        op.execute(sa.text("DROP FUNCTION IF EXISTS audit_events_append_only()"))
+    for table in _TABLES:
+        op.drop_table(table)
+
+
+def _notice_register() -> None:
     op.create_table(
         "meta",
         sa.Column("key", sa.String(64), primary_key=True),
@@ -43,6 +67,7 @@ def upgrade() -> None:
         sa.Column("country", sa.String(2), nullable=False),
         sa.Column("fallback_contact", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("contact_name", sa.Text(), nullable=True),
     )
     op.create_table(
         "agreements",
@@ -114,8 +139,7 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("target_id", sa.Integer(), sa.ForeignKey("change_targets.id"), nullable=False,
-                  unique=True),
+        sa.Column("target_id", sa.Integer(), sa.ForeignKey("change_targets.id"), nullable=False),
         sa.Column("message_id", sa.String(255), nullable=False, unique=True),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("rendered_for", sa.Date(), nullable=True),
@@ -128,6 +152,8 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("in_doubt_resends", sa.Integer(), nullable=False),
         sa.Column("refused_recipients", sa.JSON(), nullable=False),
+        sa.Column("purpose", sa.String(16), nullable=False, server_default="notice"),
+        sa.UniqueConstraint("target_id", "purpose", name="uq_outbox_target_purpose"),
     )
     op.create_index("ix_outbox_status", "outbox", ["status"])
     op.create_table(
@@ -159,6 +185,9 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
         sa.Column("recorded_by", sa.Text(), nullable=False),
     )
+
+
+def _audit_log() -> None:
     op.create_table(
         "audit_events",
         sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
@@ -188,11 +217,96 @@ def upgrade() -> None:
             op.execute(sa.text(statement))
 
 
-def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        op.execute(sa.text("DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events"))
-        op.execute(sa.text("DROP FUNCTION IF EXISTS audit_events_append_only()"))
-    for table in ("audit_head", "audit_events", "objections", "send_leases", "outbox_payloads",
-                  "outbox", "change_targets",
-                  "changes", "list_versions", "agreements", "customers", "meta"):
-        op.drop_table(table)
+def _web_app() -> None:
+    op.create_table(
+        "web_users",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("email", sa.String(254), nullable=False, unique=True),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("language", sa.String(2), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
+    op.create_table(
+        "web_sessions",
+        sa.Column("token_sha256", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("web_users.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+    )
+    op.create_table(
+        "web_agreements",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("status", sa.String(24), nullable=False),
+        sa.Column("customer_name", sa.Text(), nullable=False),
+        sa.Column("enterprise_number", sa.String(40), nullable=False),
+        sa.Column("language", sa.String(2), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.Text(), nullable=True),
+        sa.Column("form", sa.JSON(), nullable=False),
+        sa.Column("deal_yaml", sa.Text(), nullable=True),
+        sa.Column("approvals_yaml", sa.Text(), nullable=True),
+        sa.Column("legal_note", sa.Text(), nullable=True),
+        sa.Column("docx", sa.LargeBinary(), nullable=True),
+        sa.Column("pdf", sa.LargeBinary(), nullable=True),
+        sa.Column("manifest", sa.Text(), nullable=True),
+        sa.Column("draft_marking", sa.Boolean(), nullable=False),
+        sa.Column("signed_pdf", sa.LargeBinary(), nullable=True),
+        sa.Column("previous_id", sa.Integer(), nullable=True),
+        sa.Column("created_by", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
+
+
+def _customer_side() -> None:
+    op.create_table(
+        "portal_answers",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("change_id", sa.Integer(), sa.ForeignKey("changes.id"), nullable=False),
+        sa.Column("target_id", sa.Integer(), sa.ForeignKey("change_targets.id"),
+                  nullable=False, unique=True),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.Column("late", sa.Boolean(), nullable=False),
+        sa.Column("receipt", sa.String(32), nullable=False, unique=True),
+        sa.Column("recorded", sa.Boolean(), nullable=False),
+        sa.Column("completing_until", sa.DateTime(), nullable=True),
+        sa.Column("confirmation_sent_at", sa.DateTime(), nullable=True),
+    )
+    op.create_table(
+        "portal_refusals",
+        sa.Column("address", sa.String(64), primary_key=True),
+        sa.Column("window_started_at", sa.DateTime(), nullable=False),
+        sa.Column("in_window", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("email", sa.String(254), nullable=False, unique=True),
+        sa.Column("language", sa.String(2), nullable=False),
+        sa.Column("token", sa.String(64), nullable=False, unique=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("confirmation_sent_at", sa.DateTime(), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(), nullable=True),
+        sa.Column("unsubscribed_at", sa.DateTime(), nullable=True),
+    )
+    op.create_table(
+        "subscription_deliveries",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("subscription_id", sa.Integer(), sa.ForeignKey("subscriptions.id"),
+                  nullable=False),
+        sa.Column("change_id", sa.Integer(), sa.ForeignKey("changes.id"), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("kind", sa.String(16), nullable=False, server_default="upcoming"),
+        sa.UniqueConstraint("subscription_id", "change_id", "kind",
+                            name="uq_subscription_delivery_kind"),
+    )
