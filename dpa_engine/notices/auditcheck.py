@@ -4,8 +4,9 @@ The hash chain proves the log itself; this module checks the tables the log spea
 
 - every stored artefact of a sent notice (its text, HTML, letter source and exact MIME
   bytes) against the digests its 'sent' record holds;
-- every `change_targets.deadline` and `outbox.status` against the value the audited events
-  imply (they are derived data: recompute and compare).
+- every `change_targets.deadline`, `status` and `notified_at` and every `outbox.status`
+  against the value the audited events imply (they are derived data: recompute and
+  compare).
 
 Values are read raw (plain SQL, no column types), so a value whose type was changed behind
 the product's back (bytes that became text, JSON that is no longer an object) is reported
@@ -59,15 +60,15 @@ class _Sent:
 
 
 def _events(session: Session, names: tuple[str, ...]
-            ) -> Iterator[tuple[int, str, int | None, str | None, Any]]:
-    """(seq, event, change, customer, data) of the named events, in order; data that is not
-    a JSON object comes back as None."""
+            ) -> Iterator[tuple[int, str, int | None, str | None, Any, object]]:
+    """(seq, event, change, customer, data, recorded_at) of the named events, in order; data
+    that is not a JSON object comes back as None."""
     rows = session.execute(text(
-        "SELECT seq, event, change_id, customer_key, data FROM audit_events "
+        "SELECT seq, event, change_id, customer_key, data, recorded_at FROM audit_events "
         "WHERE event IN :names ORDER BY seq").bindparams(bindparam("names", expanding=True)),
         {"names": names})
-    for seq, event, change_id, customer, data in rows:
-        yield seq, event, change_id, customer, stored_data(data)
+    for seq, event, change_id, customer, data, recorded_at in rows:
+        yield seq, event, change_id, customer, stored_data(data), recorded_at
 
 
 def _kind(value: object) -> str:
@@ -101,7 +102,7 @@ def check_sent_notices(session: Session) -> tuple[int, list[Problem]]:
     MIME bytes. Recompute them."""
     sent: dict[str, _Sent] = {}  # by message id; those found in the outbox are taken out
     problems: list[Problem] = []
-    for seq, _, change_id, customer, data in _events(session, ("sent",)):
+    for seq, _, change_id, customer, data, _ in _events(session, ("sent",)):
         if data is None or not isinstance(data.get("message_id"), str) or \
                 not all(isinstance(data.get(key), str) for key in ARTEFACTS):
             problems.append(Problem(seq, f"record {seq} (sent) does not hold a readable "
@@ -149,6 +150,10 @@ class _Expected:
     # of its withdrawal notice (None: none was queued), and the record that implies it
     withdrawal: tuple[str, ...] | None = None
     withdrawal_seq: int = 0
+    # the customer's status (change_targets.status), when it was notified, and the record
+    target: str = "queued"
+    notified_at: object = None
+    target_seq: int = 0
 
 
 _EFFECTS = ("queued", "sent", "send-failed", "taken-over", "in-doubt-resend", "bounced",
@@ -175,10 +180,11 @@ def _expected(session: Session) -> dict[tuple[int, str], _Expected]:
     A withdrawal notice (queued by 'withdrawal-queued', its message id named there) has its
     own outbox status and never moves the deadline; 'letter-sent' starts a window from the
     letter; 'withdrawn' closes every open window at the moment it names; 'cancelled' marks a
-    notice that was never sent."""
+    notice that was never sent. The customer is notified by 'sent' (at its moment) or
+    'letter-sent' (at the letter's), and no longer by 'bounced'."""
     expected: dict[tuple[int, str], _Expected] = {}
     withdrawals: set[object] = set()  # message ids of withdrawal notices
-    for seq, event, change_id, customer, data in _events(session, _EFFECTS):
+    for seq, event, change_id, customer, data, recorded_at in _events(session, _EFFECTS):
         values = data or {}
         if event == "withdrawn":
             closed = values.get("windows_closed_at")
@@ -197,6 +203,7 @@ def _expected(session: Session) -> dict[tuple[int, str], _Expected]:
         elif event == "letter-sent":
             deadline = values.get("deadline")
             now.deadline, now.seq = deadline if isinstance(deadline, str) else None, seq
+            now.target, now.notified_at, now.target_seq = "notified", values.get("sent_at"), seq
         elif event == "cancelled":
             now.statuses, now.seq = ("withdrawn",), seq
         else:
@@ -204,8 +211,11 @@ def _expected(session: Session) -> dict[tuple[int, str], _Expected]:
             if event == "sent":
                 deadline = values.get("deadline")
                 now.deadline = deadline if isinstance(deadline, str) else None
+                now.target, now.notified_at, now.target_seq = "notified", recorded_at, seq
             elif event in ("bounced", "queued"):
                 now.deadline = None
+                now.target = "queued" if event == "queued" else "not-notified"
+                now.notified_at, now.target_seq = None, seq
     return expected
 
 
@@ -230,14 +240,15 @@ def _show(value: object) -> str:
 
 
 def check_derived(session: Session) -> list[Problem]:
-    """Every stored deadline and outbox status that differs from what the log implies."""
+    """Every stored deadline, customer status, notified time and outbox status that differs
+    from what the log implies."""
     expected = _expected(session)
     problems: list[Problem] = []
     rows = session.execute(text(
-        "SELECT t.change_id, c.key, t.deadline, o.status, o.purpose FROM change_targets t "
-        "JOIN customers c ON c.id = t.customer_id LEFT JOIN outbox o ON o.target_id = t.id "
-        "ORDER BY t.change_id, c.key, o.purpose"))
-    for change_id, customer, deadline, status, purpose in rows:
+        "SELECT t.change_id, c.key, t.deadline, o.status, o.purpose, t.status, t.notified_at "
+        "FROM change_targets t JOIN customers c ON c.id = t.customer_id "
+        "LEFT JOIN outbox o ON o.target_id = t.id ORDER BY t.change_id, c.key, o.purpose"))
+    for change_id, customer, deadline, status, purpose, target, notified_at in rows:
         wanted = expected.get((change_id, customer))
         where = f"change {change_id}, customer '{customer}'"
         if purpose == "withdrawal":
@@ -258,6 +269,22 @@ def check_derived(session: Session) -> list[Problem]:
                 f"{wanted.seq}) gives {_show(wanted.deadline)}")))
         if status is not None and status not in wanted.statuses:
             problems.append(_status_problem(where, status, wanted.statuses, wanted.seq))
+        problems.extend(_target_problems(where, target, notified_at, wanted))
+    return problems
+
+
+def _target_problems(where: str, status: object, notified_at: object, wanted: _Expected
+                     ) -> list[Problem]:
+    """The customer's status and notified time against what the log implies."""
+    seq, problems = wanted.target_seq, []
+    if status != wanted.target:
+        problems.append(Problem(seq, f"{where}: status is {_show(status)} but the audit log "
+                                     f"(record {seq}) gives '{wanted.target}'"))
+    if _moment(notified_at) != _moment(wanted.notified_at) or \
+            (notified_at is not None and _moment(notified_at) is None):
+        problems.append(Problem(seq, f"{where}: notified at {_show(notified_at)} but the "
+                                     f"audit log (record {seq}) gives "
+                                     f"{_show(wanted.notified_at)}"))
     return problems
 
 

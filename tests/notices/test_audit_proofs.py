@@ -220,6 +220,29 @@ class DescribeDerivedValues:
         code, output = _cli(db, "audit", "verify", "--json")
         assert code == 1 and json.loads(output)["problems"] == result.problems
 
+    def it_reports_an_edited_customer_status_and_notified_time(
+            self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
+            texts: NoticeTexts) -> None:
+        change_id = _sent(db, library, clock, smtp, texts)
+        assert verify_audit(db).ok  # as sent: every customer notified when its record says
+        with db.transaction() as session:
+            first, second = session.execute(text(
+                "SELECT t.id, c.key FROM change_targets t JOIN customers c "
+                "ON c.id = t.customer_id ORDER BY t.id")).all()[:2]
+            session.execute(text("UPDATE change_targets SET status = 'not-notified' "
+                                 "WHERE id = :i"), {"i": first.id})
+            session.execute(text("UPDATE change_targets SET notified_at = :at WHERE id = :i"),
+                            {"at": "2026-01-01 08:00:00", "i": second.id})
+        result = verify_audit(db)
+        assert not result.ok and len(result.problems) == 2, result.problems
+        status, notified = result.problems if "status" in result.problems[0] else \
+            reversed(result.problems)
+        assert status.startswith(f"change {change_id}, customer '{first.key}': status is "
+                                 "'not-notified' but the audit log (record ")
+        assert status.endswith("gives 'notified'")
+        assert notified.startswith(f"change {change_id}, customer '{second.key}': notified at "
+                                   "2026-01-01 08:00:00 UTC but the audit log (record ")
+
     def it_catches_a_failed_notice_marked_as_sent(
             self, db: Database, library: Library, clock: Clock, smtp: SmtpServer,
             texts: NoticeTexts) -> None:
