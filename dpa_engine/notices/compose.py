@@ -87,8 +87,8 @@ def purpose_text(sub: SubProcessor, language: Language) -> str:
     return purpose
 
 
-def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
-    """The notice in words, composed for this one customer."""
+def _values(facts: NoticeFacts, texts: NoticeTexts) -> dict[str, object]:
+    """What the notice texts' placeholders stand for, for this customer."""
     lang = facts.language
     sub = facts.subprocessor
     values: dict[str, object] = {
@@ -120,6 +120,14 @@ def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
             window_days=str(facts.window.days),
         )
         values["window"] = texts.render(f"window_{facts.window.unit}", lang, **values)
+    return values
+
+
+def compose_notice(facts: NoticeFacts, texts: NoticeTexts) -> NoticeContent:
+    """The notice in words, composed for this one customer."""
+    lang = facts.language
+    sub = facts.subprocessor
+    values = _values(facts, texts)
 
     def say(key: str) -> str:
         return texts.render(key, lang, **values)
