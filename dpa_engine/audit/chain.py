@@ -170,7 +170,7 @@ def _first_problem(row: AuditEventRow, expected_seq: int, prev: str) -> tuple[in
 
 def verify_chain(session: Session) -> AuditVerification:
     """Recompute every hash; report the first record that does not match (the chain only:
-    `auditcheck.verify_log` also checks the tables the log speaks about)."""
+    `crosscheck.verify_log` also checks the tables the log speaks about)."""
     prev, count = GENESIS, 0
     for row in session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)).scalars():
         problem = _first_problem(row, count + 1, prev)

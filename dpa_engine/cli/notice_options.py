@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +18,7 @@ from ..agreements.engine import default_library_path, default_template_path
 from ..audit import checkpoints
 from ..errors import DpaError, RenderError
 from ..notices.deadlines import BRUSSELS
+from ..render import DocxRenderer
 from ..storage import Database, open_database
 from ..storage.database import check_database, database_file
 from .common import (
@@ -67,12 +68,12 @@ def notice_texts(library: Path | None) -> notices.NoticeTexts:
     return notices.load_notice_texts(notices.default_notice_folder(library or default_library_path()))
 
 
-def notice_renderer(template: Path | None) -> Any:
+def notice_renderer(template: Path | None) -> DocxRenderer:
     path = template or default_template_path()
     if not path.is_file():
         raise RenderError("base template not found", path=path,
                           fix="restore templates/agreement.docx or pass --template")
-    return notices.load_renderer(path)
+    return DocxRenderer(path)
 
 
 def when(value: str, option: str) -> datetime.datetime:

@@ -19,9 +19,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..agreements.engine import default_library_path
+from ..mail import SMTP_ENV
 from ..notices import Plan, SmtpSettings, WithdrawReport, plan_change, withdraw_change
 from ..notices.changes import get_change
-from ..notices.delivery.smtp import SMTP_ENV
 from ..notices.links import PUBLIC_URL_ENV, public_url
 from ..storage import Database
 from .pagetexts import PageTexts, default_page_folder, load_page_texts

@@ -12,13 +12,12 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
+from ..mail import SmtpSettings, send_message
 from ..models import Language
-from ..notices.delivery.smtp import SmtpSettings
 from ..notices.provider import provider_snapshot
 from ..notices.register import now_utc
 from ..storage import Database
 from ..storage.schema import PortalAnswerRow
-from .mailer import send_message
 from .pagetexts import PageTexts
 from .portal import NoticeRef, answer_of, find_target, local_time_text
 

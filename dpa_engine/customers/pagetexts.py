@@ -1,15 +1,15 @@
 """Texts of the customer's side of the web app (notice page, public list, their e-mails):
 `clauses/portal/*.yaml`, in nl, fr and en, data legal can edit.
 
-Loaded by the notice texts' loader (`TextSetSpec.load`): every key in `PAGE_TEXT_KEYS` exactly
-once, in every language, with the same placeholders in each language. Rendered in the clause
-sandbox (undefined names are errors); values are plain text, escaped by the HTML templates
+Loaded by the clause library's text loader (`library.texts`): every key in `PAGE_TEXT_KEYS`
+exactly once, in every language, with the same placeholders in each language. Rendered in the
+clause sandbox (undefined names are errors); values are plain text, escaped by the HTML templates
 that show them.
 """
 
 from __future__ import annotations
 
-from ..notices.texts import TextSet, TextSetSpec
+from ..library.texts import TextSet, TextSetSpec
 
 PAGE_TEXT_KEYS = frozenset({
     "skip_link", "notice_title", "notice_for", "current_list_heading", "resulting_list_heading",

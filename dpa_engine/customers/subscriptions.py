@@ -21,15 +21,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import locale
+from ..mail import MailError, SmtpSettings, send_message
 from ..models import LANGUAGES, Language
 from ..notices.changes import ChangeSummary, get_change, summary
-from ..notices.delivery.smtp import SmtpSettings
 from ..notices.errors import NoticeError
 from ..notices.provider import ProviderSnapshot, provider_snapshot
 from ..notices.register import now_utc
 from ..storage import Database
 from ..storage.schema import ChangeRow, SubscriptionDeliveryRow, SubscriptionRow
-from .mailer import MailError, send_message
 from .pagetexts import PageTexts
 
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"

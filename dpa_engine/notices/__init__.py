@@ -13,11 +13,10 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from pathlib import Path
 
 from ..audit.chain import AuditRecord, AuditVerification
-from ..render import DocxRenderer
-from ..storage import Database
+from ..audit.crosscheck import verify_audit
+from ..mail import SmtpSettings
 from .answers import (
     LetterReport,
     ObjectionReport,
@@ -25,7 +24,6 @@ from .answers import (
     record_letter_sent,
     record_objection,
 )
-from .auditcheck import verify_log
 from .changes import (
     ChangeSummary,
     Proposal,
@@ -36,16 +34,8 @@ from .changes import (
 from .closing import CloseReport, close_change
 from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, brussels_text, deadline_text, objection_deadline
-from .delivery import (
-    SendProgress,
-    SendReport,
-    SmtpSettings,
-    SmtpUnreachable,
-    dry_run,
-    letters,
-    send_change,
-)
-from .errors import NoticeError
+from .delivery import SendProgress, SendReport, dry_run, letters, send_change
+from .errors import NoticeError, SmtpUnreachable
 from .evidence import export_checked, export_evidence
 from .feed import write_feed
 from .importing import ImportReport, import_deals
@@ -57,11 +47,6 @@ from .texts import NoticeTexts, default_notice_folder, load_notice_texts
 from .withdrawal import WithdrawReport, withdraw_change
 
 
-def verify_audit(db: Database) -> AuditVerification:
-    with db.transaction() as session:
-        return verify_log(session)
-
-
 def default_actor() -> str:
     """Who is acting, for the audit log: $DPA_ACTOR, else user@host."""
     if os.environ.get("DPA_ACTOR"):
@@ -71,10 +56,6 @@ def default_actor() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def load_renderer(template: Path) -> DocxRenderer:
-    return DocxRenderer(template)
 
 
 __all__ = [
@@ -118,7 +99,6 @@ __all__ = [
     "list_docx",
     "list_json",
     "load_notice_texts",
-    "load_renderer",
     "objection_deadline",
     "plan_change",
     "propose_change",

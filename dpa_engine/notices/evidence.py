@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..audit.chain import AuditVerification, records
+from ..audit.crosscheck import verify_log
 from ..files import write_atomically
 from ..render import DocxRenderer
 from ..storage import Database
 from ..storage.schema import ChangeRow
-from .auditcheck import verify_log
 from .changes import get_change
 from .delivery import change_outbox, letter_bytes
 from .feed import published_versions

@@ -14,11 +14,11 @@ import datetime
 from pydantic import BaseModel, ConfigDict
 
 from ..audit.chain import append_event
+from ..mail import SmtpSettings
 from ..safetext import safe_fields
 from ..storage import Database
 from .changes import get_change
 from .delivery.render import change_facts
-from .delivery.smtp import SmtpSettings
 from .delivery.withdrawals import queue_withdrawals
 from .errors import NoticeError
 from .register import now_utc

@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from dpa_engine.library import Library, load_library
-from dpa_engine.notices import NoticeTexts, SmtpSettings, load_notice_texts, load_renderer
+from dpa_engine.notices import NoticeTexts, SmtpSettings, load_notice_texts
 from dpa_engine.render import DocxRenderer
 from dpa_engine.storage import Database, close_databases, open_database
 
@@ -147,7 +147,7 @@ def texts() -> NoticeTexts:
 
 @pytest.fixture(scope="session")
 def renderer() -> DocxRenderer:
-    return load_renderer(TEMPLATE)
+    return DocxRenderer(TEMPLATE)
 
 
 # --- clock -------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from dpa_engine.library import Library
+from dpa_engine.mail.smtp import SmtpConnection
 from dpa_engine.notices import NoticeTexts, SendReport, SmtpSettings, change_status, send_change
-from dpa_engine.notices.delivery.smtp import SmtpConnection
 from dpa_engine.storage import Database
 from dpa_engine.storage.schema import OutboxPayloadRow, OutboxRow, TargetRow
 

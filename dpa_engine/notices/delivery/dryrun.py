@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ...audit.chain import head_of
 from ...files import OutputSet
+from ...mail import SmtpSettings
 from ...storage import Database
 from ...storage.schema import ChangeRow
 from ..changes import get_change
@@ -34,7 +35,6 @@ from .render import (
     render_notice,
     render_withdrawal,
 )
-from .smtp import SmtpSettings
 from .withdrawals import withdrawals_pending
 
 DONE = ("sent", "failed", "bounced", "withdrawn")  # (withdrawn: cancelled, never sent)

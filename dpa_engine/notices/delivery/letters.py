@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ...files import write_atomically
+from ...mail import SmtpSettings
 from ...render import DocxRenderer
 from ...storage import Database
 from ...storage.schema import OutboxPayloadRow, OutboxRow, TargetRow
@@ -20,7 +21,6 @@ from ..errors import NoticeError
 from ..register import now_utc
 from ..texts import NoticeTexts
 from .render import ChangeFacts, change_facts, queued_addressee, render_notice
-from .smtp import SmtpSettings
 
 
 def change_outbox(session: Session, change_id: int, purposes: tuple[str, ...] = ("notice",)

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ...audit.chain import Event, append_events, head_of, lock_log
+from ...audit.crosscheck import artefact_digests
 from ...storage.schema import (
     AgreementRow,
     ChangeRow,
@@ -43,7 +44,6 @@ from ...storage.schema import (
     SendLeaseRow,
     TargetRow,
 )
-from ..auditcheck import artefact_digests
 from ..errors import NoticeError
 from ..planning import plan_with_rows
 from .mime import with_witness

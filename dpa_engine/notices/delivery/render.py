@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
+from ...mail import SmtpSettings
 from ...models import Language
 from ...storage.schema import ChangeRow, OutboxRow
 from ..changes import ChangeSummary, summary
@@ -29,7 +30,6 @@ from ..provider import ProviderSnapshot, installation_id, provider_snapshot
 from ..texts import NoticeTexts
 from ..withdrawal_notice import compose_withdrawal
 from .mime import notice_mime
-from .smtp import SmtpSettings
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...audit.chain import Event, append_events
+from ...audit.crosscheck import artefact_digests
 from ...bulk import paused_gc
+from ...mail import Configuration, Permanent, SmtpConnection, SmtpSettings, Temporary
 from ...safetext import safe_fields
 from ...storage import Database
 from ...storage.schema import OutboxRow, SendLeaseRow, TargetRow
-from ..auditcheck import artefact_digests
 from ..changes import get_change
 from ..deadlines import brussels_day, objection_deadline, on_brussels_day
-from ..errors import NoticeError
+from ..errors import NoticeError, unreachable
 from ..links import portal_secret, public_url
 from ..register import now_utc
 from ..texts import NoticeTexts
@@ -41,14 +42,6 @@ from .lease import SenderLease, expire_dead_leases
 from .outbox import Claimed
 from .render import ChangeFacts, Rendered, change_facts, render_notice, render_withdrawal
 from .report import ProgressCallback, SendProgress, SendReport, Tally, finish
-from .smtp import (
-    Configuration,
-    Permanent,
-    SmtpConnection,
-    SmtpSettings,
-    Temporary,
-    unreachable,
-)
 from .withdrawals import withdrawals_pending
 
 CLAIM_BATCH = 8  # the most messages a worker claims per transaction

@@ -18,7 +18,7 @@ from ...errors import DpaError
 from ...models import LANGUAGES, Language
 from ...customers.answermail import send_confirmation
 from ...notices.feed import feed_documents, list_published
-from ...customers.mailer import MailError
+from ...mail import MailError
 from ...customers.noticepage import NoticePage, cached_notice_page
 from ...customers.portal import (
     ACTIONS,

@@ -11,12 +11,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import parseaddr
 
-from ..notices.delivery.smtp import Configuration, Permanent, SmtpConnection, SmtpSettings, Temporary
-from ..notices.errors import NoticeError
-
-
-class MailError(NoticeError):
-    """The SMTP server could not be reached or refused the message."""
+from .smtp import Configuration, MailError, Permanent, SmtpConnection, SmtpSettings, Temporary
 
 
 def send_message(settings: SmtpSettings, message: EmailMessage) -> None:

@@ -8,8 +8,8 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from dpa_engine.notices import NoticeError, SmtpSettings
-from dpa_engine.notices.delivery.smtp import MAX_BACKOFF_SECONDS, MAX_TIMEOUT_SECONDS
+from dpa_engine.mail import MailError, SmtpSettings
+from dpa_engine.mail.smtp import MAX_BACKOFF_SECONDS, MAX_TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize("field", ["timeout", "backoff_seconds", "backoff_max_seconds"])
@@ -37,7 +37,7 @@ def test_an_environment_value_is_named_on_one_line(monkeypatch: pytest.MonkeyPat
                                                   variable: str, value: str,
                                                   fragment: str) -> None:
     monkeypatch.setenv(variable, value)
-    with pytest.raises(NoticeError) as caught:
+    with pytest.raises(MailError) as caught:
         SmtpSettings.from_env()
     message = caught.value.message
     assert f"{variable}: invalid SMTP setting '" in message
@@ -48,13 +48,13 @@ def test_an_environment_value_is_named_on_one_line(monkeypatch: pytest.MonkeyPat
 
 def test_an_option_is_named_rather_than_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DPA_SMTP_BACKOFF", "1")
-    with pytest.raises(NoticeError, match=r"^--backoff / DPA_SMTP_BACKOFF: .* \(from --backoff\)"):
+    with pytest.raises(MailError, match=r"^--backoff / DPA_SMTP_BACKOFF: .* \(from --backoff\)"):
         SmtpSettings.from_env(backoff_seconds=math.inf)
 
 
 def test_the_password_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DPA_SMTP_PASSWORD", "s3cret")
     monkeypatch.setenv("DPA_SMTP_TIMEOUT", "never")
-    with pytest.raises(NoticeError) as caught:
+    with pytest.raises(MailError) as caught:
         SmtpSettings.from_env()
     assert "s3cret" not in caught.value.message

@@ -1,5 +1,7 @@
-"""SMTP for the notice sender, through `smtplib`: the settings, and one connection per worker
-thread that carries one SMTP transaction per notice and says what the outbox must record."""
+"""SMTP through `smtplib`: the settings (DPA_SMTP_*), and a connection that carries one SMTP
+transaction per message and says how it ended (sent, refused for good, try again later, our
+settings are wrong). The notice sender keeps one per worker thread; single e-mails open one
+each (`message.send_message`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from ..errors import NoticeError
+from ..errors import DpaError
 
 EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 
@@ -19,6 +21,10 @@ EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 # seconds settings: finite, and bounded (`inf` would wait forever, 1e308 overflow a timer)
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_BACKOFF_SECONDS = 86400.0
+
+
+class MailError(DpaError):
+    """The SMTP settings are wrong, or an e-mail could not be sent."""
 
 
 class SmtpSettings(BaseModel):
@@ -43,7 +49,7 @@ class SmtpSettings(BaseModel):
     @classmethod
     def from_env(cls, **overrides: object) -> SmtpSettings:
         """Environment variables, overridden by explicit (non-None) values, e.g. CLI options.
-        A bad value is one NoticeError naming the option or variable it came from."""
+        A bad value is one MailError naming the option or variable it came from."""
         values: dict[str, object] = {field: os.environ[env] for field, env in SMTP_ENV.items()
                                      if os.environ.get(env)}
         given = {k for k, v in overrides.items() if v is not None}  # options, not variables
@@ -58,7 +64,7 @@ class SmtpSettings(BaseModel):
             shown = "(hidden)" if field == "password" else repr(str(values.get(field, "")))
             where = option if field in given and option else variable
             origin = f" (from {where})" if option else ""
-            raise NoticeError(f"invalid SMTP setting '{field}' = {shown}{origin}: "
+            raise MailError(f"invalid SMTP setting '{field}' = {shown}{origin}: "
                               f"{_reason_of(first)}", field=source,
                               fix=f"set {where} to {_HINTS.get(field, 'a valid value')}"
                               ) from None
@@ -94,22 +100,6 @@ SMTP_OPTIONS = {"host": "--smtp-host", "port": "--smtp-port", "security": "--smt
                 "username": "--smtp-user", "from_address": "--smtp-from",
                 "max_attempts": "--max-attempts", "backoff_seconds": "--backoff",
                 "connections": "--connections"}
-
-
-class SmtpUnreachable(NoticeError):
-    """The run could not open a first connection to the SMTP server: it stopped at once,
-    having sent nothing (the notices stay queued for a rerun)."""
-
-
-def unreachable(settings: SmtpSettings, reason: str, change_id: int,
-                queued: int | None) -> SmtpUnreachable:
-    what = (f"{reason}: nothing was sent"
-            + (f", the {queued} notice(s) of change {change_id} stay queued" if queued else ""))
-    return SmtpUnreachable(
-        what, field="SMTP server",
-        fix=f"start the server at {settings.host}:{settings.port}, or set --smtp-host / "
-            f"{SMTP_ENV['host']} and --smtp-port / {SMTP_ENV['port']} (and --smtp-security / "
-            f"{SMTP_ENV['security']} for TLS), then rerun dpa change send {change_id}")
 
 
 class Permanent(Exception):

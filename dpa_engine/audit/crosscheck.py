@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from ..audit.chain import AuditVerification, canonical_json, stored_data, verify_chain
+from ..storage import Database
+from .chain import AuditVerification, canonical_json, stored_data, verify_chain
 
 # the digests a 'sent' record holds, and what each covers (for messages)
 ARTEFACTS = {"text_sha256": "text", "html_sha256": "HTML", "letter_sha256": "letter source",
@@ -310,5 +311,11 @@ def verify_log(session: Session) -> AuditVerification:
         "problems": [p.text for p in problems], "notices_checked": checked})
 
 
+def verify_audit(db: Database) -> AuditVerification:
+    """`verify_log` in a transaction of its own (what `dpa audit verify` runs)."""
+    with db.transaction() as session:
+        return verify_log(session)
+
+
 __all__ = ["ARTEFACTS", "Problem", "artefact_digests", "check_derived", "check_sent_notices",
-           "verify_log"]
+           "verify_audit", "verify_log"]
