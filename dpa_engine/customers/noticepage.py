@@ -16,8 +16,9 @@ from .. import locale
 from ..models import Language, SubProcessor
 from ..notices.changes import ChangeSummary, summary
 from ..notices.closing import outcome_so_far
-from ..notices.compose import ListRow, list_view, purpose_text, transfer_text
+from ..notices.compose import purpose_text, transfer_text
 from ..notices.deadlines import brussels_day
+from ..notices.listing import ListRow, list_view
 from ..notices.provider import provider_snapshot
 from ..notices.register import blocked_subprocessors, now_utc
 from ..notices.texts import NoticeTexts

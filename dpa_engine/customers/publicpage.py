@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import locale
 from ..models import Language
-from ..notices.compose import ListRow
 from ..notices.feed import published_versions, upcoming_changes
-from ..notices.listing import subprocessor_list
+from ..notices.listing import ListRow, subprocessor_list
 from ..notices.register import now_utc
 from ..notices.texts import NoticeTexts
 from ..storage import Database

@@ -32,14 +32,13 @@ from .changes import (
     subprocessor_from_options,
 )
 from .closing import CloseReport, close_change
-from .compose import SubprocessorListView
 from .deadlines import BRUSSELS, Window, brussels_text, deadline_text, objection_deadline
 from .delivery import SendProgress, SendReport, dry_run, letters, send_change
 from .errors import NoticeError, SmtpUnreachable
 from .evidence import export_checked, export_evidence
 from .feed import write_feed
 from .importing import ImportReport, import_deals
-from .listing import list_csv, list_docx, list_json, subprocessor_list
+from .listing import SubprocessorListView, list_csv, list_docx, list_json, subprocessor_list
 from .planning import Plan, PlanEntry, plan_change
 from .register import CustomerSummary, list_customers
 from .status import ChangeOverview, ChangeStatus, change_status, list_changes

@@ -1,5 +1,5 @@
-"""Composing what a customer reads: change notices (e-mail text + HTML, .docx letter)
-and the sub-processor list, in the customer's language, from the texts legal maintains.
+"""Composing what a customer reads in a change notice (e-mail text + HTML, .docx letter), in
+the customer's language, from the texts legal maintains.
 
 Every value a customer or provider supplied (names, purposes) is data: the texts are plain
 text, values are never parsed as template code, and the HTML version escapes all of it.
@@ -237,12 +237,12 @@ def letter_document(source: LetterSource) -> DocumentModel:
         *(Paragraph(style=Style.BODY, runs=[TextRun(text=line)])
           for line in content.after[-1].split("\n")),
     ]
-    return _document(content.language, f"{content.title} – {source.customer_name}",
+    return plain_document(content.language, f"{content.title} – {source.customer_name}",
                      content.subject, source.provider_name, source.generated_at, source.custom,
                      blocks, content.page_label, content.page_of_label)
 
 
-def _document(language: Language, header: str, subject: str, provider_name: str,
+def plain_document(language: Language, header: str, subject: str, provider_name: str,
               generated_at: datetime.datetime, custom: dict[str, str],
               blocks: list[Paragraph | Table], page_label: str, page_of_label: str
               ) -> DocumentModel:
@@ -253,99 +253,3 @@ def _document(language: Language, header: str, subject: str, provider_name: str,
             title=header, subject=subject, creator=provider_name, keywords="GDPR art. 28(2)",
             version="1", generated_at=generated_at, language=language, custom=custom),
         clauses=[], blocks=list(blocks))
-
-
-# --- the sub-processor list -----------------------------------------------------------------
-
-LIST_COLUMNS = ("name", "legal_entity", "country", "locations", "purpose", "services",
-                "engagement", "transfer", "status")
-
-class ListRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    id: str
-    name: str
-    legal_entity: str
-    country: str
-    locations: list[str]
-    purpose: str
-    services: list[str]
-    engagement: str
-    transfer: str
-    status: Literal["engaged", "blocked"]
-
-
-class SubprocessorListView(BaseModel):
-    """The list a customer may ask for (or the provider's whole list), in one language."""
-
-    model_config = ConfigDict(frozen=True)
-    language: Language
-    title: str
-    subtitle: str
-    provider: str
-    customer: str | None
-    list_version: int
-    published_at: datetime.datetime
-    headings: dict[str, str]
-    rows: list[ListRow]
-    empty_note: str
-
-
-def list_view(entries: list[SubProcessor], *, texts: NoticeTexts, language: Language,
-              provider_name: str, service_names: dict[str, str], customer_name: str | None,
-              services: list[str] | None, blocked: set[str], list_version: int,
-              published_at: datetime.datetime, today: datetime.date) -> SubprocessorListView:
-    values: dict[str, object] = {"provider_name": provider_name,
-                                 "customer_name": customer_name or "",
-                                 "list_date": locale.long_date(today, language)}
-
-    def say(key: str) -> str:
-        return texts.render(key, language, **values)
-
-    wanted = set(services) if services is not None else None
-    rows = []
-    ordered = sorted(entries, key=lambda s: (s.engagement != "systematic", s.name.lower()))
-    for sub in ordered:
-        used = [s for s in sub.services if wanted is None or s in wanted]
-        if not used:
-            continue
-        rows.append(ListRow(
-            id=sub.id, name=sub.name, legal_entity=sub.legal_entity,
-            country=locale.country_name(sub.country, language),
-            locations=[locale.country_name(c, language) for c in sub.locations],
-            purpose=purpose_text(sub, language),
-            services=[service_names.get(s, s) for s in used],
-            engagement=say(f"engagement_{sub.engagement}"),
-            transfer=transfer_text(texts, sub.transfer, language),
-            status="blocked" if sub.id in blocked else "engaged"))
-    headings = {column: say("label_subprocessor" if column == "name" else f"label_{column}")
-                for column in LIST_COLUMNS}
-    headings.update(engaged=say("status_active"), blocked=say("status_blocked"))
-    subtitle = say("list_subtitle_customer" if customer_name else "list_subtitle_general")
-    return SubprocessorListView(
-        language=language, title=say("list_title"), subtitle=subtitle, provider=provider_name,
-        customer=customer_name, list_version=list_version, published_at=published_at,
-        headings=headings, rows=rows, empty_note=say("list_empty"))
-
-
-def list_cells(view: SubprocessorListView, row: ListRow) -> list[str]:
-    values = row.model_dump() | {"status": view.headings[row.status]}
-    return [", ".join(value) if isinstance(value, list) else str(value)
-            for value in (values[column] for column in LIST_COLUMNS)]
-
-
-def list_document(view: SubprocessorListView, *, generated_at: datetime.datetime,
-                  page_label: str, page_of_label: str) -> DocumentModel:
-    blocks: list[Paragraph | Table] = [
-        Paragraph(style=Style.TITLE, runs=[TextRun(text=view.title)]),
-        Paragraph(style=Style.SUBTITLE, runs=[TextRun(text=view.subtitle)]),
-    ]
-    if view.rows:
-        blocks.append(Table(header=[view.headings[c] for c in LIST_COLUMNS],
-                            rows=[[[cell] for cell in list_cells(view, r)] for r in view.rows],
-                            widths=[11, 12, 10, 10, 15, 12, 10, 12, 8]))
-    else:
-        blocks.append(Paragraph(style=Style.BODY, runs=[TextRun(text=view.empty_note)]))
-    header = view.title + (f" – {view.customer}" if view.customer else "")
-    return _document(view.language, header, view.subtitle, view.provider, generated_at,
-                     {"dpa.list_version": str(view.list_version)}, blocks, page_label,
-                     page_of_label)
