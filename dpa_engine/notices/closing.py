@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from ..audit.chain import append_event
 from ..safetext import safe_fields
 from ..storage import Database
-from ..storage.schema import ObjectionRow, TargetRow
+from ..storage.schema import ChangeRow, ObjectionRow, TargetRow
 from .answers import join_note
 from .changes import get_change, summary
 from .deadlines import BRUSSELS
@@ -65,32 +65,8 @@ def close_change(db: Database, change_id: int, *, actor: str,
     moment = now or now_utc()
     with db.transaction() as session:
         row = get_change(session, change_id)
-        if row.status == "closed":
-            raise NoticeError(f"change {change_id} is already closed",
-                              fix=f"see the outcome: dpa change status {change_id}")
-        if row.status == "withdrawn":
-            raise NoticeError(f"change {change_id} was withdrawn: there is nothing to close",
-                              fix=f"see why: dpa change status {change_id}")
-        if row.status in ("proposed", "planned"):
-            raise NoticeError(f"change {change_id} has not been sent",
-                              fix=f"send it first: dpa change send {change_id}")
         targets = change_targets(session, change_id)
-        pending = [t.customer.key for t in targets
-                   if t.message is not None and t.message.status not in ("sent", "failed",
-                                                                          "bounced")]
-        if row.status == "sending" or pending:
-            raise NoticeError(f"change {change_id} still has notices waiting to be sent "
-                              f"({', '.join(pending) or 'in progress'})",
-                              fix=f"rerun: dpa change send {change_id}")
-        open_windows = [(t.deadline, t.customer.key) for t in targets
-                        if t.deadline is not None and t.status == "notified"
-                        and t.deadline > moment]
-        if open_windows:
-            deadline, key = max(open_windows)
-            raise NoticeError(
-                f"the window of '{key}' is still open until "
-                f"{(deadline - datetime.timedelta(seconds=1)).astimezone(BRUSSELS):%Y-%m-%d %H:%M} "
-                "(Brussels)", fix=f"close change {change_id} after that moment")
+        _refuse_unless_closable(row, targets, moment)
         outcomes: dict[str, str] = {}
         follow_ups: dict[str, str] = {}
         for target in targets:
@@ -120,6 +96,37 @@ def close_change(db: Database, change_id: int, *, actor: str,
                      data={"outcomes": outcomes, "list_version": listed.number})
         return CloseReport(change=row.id, outcomes=outcomes, follow_ups=follow_ups,
                            list_version=listed.number)
+
+
+def _refuse_unless_closable(row: ChangeRow, targets: list[TargetRow],
+                            moment: datetime.datetime) -> None:
+    """A change closes once it was sent, nothing is left to send and every window is over."""
+    change_id = row.id
+    if row.status == "closed":
+        raise NoticeError(f"change {change_id} is already closed",
+                          fix=f"see the outcome: dpa change status {change_id}")
+    if row.status == "withdrawn":
+        raise NoticeError(f"change {change_id} was withdrawn: there is nothing to close",
+                          fix=f"see why: dpa change status {change_id}")
+    if row.status in ("proposed", "planned"):
+        raise NoticeError(f"change {change_id} has not been sent",
+                          fix=f"send it first: dpa change send {change_id}")
+    pending = [t.customer.key for t in targets
+               if t.message is not None and t.message.status not in ("sent", "failed",
+                                                                      "bounced")]
+    if row.status == "sending" or pending:
+        raise NoticeError(f"change {change_id} still has notices waiting to be sent "
+                          f"({', '.join(pending) or 'in progress'})",
+                          fix=f"rerun: dpa change send {change_id}")
+    open_windows = [(t.deadline, t.customer.key) for t in targets
+                    if t.deadline is not None and t.status == "notified"
+                    and t.deadline > moment]
+    if open_windows:
+        deadline, key = max(open_windows)
+        raise NoticeError(
+            f"the window of '{key}' is still open until "
+            f"{(deadline - datetime.timedelta(seconds=1)).astimezone(BRUSSELS):%Y-%m-%d %H:%M} "
+            "(Brussels)", fix=f"close change {change_id} after that moment")
 
 
 __all__ = ["CloseReport", "close_change", "outcome_so_far"]
