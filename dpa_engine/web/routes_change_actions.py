@@ -120,7 +120,7 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     return [{"customer": e.customer, "name": e.name,
              "agreement": f"{e.reference or '-'} v{e.agreement_version}",
              "recipients": e.recipients, "kind": e.kind, "language": e.language,
-             "window": f"{e.window_days} {e.window_unit}" if e.window_days else "",
+             "window_days": e.window_days, "window_unit": e.window_unit,
              "deadline": notices.deadline_text(e.deadline_if_sent, none=""),
              "reasons": [(r.service, r.subprocessor, r.role) for r in e.reasons],
              "warnings": e.warnings} for e in plan.affected]
@@ -187,6 +187,8 @@ async def withdraw(request: Request, change_id: int) -> Response:
             db, change_id, reason=reason, actor=actor))
     except DpaError as exc:
         return await _refused(request, change_id, exc, {"reason": reason})
+    if withdrawn.withdrawal.was == "proposed":  # subscribers hear of a change once planned
+        return _done(change_id, "withdrawn")
     return _done(change_id, "withdrawn", subscribers=_subscribers(withdrawn.subscribers))
 
 
