@@ -127,8 +127,8 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
 
 
 async def _plan_page(request: Request, change_id: int, at_text: str, *, status: int = 200,
-                     errors: dict[str, str] | None = None, problem: str | None = None
-                     ) -> Response:
+                     errors: dict[str, str] | None = None, problem: str | None = None,
+                     changed: bool = False) -> Response:
     errors = dict(errors or {})
     dispatch_at = None
     if at_text.strip():
@@ -146,7 +146,7 @@ async def _plan_page(request: Request, change_id: int, at_text: str, *, status: 
     return render(request, "change_plan.html", status=status, change=plan.change,
                   dispatch_at=brussels(plan.dispatch_at), at=at_text, rows=plan_rows(plan),
                   unaffected=plan.unaffected, inside=len(inside_windows(plan)),
-                  errors=errors, problem=problem)
+                  plan_hash=plan.plan_hash, changed=changed, errors=errors, problem=problem)
 
 
 @router.get("/changes/{change_id}/plan")
@@ -158,15 +158,24 @@ async def plan_preview(request: Request, change_id: int) -> Response:
 @router.post("/changes/{change_id}/plan")
 @allow(LEGAL)
 async def plan(request: Request, change_id: int) -> Response:
+    """Record the plan legal saw (`plan_hash`: the preview's); if the register changed since,
+    the new preview is shown instead, to be confirmed again."""
     posted = await request.form()
     at_text, force = text_field(posted, "at"), text_field(posted, "force") == "yes"
+    seen = text_field(posted, "plan_hash")
     actor = _actor(request)
     db = web_context(request).db
     try:
         dispatch_at = brussels_moment(at_text, "at") if at_text.strip() else None
+        current = await run_in_threadpool(lambda: preview_plan(db, change_id,
+                                                               dispatch_at=dispatch_at))
+        if current.plan_hash != seen:
+            return await _plan_page(request, change_id, at_text, status=409, changed=True)
         planned = await run_in_threadpool(lambda: plan_and_announce(
             db, change_id, actor=actor, dispatch_at=dispatch_at, force=force))
     except DpaError as exc:
+        if exc.field == "change":
+            raise HTTPException(404, "no such change") from exc
         field = form_field(exc)
         return await _plan_page(request, change_id, at_text, status=422 if field else 409,
                                 errors={field: field_message(exc)} if field else None,

@@ -8,13 +8,17 @@ from __future__ import annotations
 import datetime
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from dpa_engine import Engine
 from dpa_engine.audit.chain import records
+from dpa_engine.customers.pagetexts import default_page_folder, load_page_texts
+from dpa_engine.customers.subscriptions import confirm_subscription, subscribe
 from dpa_engine.notices import (
     change_status,
     load_notice_texts,
@@ -23,8 +27,9 @@ from dpa_engine.notices import (
     verify_audit,
 )
 from dpa_engine.storage import Database
+from dpa_engine.storage.schema import SubscriptionRow
 from dpa_engine.web.users import Role
-from tests.notices.conftest import LIBRARY, SPRING, Clock, SmtpServer
+from tests.notices.conftest import LIBRARY, SPRING, Clock, SmtpServer, write_deal
 from tests.notices.conftest import smtp as smtp  # the loopback SMTP server fixture
 from tests.notices.helpers import ACTOR, propose, proposed_and_planned, register, voicebot
 
@@ -78,6 +83,15 @@ def _proposed(legal: Browserless, **overrides: Any) -> int:
     found = re.fullmatch(r"/legal/changes/(\d+)\?done=proposed", response.headers["location"])
     assert found
     return int(found.group(1))
+
+
+def _confirm(legal: Browserless, change_id: int, **extra: str):  # type: ignore[no-untyped-def]
+    """Confirm the plan as the preview shows it (the form carries the preview's plan hash)."""
+    preview = legal.get(f"/legal/changes/{change_id}/plan").text
+    found = re.search(r'name="plan_hash" value="([0-9a-f]{64})"', preview)
+    assert found, "the preview has no plan to confirm"
+    return legal.post(f"/legal/changes/{change_id}/plan",
+                      {"at": "", "plan_hash": found.group(1), **extra})
 
 
 def _sent(app: FastAPI, engine: Engine, smtp: SmtpServer) -> int:
@@ -212,7 +226,7 @@ class DescribePlan:
             self, app: FastAPI, engine: Engine, legal: Browserless, legal_email: str) -> None:
         _registered(app, engine)
         change_id = _proposed(legal)
-        response = legal.post(f"/legal/changes/{change_id}/plan", {"at": ""})
+        response = _confirm(legal, change_id)
         assert response.status_code == 303
         assert response.headers["location"] == (
             f"/legal/changes/{change_id}?done=planned&subscribers=not-told")
@@ -230,14 +244,51 @@ class DescribePlan:
         change_id = _proposed(legal, effective=soon.isoformat())
         preview = legal.get(f"/legal/changes/{change_id}/plan").text
         assert 'id="force"' in preview
-        refused = legal.post(f"/legal/changes/{change_id}/plan", {"at": ""})
+        refused = _confirm(legal, change_id)
         assert refused.status_code == 409
         assert f"the effective date {soon} falls inside the window of" in html.unescape(
             refused.text)
         assert _status(app, change_id) == "proposed"
-        forced = legal.post(f"/legal/changes/{change_id}/plan", {"at": "", "force": "yes"})
+        forced = _confirm(legal, change_id, force="yes")
         assert forced.status_code == 303 and _status(app, change_id) == "planned"
         assert ("plan-forced", legal_email) in _events(app, change_id)
+
+    def it_shows_the_plan_again_when_the_register_changed_since_the_preview(
+            self, app: FastAPI, engine: Engine, legal: Browserless, tmp_path: Path) -> None:
+        db = _registered(app, engine)
+        change_id = _proposed(legal)
+        preview = legal.get(f"/legal/changes/{change_id}/plan").text
+        seen = re.search(r'name="plan_hash" value="([0-9a-f]{64})"', preview)
+        assert seen
+        register(db, engine.library, Clock(SPRING), write_deal(tmp_path, 1))  # a new customer
+        again = legal.post(f"/legal/changes/{change_id}/plan", {"at": "", "plan_hash": seen[1]})
+        assert again.status_code == 409
+        assert "The register changed since this plan was shown" in again.text
+        assert 'data-customer="customer-1-bv"' in again.text  # the plan as it is now
+        assert _status(app, change_id) == "proposed"
+        assert _confirm(legal, change_id).status_code == 303
+
+    def it_tells_the_subscribers_as_dpa_change_plan_does(
+            self, app: FastAPI, engine: Engine, legal: Browserless, smtp: SmtpServer,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        db = _registered(app, engine)
+        public = "https://dpa.provider.example"
+        subscribe(db, "reader@example.org", "en", settings=smtp.settings(), base_url=public,
+                  texts=load_page_texts(default_page_folder(LIBRARY)))
+        with db.transaction() as session:
+            token = session.execute(select(SubscriptionRow.token)).scalar_one()
+        assert confirm_subscription(db, token)
+        for name, value in {"DPA_SMTP_HOST": "127.0.0.1", "DPA_SMTP_PORT": str(smtp.port),
+                            "DPA_SMTP_FROM": "notices@provider.example",
+                            "DPA_PUBLIC_URL": public, "DPA_LIBRARY": str(LIBRARY)}.items():
+            monkeypatch.setenv(name, value)
+        change_id = _proposed(legal)
+        response = _confirm(legal, change_id)
+        assert response.headers["location"].endswith("done=planned&subscribers=told")
+        [told] = [m for m in smtp.recorder.messages if "reader@example.org" in m.recipients
+                  and "VoiceBot" in str(m.message["Subject"])]
+        assert str(told.message["List-Unsubscribe"]).startswith(f"<{public}/subprocessors/")
+        assert "were e-mailed" in legal.get(response.headers["location"]).text
 
     def it_refuses_to_plan_a_sent_change(self, app: FastAPI, engine: Engine,
                                          legal: Browserless, smtp: SmtpServer) -> None:
@@ -245,7 +296,7 @@ class DescribePlan:
         page = legal.get(f"/legal/changes/{change_id}").text
         assert f'action="/legal/changes/{change_id}/plan"' not in page
         assert f"dpa change send {change_id}" not in page  # nothing left to send
-        refused = legal.post(f"/legal/changes/{change_id}/plan", {"at": ""})
+        refused = legal.post(f"/legal/changes/{change_id}/plan", {"at": "", "plan_hash": "0"})
         assert refused.status_code == 409
         assert f"change {change_id} is already sent" in html.unescape(refused.text)
 
