@@ -189,6 +189,8 @@ class DescribePropose:
         assert html.escape(SCRIPT, quote=False) in page and "<script>alert" not in page
         assert html.escape(HOSTILE, quote=False) in page and "<b>Bold</b>" not in page
         assert "49" not in page
+        plan = legal.get(f"/legal/changes/{change_id}/plan").text
+        assert html.escape(SCRIPT, quote=False) in plan and "<script>alert" not in plan
         refused = legal.post("/legal/changes/new", _addition(id="x2", name=SCRIPT, transfer=""))
         assert "<script>alert" not in refused.text and html.escape(SCRIPT) in refused.text
 
@@ -421,3 +423,16 @@ class DescribeWhoMayAct:
         _registered(app, engine)
         change_id = _proposed(admin)
         assert _events(app, change_id) == [("proposed", "admin@provider.example")]
+
+
+class DescribeOnPostgresql:
+    def it_proposes_plans_and_withdraws(self, pg_app: FastAPI, engine: Engine) -> None:
+        db = _registered(pg_app, engine)
+        legal = Browserless(pg_app, Role.legal)
+        change_id = _proposed(legal)
+        assert _confirm(legal, change_id).status_code == 303
+        withdrawn = legal.post(f"/legal/changes/{change_id}/withdraw", {"reason": "not needed"})
+        assert withdrawn.status_code == 303
+        assert [e for e, _actor in _events(pg_app, change_id)] == ["proposed", "planned",
+                                                                   "withdrawn"]
+        assert _status(pg_app, change_id) == "withdrawn" and verify_audit(db).ok
