@@ -20,8 +20,11 @@ from dpa_engine.audit.chain import records
 from dpa_engine.customers.pagetexts import default_page_folder, load_page_texts
 from dpa_engine.customers.subscriptions import confirm_subscription, subscribe
 from dpa_engine.notices import (
+    Window,
     change_status,
+    deadline_text,
     load_notice_texts,
+    objection_deadline,
     record_bounce,
     send_change,
     verify_audit,
@@ -221,6 +224,12 @@ class DescribePlan:
         assert f"dpa change send {change_id}" in page.text
         assert _status(app, change_id) == "proposed"
         assert _events(app, change_id) == [("proposed", legal_email)]
+        later = legal.get(f"/legal/changes/{change_id}/plan?at=2027-01-10T10:00").text
+        assert "Deadlines if sent at 2027-01-10 10:00 CET" in later
+        peeters = re.search(r'<tr data-customer="bakkerij-peeters">(.*?)</tr>', later, re.S)
+        expected = objection_deadline(datetime.datetime(2027, 1, 10, 9, 0, tzinfo=datetime.UTC),
+                                      Window(days=7))  # bakkerij-peeters: 7 calendar days
+        assert peeters and deadline_text(expected) in peeters.group(1)
         at = legal.get(f"/legal/changes/{change_id}/plan?at=2099-02-30T10:00")
         assert at.status_code == 422 and "is not a date and time" in _field_error(at.text, "at")
 
@@ -408,6 +417,24 @@ class DescribeClose:
         assert refused.status_code == 409
         assert f"change {change_id} has not been sent" in refused.text
         assert _status(app, change_id) == "proposed"
+
+
+class DescribeCsrf:
+    @pytest.mark.parametrize("action", ["plan", "withdraw", "letter", "close"])
+    def it_refuses_every_action_without_its_token(
+            self, app: FastAPI, engine: Engine, legal: Browserless, smtp: SmtpServer,
+            action: str) -> None:
+        if action in ("letter", "close"):
+            change_id = _sent(app, engine, smtp)
+        else:
+            _registered(app, engine)
+            change_id = _proposed(legal)
+        before = _events(app, change_id)
+        response = legal.client.post(f"/legal/changes/{change_id}/{action}",
+                                     data={"reason": "x", "customer": "bakkerij-peeters",
+                                           "sent_at": "2026-04-01T10:00"})
+        assert (response.status_code, response.headers["x-dpa-refused"]) == (403, "csrf")
+        assert _events(app, change_id) == before
 
 
 class DescribeWhoMayAct:
