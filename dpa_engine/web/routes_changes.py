@@ -20,8 +20,10 @@ from .workflow import WebContext
 
 router = APIRouter(prefix="/legal")
 LEGAL = Role.legal
-# what each finished action says on the change's page (?done=...), and about the subscribers
-DONE = ("proposed", "planned", "withdrawn", "letter", "closed")
+# what each finished action says on the change's page (?done=...), said only while the change
+# has the status the action leaves it in (a link cannot make the page claim otherwise)
+DONE = {"proposed": ("proposed",), "planned": ("planned",), "withdrawn": ("withdrawn",),
+        "letter": ("sending", "sent"), "closed": ("closed",)}
 SUBSCRIBERS = ("told", "not-told", "failed")
 FINAL_DELIVERY = ("sent", "failed", "bounced")
 
@@ -80,14 +82,14 @@ async def change_page(request: Request, change_id: int, *, status_code: int = 20
         raise HTTPException(404, "no such change") from exc
     query = request.query_params
     done = query.get("done", "") if request.method == "GET" else ""
+    done = done if status.change.status in DONE.get(done, ()) else ""
     list_version = query.get("list", "")
     return render(request, "change.html", status=status_code, change=status.change,
                   targets=target_rows(status), can=allowed_actions(status),
                   letter_customers=[(t.customer, t.name) for t in status.targets
                                     if t.status == "not-notified"],
                   errors=errors or {}, problem=problem, values=values or {},
-                  done=done if done in DONE else "",
-                  subscribers=query.get("subscribers", "") if done in DONE
+                  done=done, subscribers=query.get("subscribers", "") if done
                   and query.get("subscribers", "") in SUBSCRIBERS else "",
                   list_version=int(list_version) if list_version.isdigit()
                   and len(list_version) < 10 else None)

@@ -139,6 +139,8 @@ class DescribePropose:
         assert verify_audit(_db(app)).ok
         page = legal.get(f"/legal/changes/{change_id}?done=proposed").text
         assert "The change is proposed." in page
+        assert "The change is closed" not in legal.get(
+            f"/legal/changes/{change_id}?done=closed&list=7").text  # not while it is proposed
         assert f'action="/legal/changes/{change_id}/plan"' in page
         assert f'action="/legal/changes/{change_id}/withdraw"' in page
         assert f'action="/legal/changes/{change_id}/close"' not in page
