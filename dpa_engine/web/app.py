@@ -24,6 +24,7 @@ from . import (
     routes_admin,
     routes_agreements,
     routes_auth,
+    routes_change_actions,
     routes_changes,
     routes_files,
     routes_legal,
@@ -53,8 +54,9 @@ def create_app(settings: WebSettings, engine: Engine | None = None) -> FastAPI:
     app.state.web = context
     app.middleware("http")(security_middleware(MAX_REQUEST_BYTES))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (routes_auth, routes_agreements, routes_files, routes_legal, routes_changes,
-                   routes_admin):
+    # (the change actions first: /legal/changes/new before /legal/changes/{change_id})
+    for module in (routes_auth, routes_agreements, routes_files, routes_legal,
+                   routes_change_actions, routes_changes, routes_admin):
         app.include_router(module.router)
     # The customer's side: notice pages behind signed links, the public sub-processor page.
     app.include_router(public.router)

@@ -9,6 +9,7 @@ from ..agreements.deals import load_provider
 from ..agreements.engine import default_library_path, default_template_path
 from ..agreements.redline import redline_model
 from ..audit.chain import append_event
+from ..audit.checkpoints import write_checkpoint
 from ..document import RedlineModel
 from ..legal.coverage import CoverageReport, coverage
 from ..library.history import ClauseView, library_version, show_clause
@@ -23,14 +24,16 @@ from ..models import (
     dutch_kvk_number,
     text_in,
 )
+from ..notices.planning import inside_windows
+from ..notices.preview import ProposalChoices, preview_plan, proposal_choices
 from ..storage.schema import WebAgreementRow, WebSessionRow, WebUserRow
 
 __all__ = [
     "LANGUAGES", "TERM_NAMES", "ApprovalStatus", "ClauseView", "CoverageReport", "Language",
-    "LocalizedText", "RedlineModel", "RetentionRule", "Terms", "WebAgreementRow", "WebSessionRow",
-    "WebUserRow", "append_event",
+    "LocalizedText", "ProposalChoices", "RedlineModel", "RetentionRule", "Terms",
+    "WebAgreementRow", "WebSessionRow", "WebUserRow", "append_event",
     "approval_status", "approvals_path", "approve", "belgian_enterprise_number", "coverage",
-    "default_library_path", "default_template_path", "dutch_kvk_number", "library_version",
-    "load_provider",
-    "redline_model", "show_clause", "text_in",
+    "default_library_path", "default_template_path", "dutch_kvk_number", "inside_windows",
+    "library_version", "load_provider", "preview_plan", "proposal_choices",
+    "redline_model", "show_clause", "text_in", "write_checkpoint",
 ]

@@ -1,5 +1,5 @@
-"""Legal: the sub-processor changes and where each one stands per customer (read-only: what
-`dpa change status` shows; the workflow itself stays in the `dpa change` commands)."""
+"""Legal: the sub-processor changes and where each one stands per customer (what
+`dpa change status` shows), with the actions the change's status allows (routes_change_actions)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,15 @@ from .workflow import WebContext
 
 router = APIRouter(prefix="/legal")
 LEGAL = Role.legal
+# what each finished action says on the change's page (?done=...), said only while the change
+# has the status the action leaves it in (a link cannot make the page claim otherwise)
+DONE = {"proposed": ("proposed",), "planned": ("planned",), "withdrawn": ("withdrawn",),
+        "letter": ("sending", "sent"), "closed": ("closed",)}
+SUBSCRIBERS = ("told", "not-told", "failed")
+FINAL_DELIVERY = ("sent", "failed", "bounced")
 
 
-def _context(request: Request) -> WebContext:
+def web_context(request: Request) -> WebContext:
     context: WebContext = request.app.state.web
     return context
 
@@ -34,7 +40,7 @@ def brussels(moment: datetime.datetime | None) -> str:
 @router.get("/changes")
 @allow(LEGAL)
 async def changes(request: Request) -> Response:
-    db = _context(request).db
+    db = web_context(request).db
     items = await run_in_threadpool(notices.list_changes, db, now_utc())
     return render(request, "changes.html", items=items)
 
@@ -50,12 +56,46 @@ def target_rows(status: ChangeStatus) -> list[dict[str, Any]]:
              "outcome": t.outcome or "", "follow_up": t.follow_up or ""} for t in status.targets]
 
 
-@router.get("/changes/{change_id}")
-@allow(LEGAL)
-async def change(request: Request, change_id: int) -> Response:
-    db = _context(request).db
+def allowed_actions(status: ChangeStatus) -> dict[str, bool]:
+    """Which actions the change's status allows (the library refuses the others anyway)."""
+    state = status.change.status
+    withdrawals_waiting = any(t.withdrawal_status and t.withdrawal_status not in FINAL_DELIVERY
+                              for t in status.targets)
+    return {"plan": state in ("proposed", "planned"),
+            "send": state in ("planned", "sending") or (state == "withdrawn"
+                                                        and withdrawals_waiting),
+            "letter": state in ("sending", "sent")
+            and any(t.status == "not-notified" for t in status.targets),
+            "close": state == "sent",
+            "withdraw": state not in ("closed", "withdrawn")}
+
+
+async def change_page(request: Request, change_id: int, *, status_code: int = 200,
+                      errors: dict[str, str] | None = None, problem: str | None = None,
+                      values: dict[str, str] | None = None) -> Response:
+    """The change's page; after a refused action, with the library's message next to the
+    field it concerns (`errors`) or above the actions (`problem`), and the values as typed."""
+    db = web_context(request).db
     try:
         status = await run_in_threadpool(notices.change_status, db, change_id)
     except NoticeError as exc:
         raise HTTPException(404, "no such change") from exc
-    return render(request, "change.html", change=status.change, targets=target_rows(status))
+    query = request.query_params
+    done = query.get("done", "") if request.method == "GET" else ""
+    done = done if status.change.status in DONE.get(done, ()) else ""
+    list_version = query.get("list", "")
+    return render(request, "change.html", status=status_code, change=status.change,
+                  targets=target_rows(status), can=allowed_actions(status),
+                  letter_customers=[(t.customer, t.name) for t in status.targets
+                                    if t.status == "not-notified"],
+                  errors=errors or {}, problem=problem, values=values or {},
+                  done=done, subscribers=query.get("subscribers", "") if done
+                  and query.get("subscribers", "") in SUBSCRIBERS else "",
+                  list_version=int(list_version) if list_version.isdigit()
+                  and len(list_version) < 10 else None)
+
+
+@router.get("/changes/{change_id}")
+@allow(LEGAL)
+async def change(request: Request, change_id: int) -> Response:
+    return await change_page(request, change_id)

@@ -45,7 +45,12 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
         ("GET", "/legal/approvals"), ("GET", "/legal/approvals/{agreement_id}"),
         ("POST", "/legal/approvals/{agreement_id}"), ("GET", "/legal/clauses"),
         ("GET", "/legal/clauses/{clause_id}"), ("GET", "/legal/coverage"),
-        ("GET", "/legal/changes"), ("GET", "/legal/changes/{change_id}")]},
+        ("GET", "/legal/changes"), ("GET", "/legal/changes/{change_id}"),
+        ("GET", "/legal/changes/new"), ("POST", "/legal/changes/new"),
+        ("GET", "/legal/changes/{change_id}/plan"), ("POST", "/legal/changes/{change_id}/plan"),
+        ("POST", "/legal/changes/{change_id}/withdraw"),
+        ("POST", "/legal/changes/{change_id}/letter"),
+        ("POST", "/legal/changes/{change_id}/close")]},
     ("GET", "/admin/users"): frozenset({ADMIN}),
     ("POST", "/admin/users"): frozenset({ADMIN}),
     # The customer's side: open to anyone, each route checks its own signed link (a bogus

@@ -4,6 +4,7 @@ page and a screenshot of every page under tests/web/screenshots/."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import shutil
@@ -18,13 +19,14 @@ import pytest
 import uvicorn
 
 from dpa_engine import Engine
-from dpa_engine.notices import load_notice_texts, send_change
-from dpa_engine.storage import close_databases, open_database
+from dpa_engine.notices import NoticeError, load_notice_texts, record_bounce, send_change
+from dpa_engine.notices.preview import proposal_choices
+from dpa_engine.storage import Database, close_databases, open_database
 from dpa_engine.web import WebSettings, create_app
 from dpa_engine.web.users import Role
 from tests.notices.conftest import LIBRARY, SPRING, Clock, SmtpServer
 from tests.notices.conftest import smtp as smtp  # the loopback SMTP server fixture
-from tests.notices.helpers import ACTOR, proposed_and_planned, register
+from tests.notices.helpers import ACTOR, proposed_and_planned, register, voicebot
 
 from .conftest import EMAILS, PASSWORD, PROVIDER
 from .test_agreements import docx_text
@@ -94,11 +96,14 @@ class Visitor:
         self.page.on("console", self._console)
         self.shots = 0
         self.refusals_expected = False  # a test that provokes 403 pages says so
+        self.refused_forms_expected = False  # ... or a form refused with 422 (a field's error)
 
     def _console(self, message: Any) -> None:
         if message.type != "error":
             return
         if self.refusals_expected and "status of 403" in message.text:
+            return
+        if self.refused_forms_expected and "status of 422" in message.text:
             return
         self.problems.append(f"console: {message.text}")
 
@@ -300,8 +305,7 @@ class DescribeLegal:
     def it_shows_legal_a_sent_change_and_its_customers(
             self, visit: Callable[[str], Visitor], server: str, browser_database: str,
             engine: Engine, smtp: SmtpServer) -> None:
-        db, clock = open_database(browser_database), Clock(SPRING)
-        register(db, engine.library, clock)
+        db, clock = _registered(browser_database, engine), Clock(SPRING)
         change_id = proposed_and_planned(db, clock).change.id
         send_change(db, change_id, settings=smtp.settings(), actor=ACTOR, clock=clock,
                     texts=load_notice_texts(LIBRARY / "notices"))
@@ -314,3 +318,93 @@ class DescribeLegal:
         legal.page.wait_for_url(re.compile(rf"/legal/changes/{change_id}$"))
         legal.check("change status")
         assert legal.page.locator("tr[data-customer='bakkerij-peeters']").is_visible()
+
+
+def _registered(browser_database: str, engine: Engine) -> Database:
+    """The server's database with the example register (filled by whichever test is first)."""
+    db = open_database(browser_database)
+    try:
+        proposal_choices(db)
+    except NoticeError:  # the register is empty
+        register(db, engine.library, Clock(SPRING))
+    return db
+
+
+class DescribeLegalRunsAChange:
+    def it_records_a_letter_posted_and_closes_a_sent_change(
+            self, visit: Callable[[str], Visitor], browser_database: str, engine: Engine,
+            smtp: SmtpServer) -> None:
+        db, clock = _registered(browser_database, engine), Clock(SPRING)
+        change_id = proposed_and_planned(db, clock, voicebot(id="letterbot", name="LetterBot")
+                                         ).change.id
+        send_change(db, change_id, settings=smtp.settings(), actor=ACTOR, clock=clock,
+                    texts=load_notice_texts(LIBRARY / "notices"))
+        record_bounce(db, change_id, "medcare-clinics", reason="550 mailbox unknown",
+                      actor=ACTOR, now=clock())
+        legal = visit("legal-closes-change")
+        legal.log_in(Role.legal)
+        legal.goto(f"/legal/changes/{change_id}")
+        page = legal.page
+        page.select_option("#customer", "medcare-clinics")
+        page.fill("#sent_at", "2026-03-27T16:30")
+        page.click("button:has-text('Record the letter')")
+        page.wait_for_url(re.compile(r"done=letter$"))
+        legal.check("letter recorded")
+        assert page.locator("#customer").count() == 0  # nobody left to write to
+        page.click("button:has-text('Close the change')")
+        page.wait_for_url(re.compile(r"done=closed&list=\d+$"))
+        legal.check("change closed")
+        assert page.locator("[data-status='closed']").count() == 1
+        row = page.locator("tr[data-customer='medcare-clinics']").inner_text()
+        assert "2026-03-27 16:30" in row and "deemed-approved" in row
+        assert page.locator("text=Next steps").count() == 0
+
+    def it_proposes_plans_and_withdraws_a_change(
+            self, visit: Callable[[str], Visitor], browser_database: str,
+            engine: Engine) -> None:
+        _registered(browser_database, engine)
+        legal = visit("legal-runs-change")
+        legal.refused_forms_expected = True
+        legal.log_in(Role.legal)
+        legal.goto("/legal/changes")
+        page = legal.page
+        page.click("text=Propose a change")
+        page.wait_for_url(re.compile(r"/legal/changes/new$"))
+        legal.check("propose a change")
+        page.check("#action-add")
+        page.fill("#effective", (datetime.date.today() + datetime.timedelta(days=200)).isoformat())
+        for selector, value in (("#id", "speakeasy"), ("#name", "Speak <Easy> {{ 7*7 }}"),
+                                ("#entity", "SpeakEasy Ltd"), ("#country", "US"),
+                                ("#locations", "US, IE"), ("#purpose_nl", "transcriptie"),
+                                ("#purpose_fr", "transcription"), ("#purpose_en", "transcription")):
+            page.fill(selector, value)
+        page.check("#service-customer-service")
+        page.click("button:has-text('Propose the change')")  # no transfer mechanism: refused
+        page.wait_for_selector("#err-transfer:has-text('no transfer mechanism')")
+        legal.check("propose refused")
+        page.select_option("#transfer", "scc:3")
+        page.click("button:has-text('Propose the change')")
+        page.wait_for_url(re.compile(r"/legal/changes/\d+\?done=proposed$"))
+        legal.check("change proposed")
+        assert page.locator("h1:has-text('Speak <Easy> {{ 7*7 }}')").count() == 1
+        page.click("button:has-text('Show who would be notified')")
+        page.wait_for_url(re.compile(r"/legal/changes/\d+/plan"))
+        legal.check("plan preview")
+        row = page.locator("tr[data-customer='bakkerij-peeters']")
+        assert "customer-service uses speakeasy (new)" in row.inner_text()
+        page.click("button:has-text('Confirm the plan')")
+        page.wait_for_url(re.compile(r"done=planned"))
+        legal.check("change planned")
+        change_id = int(re.findall(r"/legal/changes/(\d+)", page.url)[0])
+        assert page.locator(f"code:has-text('dpa change send {change_id}')").count() == 1
+        page.fill("#reason", "Chose another supplier <b>after all</b>")
+        page.click("button:has-text('Withdraw the change')")
+        page.wait_for_url(re.compile(r"done=withdrawn"))
+        legal.check("change withdrawn")
+        assert page.locator("[data-status='withdrawn']").count() == 1
+        assert page.locator("button:has-text('Withdraw the change')").count() == 0
+        legal.page.select_option("#ui-language", "fr")
+        legal.page.click("button:has-text('Change')")
+        legal.page.wait_for_load_state("networkidle")
+        legal.goto("/legal/changes/new")
+        assert page.locator("h1:has-text('Proposer une modification')").count() == 1
