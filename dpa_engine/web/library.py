@@ -1,5 +1,5 @@
 """The one place the web app reaches library functionality that `dpa_engine` does not export
-yet (the lead exports these at merge; see notes/web.md). Everything else comes through
+(what only the web's pages need). Everything else comes through
 `from dpa_engine import ...`, `dpa_engine.notices` and `dpa_engine.storage`."""
 
 from __future__ import annotations
