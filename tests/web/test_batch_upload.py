@@ -122,6 +122,10 @@ class DescribeSeveralFiles:
         assert "&lt;b&gt;bad&lt;/b&gt;.yaml" in page
         assert "<script>" not in page and "<b>bad" not in page and "49" not in page
         assert [r.customer_name for r in agreements(app)] == [hostile]
+        link = re.search(r'href="(/agreements/batch/agreements\.zip\?ids=[0-9,]+)"', page)
+        assert link
+        (text,) = docx_names(am.get(link.group(1)).content).values()
+        assert hostile in text
 
     def it_refuses_a_post_without_its_csrf_token(self, am: Browserless, app: FastAPI) -> None:
         response = upload(am, [("ok.yaml", STANDARD.encode())], csrf=False)
