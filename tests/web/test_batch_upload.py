@@ -10,11 +10,13 @@ import zipfile
 
 import docx
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from dpa_engine.notices import verify_audit
 from dpa_engine.web.library import WebAgreementRow
+from dpa_engine.web.users import Role
 
-from .conftest import ROOT, Browserless
+from .conftest import EMAILS, ROOT, Browserless
 
 EXAMPLES = ROOT / "examples"
 STANDARD = (EXAMPLES / "deal-standard-nl.yaml").read_text(encoding="utf-8")
@@ -214,3 +216,21 @@ class DescribeZip:
 
     def it_finds_nothing_to_download_for_unknown_ids(self, am: Browserless) -> None:
         assert am.get("/agreements/batch/agreements.zip?ids=999,abc").status_code == 404
+
+
+def test_a_batch_on_postgresql(pg_app: FastAPI) -> None:
+    am = Browserless(pg_app, Role.account_manager)
+    archive = zipped({"een.yaml": named(STANDARD, "Klant Een"), "drie.yaml": NEGOTIATED.encode(),
+                      "kapot.yaml": b"customer: ["})
+    page = upload(am, [("deals.zip", archive)]).text
+    assert "1 created and generated, 1 waiting for legal&#39;s approval, 1 refused." in page
+    assert "kapot.yaml:1: not valid YAML" in page
+    db = pg_app.state.web.db
+    assert db.dialect == "postgresql"
+    assert [(r.customer_name, r.status) for r in agreements(pg_app)] == [
+        ("Klant Een", "final"), ("Groenveld Energie", "awaiting-approval")]
+    with db.transaction() as session:
+        actors = [row[0] for row in session.execute(
+            text("SELECT actor FROM audit_events WHERE event = 'web-agreement-generated'"))]
+    assert actors == [EMAILS[Role.account_manager]] * 2
+    assert verify_audit(db).ok
