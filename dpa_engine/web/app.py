@@ -24,6 +24,7 @@ from . import (
     routes_admin,
     routes_agreements,
     routes_auth,
+    routes_batch,
     routes_change_actions,
     routes_changes,
     routes_files,
@@ -55,7 +56,7 @@ def create_app(settings: WebSettings, engine: Engine | None = None) -> FastAPI:
     app.middleware("http")(security_middleware(MAX_REQUEST_BYTES))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # (the change actions first: /legal/changes/new before /legal/changes/{change_id})
-    for module in (routes_auth, routes_agreements, routes_files, routes_legal,
+    for module in (routes_auth, routes_batch, routes_agreements, routes_files, routes_legal,
                    routes_change_actions, routes_changes, routes_admin):
         app.include_router(module.router)
     # The customer's side: notice pages behind signed links, the public sub-processor page.

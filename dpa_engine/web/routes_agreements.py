@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from dpa_engine import DpaError, InputError, load_deal
+from dpa_engine import DpaError
 
 from . import workflow
-from .forms import STEPS, AgreementForm, enterprise_number_error, form_from_deal, validation_errors
+from .forms import STEPS, AgreementForm, enterprise_number_error, validation_errors
 from .library import LANGUAGES, WebAgreementRow
 from .pages import render
 from .security import allow, current_login
@@ -29,7 +25,6 @@ from .workflow import STATUSES, WebContext
 
 router = APIRouter(prefix="/agreements")
 AM = Role.account_manager
-MAX_DEAL_FILE = 1_000_000
 
 
 def user_of(request: Request) -> User:
@@ -87,48 +82,17 @@ async def upload_deal(request: Request) -> Response:
     posted = await request.form()
     upload = posted.get("deal")
     context = context_of(request)
-    error = None
     if not isinstance(upload, UploadFile) or not upload.filename:
-        error = "choose a deal file (.yaml) to upload"
-    else:
-        data = await upload.read(MAX_DEAL_FILE + 1)
-        if len(data) > MAX_DEAL_FILE or not upload.filename.endswith((".yaml", ".yml")):
-            error = "a deal file is a .yaml file of at most 1 MB"
-        else:
-            try:
-                form = await run_in_threadpool(_form_from_upload, context, data, upload.filename)
-            except DpaError as exc:
-                error = workflow.public_message(exc)
-            except UnicodeDecodeError:
-                error = "the deal file is not UTF-8 text: save it as UTF-8 and upload it again"
-    if error is not None:
-        return await _list_with_error(request, error)
+        return await _list_with_error(request, "choose a deal file (.yaml) to upload")
+    data = await upload.read(workflow.MAX_DEAL_FILE + 1)
+    try:
+        form = await run_in_threadpool(workflow.form_from_upload, context, data, upload.filename)
+    except DpaError as exc:
+        return await _list_with_error(request, workflow.public_message(exc))
     with context.db.transaction() as session:
         row = workflow.new_agreement(session, form, user_of(request))
         agreement_id = row.id
     return see_agreement(agreement_id)
-
-
-def _form_from_upload(context: WebContext, data: bytes, filename: str) -> AgreementForm:
-    text = data.decode("utf-8")
-    yaml = YAML(typ="rt")
-    try:
-        content = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise InputError(f"not valid YAML ({exc.problem})", path=Path(filename).name,
-                         line=mark.line + 1 if mark else None,
-                         fix="correct the deal file (compare with `dpa schema deal`)") from None
-    if not isinstance(content, dict):
-        raise InputError("a deal file must be a mapping of fields", path=Path(filename).name,
-                         line=1, fix="start with 'provider:', 'customer:', 'language:' ...")
-    if isinstance(content, dict):  # the deal's provider is this app's provider profile
-        content["provider"] = str(context.provider_path)
-    with tempfile.TemporaryDirectory(prefix="dpa-upload-") as folder:
-        path = Path(folder) / Path(filename).name
-        with path.open("w", encoding="utf-8") as handle:
-            yaml.dump(content, handle)
-        return form_from_deal(load_deal(path).deal)
 
 
 async def _list_with_error(request: Request, error: str) -> Response:

@@ -84,9 +84,9 @@ async def authorize(request: Request) -> AsyncIterator[None]:
         raise Refused(401 if login is None else 403,
                       "log in first" if login is None else "your role may not open this page",
                       "login" if login is None else "role")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and "customer" not in access:
-        await check_csrf(request, login)
-    try:
+    try:  # (a form refused for its CSRF token is closed too: its uploaded files)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and "customer" not in access:
+            await check_csrf(request, login)
         yield
     finally:
         form = getattr(request.state, "form", None)

@@ -12,14 +12,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dpa_engine import DpaError, Engine, Explanation, GenerationResult, ProviderProfile, load_deal
+from dpa_engine import (
+    DpaError,
+    Engine,
+    Explanation,
+    GenerationResult,
+    InputError,
+    ProviderProfile,
+    load_deal,
+)
 from dpa_engine.notices import import_deals
 from dpa_engine.storage import Database
 
-from .forms import AgreementForm, deal_data, deal_yaml
+from .forms import AgreementForm, deal_data, deal_yaml, form_from_deal
 from .library import (
     RedlineModel,
     WebAgreementRow,
@@ -35,6 +45,7 @@ from .users import User, now_utc
 
 STATUSES = ("draft", "awaiting-approval", "approved", "final", "signed")
 MAX_SIGNED_PDF = 10_000_000
+MAX_DEAL_FILE = 1_000_000
 
 
 @dataclass
@@ -194,6 +205,61 @@ def record_signed(context: WebContext, row: WebAgreementRow, form: AgreementForm
     row.status = "signed"
     row.deal_yaml = deal_yaml(deal_data(form, context.provider_ref))
     row.updated_at = now_utc()
+
+
+def form_from_upload(context: WebContext, data: bytes, filename: str) -> AgreementForm:
+    """An uploaded deal file (the command line's format) as the guided form, checked by
+    `load_deal` as `dpa generate` checks it; its provider is this app's provider profile."""
+    name = Path(filename).name
+    if len(data) > MAX_DEAL_FILE or not name.lower().endswith((".yaml", ".yml")):
+        raise InputError("a deal file is a .yaml file of at most 1 MB", path=name or None,
+                         fix="upload the deal's .yaml file (see `dpa schema deal`)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("the deal file is not UTF-8 text", path=name,
+                         fix="save it as UTF-8 and upload it again") from None
+    yaml = YAML(typ="rt")
+    try:
+        content = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise InputError(f"not valid YAML ({exc.problem})", path=name,
+                         line=mark.line + 1 if mark else None,
+                         fix="correct the deal file (compare with `dpa schema deal`)") from None
+    if not isinstance(content, dict):
+        raise InputError("a deal file must be a mapping of fields", path=name, line=1,
+                         fix="start with 'provider:', 'customer:', 'language:' ...")
+    content["provider"] = str(context.provider_path)
+    with tempfile.TemporaryDirectory(prefix="dpa-upload-") as folder:
+        path = Path(folder) / name
+        try:
+            with path.open("w", encoding="utf-8") as handle:
+                yaml.dump(content, handle)
+        except (OSError, ValueError):
+            raise InputError("the file name cannot be used", path="deal.yaml",
+                             fix="rename the file to a short plain name ending in .yaml") from None
+        return form_from_deal(load_deal(path).deal)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """An agreement made and generated from an uploaded deal file."""
+
+    agreement_id: int
+    customer: str
+    status: str  # "final", or "awaiting-approval" (DRAFT: deviations wait for legal)
+
+
+def add_generated(context: WebContext, form: AgreementForm, user: User) -> Generated:
+    """A new agreement from `form`, generated at once: what an upload followed by *Generate*
+    makes (a deal with deviations waits for legal's approval, its .docx marked DRAFT). One
+    transaction: when generation fails, nothing is kept."""
+    with context.db.transaction() as session:
+        row = new_agreement(session, form, user)
+        generate(context, session, row, user)
+        session.flush()
+        return Generated(agreement_id=row.id, customer=row.customer_name, status=row.status)
 
 
 def awaiting_approval(session: Session) -> list[WebAgreementRow]:

@@ -40,7 +40,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
         ("GET", "/agreements/{agreement_id}/manifest.json"),
         ("GET", "/agreements/{agreement_id}/signed.pdf"),
         ("POST", "/agreements/{agreement_id}/signed"),
-        ("POST", "/agreements/{agreement_id}/new-version")]},
+        ("POST", "/agreements/{agreement_id}/new-version"),
+        ("POST", "/agreements/batch"), ("GET", "/agreements/batch/agreements.zip")]},
     **{(method, path): frozenset({LEGAL, ADMIN}) for method, path in [
         ("GET", "/legal/approvals"), ("GET", "/legal/approvals/{agreement_id}"),
         ("POST", "/legal/approvals/{agreement_id}"), ("GET", "/legal/clauses"),
