@@ -26,6 +26,7 @@ from . import (
     routes_auth,
     routes_batch,
     routes_change_actions,
+    routes_change_tasks,
     routes_changes,
     routes_files,
     routes_legal,
@@ -57,7 +58,7 @@ def create_app(settings: WebSettings, engine: Engine | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # (the change actions first: /legal/changes/new before /legal/changes/{change_id})
     for module in (routes_auth, routes_batch, routes_agreements, routes_files, routes_legal,
-                   routes_change_actions, routes_changes, routes_admin):
+                   routes_change_actions, routes_change_tasks, routes_changes, routes_admin):
         app.include_router(module.router)
     # The customer's side: notice pages behind signed links, the public sub-processor page.
     app.include_router(public.router)

@@ -24,16 +24,18 @@ from ..models import (
     dutch_kvk_number,
     text_in,
 )
+from ..notices.downloads import Pack, evidence_pack, letters_pack
 from ..notices.planning import inside_windows
 from ..notices.preview import ProposalChoices, preview_plan, proposal_choices
 from ..storage.schema import WebAgreementRow, WebSessionRow, WebUserRow
 
 __all__ = [
     "LANGUAGES", "TERM_NAMES", "ApprovalStatus", "ClauseView", "CoverageReport", "Language",
-    "LocalizedText", "ProposalChoices", "RedlineModel", "RetentionRule", "Terms",
+    "LocalizedText", "Pack", "ProposalChoices", "RedlineModel", "RetentionRule", "Terms",
     "WebAgreementRow", "WebSessionRow", "WebUserRow", "append_event",
     "approval_status", "approvals_path", "approve", "belgian_enterprise_number", "coverage",
-    "default_library_path", "default_template_path", "dutch_kvk_number", "inside_windows",
+    "default_library_path", "default_template_path", "dutch_kvk_number", "evidence_pack",
+    "inside_windows", "letters_pack",
     "library_version", "load_provider", "preview_plan", "proposal_choices",
     "redline_model", "show_clause", "text_in", "write_checkpoint",
 ]

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from dpa_engine import notices
 from dpa_engine.notices import ChangeStatus, NoticeError
 
+from .changetasks import task_actions
 from .pages import render
 from .security import allow
 from .users import Role, now_utc
@@ -23,7 +24,9 @@ LEGAL = Role.legal
 # what each finished action says on the change's page (?done=...), said only while the change
 # has the status the action leaves it in (a link cannot make the page claim otherwise)
 DONE = {"proposed": ("proposed",), "planned": ("planned",), "withdrawn": ("withdrawn",),
-        "letter": ("sending", "sent"), "closed": ("closed",)}
+        "letter": ("sending", "sent"), "closed": ("closed",),
+        "answer": ("sending", "sent", "closed"), "bounce": ("sending", "sent"),
+        "announced": ("planned", "sending", "sent", "withdrawn")}
 SUBSCRIBERS = ("told", "not-told", "failed")
 FINAL_DELIVERY = ("sent", "failed", "bounced")
 
@@ -86,6 +89,7 @@ async def change_page(request: Request, change_id: int, *, status_code: int = 20
     list_version = query.get("list", "")
     return render(request, "change.html", status=status_code, change=status.change,
                   targets=target_rows(status), can=allowed_actions(status),
+                  tasks=task_actions(status),
                   letter_customers=[(t.customer, t.name) for t in status.targets
                                     if t.status == "not-notified"],
                   errors=errors or {}, problem=problem, values=values or {},

@@ -51,7 +51,12 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
         ("GET", "/legal/changes/{change_id}/plan"), ("POST", "/legal/changes/{change_id}/plan"),
         ("POST", "/legal/changes/{change_id}/withdraw"),
         ("POST", "/legal/changes/{change_id}/letter"),
-        ("POST", "/legal/changes/{change_id}/close")]},
+        ("POST", "/legal/changes/{change_id}/close"),
+        ("GET", "/legal/changes/{change_id}/letters.zip"),  # (weblegal)
+        ("GET", "/legal/changes/{change_id}/evidence.zip"),
+        ("POST", "/legal/changes/{change_id}/answer"),
+        ("POST", "/legal/changes/{change_id}/bounce"),
+        ("POST", "/legal/changes/{change_id}/announce")]},
     ("GET", "/admin/users"): frozenset({ADMIN}),
     ("POST", "/admin/users"): frozenset({ADMIN}),
     # The customer's side: open to anyone, each route checks its own signed link (a bogus

@@ -11,6 +11,7 @@ import shutil
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,54 @@ class DescribeLegalRunsAChange:
         legal.page.wait_for_load_state("networkidle")
         legal.goto("/legal/changes/new")
         assert page.locator("h1:has-text('Proposer une modification')").count() == 1
+
+
+class DescribeLegalTasks:  # (weblegal)
+    def it_downloads_the_letters_and_records_an_objection_received_by_post(
+            self, visit: Callable[[str], Visitor], browser_database: str, engine: Engine,
+            smtp: SmtpServer, tmp_path: Path) -> None:
+        db, clock = _registered(browser_database, engine), Clock(SPRING)
+        change_id = proposed_and_planned(db, clock, voicebot(id="postbot", name="PostBot")
+                                         ).change.id
+        send_change(db, change_id, settings=smtp.settings(), actor=ACTOR, clock=clock,
+                    texts=load_notice_texts(LIBRARY / "notices"))
+        legal = visit("legal-tasks")
+        legal.log_in(Role.legal)
+        page = legal.page
+        _choose_language(legal, "en")  # (another test of this module may have left French)
+        legal.goto(f"/legal/changes/{change_id}")
+        page.select_option("#bounce_customer", "medcare-clinics")
+        page.fill("#bounce_reason", "550 5.1.1 <mailbox> {{ unknown }}")
+        page.click("button:has-text('Record the bounce')")
+        page.wait_for_url(re.compile(r"done=bounce$"))
+        legal.check("bounce recorded")
+        with page.expect_download() as info:
+            page.click("text=Letters for the customers the e-mail did not reach")
+        assert info.value.suggested_filename == f"change-{change_id}-letters-not-notified.zip"
+        target = tmp_path / "letters.zip"
+        info.value.save_as(str(target))
+        with zipfile.ZipFile(target) as pack:
+            assert pack.namelist() == [f"change-{change_id}-medcare-clinics.docx"]
+            assert "PostBot" in docx_text(pack.read(pack.namelist()[0]))
+        page.select_option("#answer_customer", "bakkerij-peeters")
+        page.select_option("#answer_kind", "objection")
+        page.fill("#received_at", "2026-11-02T09:30")
+        page.fill("#answer_text", "Wij maken bezwaar <b>per brief</b> {{ 7*7 }}.")
+        page.click("button:has-text('Record the answer')")
+        page.wait_for_url(re.compile(r"done=answer$"))
+        legal.check("answer recorded")
+        row = page.locator("tr[data-customer='bakkerij-peeters']").inner_text()
+        assert "objection (late) 2026-11-02 09:30" in row
+        with page.expect_download() as evidence:
+            page.click("text=Download the evidence pack")
+        assert evidence.value.suggested_filename == f"change-{change_id}-evidence.zip"
+        _choose_language(legal, "fr")
+        legal.goto(f"/legal/changes/{change_id}")
+        assert page.locator("h2:has-text('Lettres, réponses et preuves')").count() == 1
+        _choose_language(legal, "en")
+
+
+def _choose_language(visitor: Visitor, language: str) -> None:
+    visitor.page.select_option("#ui-language", language)
+    visitor.page.locator("form:has(#ui-language) button").click()
+    visitor.page.wait_for_load_state("networkidle")
