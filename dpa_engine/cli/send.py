@@ -80,14 +80,7 @@ def change_send(
         _dry_run(database, change_id, output_dir, settings=settings, library=library, db=db,
                  as_json=as_json)
         return
-    status = notices.change_status(database, change_id)
-    state = status.change.status
-    if status.nothing_to_send:  # a rerun after the last notice went out: nothing to do
-        if as_json:
-            echo_json({"change": change_id, "status": state, "nothing_left_to_send": True})
-        else:
-            out.print(f"Change {change_id}: nothing left to send (every notice went out). "
-                      f"See: dpa change status {change_id}", markup=False)
+    if _nothing_left(database, change_id, as_json=as_json):
         return
     try:
         report = _send_with_progress(database, change_id, settings, notice_texts(library),
@@ -102,6 +95,20 @@ def change_send(
         echo_json(report.model_dump(mode="json"))
         raise typer.Exit(0 if report.complete and not report.failed else 1)
     _print_report(report, change_id, asked_connections=settings.connections)
+
+
+def _nothing_left(database: Database, change_id: int, *, as_json: bool) -> bool:
+    """A rerun after the last notice went out: says so, and there is nothing to do."""
+    status = notices.change_status(database, change_id)
+    if not status.nothing_to_send:
+        return False
+    if as_json:
+        echo_json({"change": change_id, "status": status.change.status,
+                   "nothing_left_to_send": True})
+    else:
+        out.print(f"Change {change_id}: nothing left to send (every notice went out). "
+                  f"See: dpa change status {change_id}", markup=False)
+    return True
 
 
 def _dry_run(database: Database, change_id: int, output_dir: Path | None, *,

@@ -19,11 +19,11 @@ from ..notices.closing import outcome_so_far
 from ..notices.compose import purpose_text, transfer_text
 from ..notices.deadlines import brussels_day
 from ..notices.listing import ListRow, list_view
-from ..notices.provider import provider_snapshot
+from ..notices.provider import ProviderSnapshot, provider_snapshot
 from ..notices.register import blocked_subprocessors, now_utc
 from ..notices.texts import NoticeTexts
 from ..storage import Database
-from ..storage.schema import ListVersionRow, ObjectionRow
+from ..storage.schema import AgreementRow, ListVersionRow, ObjectionRow
 from .pagetexts import PageTexts
 from .portal import (
     ACTIONS,
@@ -118,16 +118,8 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
         outcome_now = outcome_so_far(target, objections)
     names = {sid: name if isinstance(name, str) else name.get(lang, sid)
              for sid, name in provider.services.items()}
-    sub, old = change.subject, change.previous
-    values: dict[str, object] = {
-        "customer_name": customer.name, "provider_name": provider.name,
-        "change_number": str(change.id), "subprocessor": sub.name,
-        "legal_entity": sub.legal_entity, "replaced": old.name if old else "",
-        "services": "", "effective_date": locale.long_date(change.effective_on, lang),
-        "contact_email": provider.privacy_email or "",
-        "agreement_reference": agreement.reference or f"v{agreement.version}",
-        "deadline_date": "", "deadline_time": "", "window_days": str(agreement.window_days),
-        "window": "", "list_date": "", "scc_module": ""}
+    sub = change.subject
+    values = _text_values(change, customer.name, provider, agreement, lang)
 
     def say(key: str) -> str:
         return notice_texts.render(key, lang, **values)
@@ -136,9 +128,6 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
     if sub.engagement == "incidental" and change.action != "remove":
         intro.append(say("incidental_note"))
     details = _details(change, say, notice_texts, lang)
-    before = _entries(base)
-    after = [s for s in before if old is None or s.id != old.id] + \
-        ([change.subprocessor] if change.subprocessor is not None else [])
 
     def rows(entries: list[SubProcessor]) -> tuple[list[ListRow], dict[str, str]]:
         view = list_view(entries, texts=notice_texts, language=lang, provider_name=provider.name,
@@ -149,8 +138,9 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
                          today=brussels_day(moment))
         return view.rows, view.headings
 
+    before = _entries(base)
     current, headings = rows(before)
-    resulting, _ = rows(after)
+    resulting, _ = rows(_after(change, before))
     state = _state(texts, say, lang=lang, kind=kind, remedy=agreement.remedy,
                    country=customer.country, deadline=deadline, answer=answer,
                    closed_outcome=closed_outcome, outcome_now=outcome_now, moment=moment)
@@ -166,6 +156,29 @@ def notice_page(db: Database, ref: NoticeRef, notice_texts: NoticeTexts, texts: 
         deadline=state.deadline, terms=state.terms, open=state.is_open,
         actions=list(ACTIONS[kind]) if state.is_open and answer is None else [],
         answer=answer, answer_text=state.answer, outcome=state.outcome)
+
+
+def _text_values(change: ChangeSummary, customer_name: str, provider: ProviderSnapshot,
+                 agreement: AgreementRow, lang: Language) -> dict[str, object]:
+    """What the notice texts' placeholders stand for on the page (no deadline: the page
+    states it in the customer's own zone itself)."""
+    sub, old = change.subject, change.previous
+    return {
+        "customer_name": customer_name, "provider_name": provider.name,
+        "change_number": str(change.id), "subprocessor": sub.name,
+        "legal_entity": sub.legal_entity, "replaced": old.name if old else "",
+        "services": "", "effective_date": locale.long_date(change.effective_on, lang),
+        "contact_email": provider.privacy_email or "",
+        "agreement_reference": agreement.reference or f"v{agreement.version}",
+        "deadline_date": "", "deadline_time": "", "window_days": str(agreement.window_days),
+        "window": "", "list_date": "", "scc_module": ""}
+
+
+def _after(change: ChangeSummary, before: list[SubProcessor]) -> list[SubProcessor]:
+    """The list as it will be once the change is made."""
+    old = change.previous
+    return [s for s in before if old is None or s.id != old.id] + \
+        ([change.subprocessor] if change.subprocessor is not None else [])
 
 
 class _State(NamedTuple):

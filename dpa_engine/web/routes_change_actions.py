@@ -10,12 +10,11 @@ import datetime
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from dpa_engine import DpaError, notices
 from dpa_engine.customers.announce import plan_and_announce, withdraw_and_announce
-from dpa_engine.customers.subscriptions import NotifyReport
 from dpa_engine.notices import NoticeError, Plan
 
 from .changeforms import TRANSFERS, ProposalForm, brussels_moment, field_message, form_field
@@ -29,28 +28,19 @@ from .library import (
     write_checkpoint,
 )
 from .pages import language_of, render
-from .routes_changes import LEGAL, brussels, change_page, web_context
-from .security import allow, current_login
+from .routes_changes import (
+    LEGAL,
+    actor_of,
+    brussels,
+    change_page,
+    done_redirect,
+    subscribers_outcome,
+    web_context,
+)
+from .security import allow
 from .webform import text_field
 
 router = APIRouter(prefix="/legal")
-
-
-def _actor(request: Request) -> str:
-    login = current_login(request)
-    assert login is not None  # @allow(LEGAL) let the request through
-    return login.user.email
-
-
-def _done(change_id: int, done: str, **extra: object) -> RedirectResponse:
-    query = "&".join([f"done={done}", *(f"{k}={v}" for k, v in extra.items())])
-    return RedirectResponse(f"/legal/changes/{change_id}?{query}", status_code=303)
-
-
-def _subscribers(report: NotifyReport | None) -> str:
-    if report is None:
-        return "not-told"
-    return "failed" if report.failed else "told"
 
 
 async def _refused(request: Request, change_id: int, exc: DpaError,
@@ -98,7 +88,7 @@ async def propose(request: Request) -> Response:
     form = ProposalForm.posted(await request.form())
     if missing := form.missing():
         return await _proposal_page(request, form, missing, status=422)
-    actor = _actor(request)
+    actor = actor_of(request)
 
     def run() -> int:
         return notices.propose_change(web_context(request).db, form.proposal(), actor=actor).id
@@ -110,7 +100,7 @@ async def propose(request: Request) -> Response:
         if field:
             return await _proposal_page(request, form, {field: field_message(exc)}, status=422)
         return await _proposal_page(request, form, {}, problem=exc.message, status=409)
-    return _done(change_id, "proposed")
+    return done_redirect(change_id, "proposed")
 
 
 # --- plan ------------------------------------------------------------------------------------
@@ -163,7 +153,7 @@ async def plan(request: Request, change_id: int) -> Response:
     posted = await request.form()
     at_text, force = text_field(posted, "at"), text_field(posted, "force") == "yes"
     seen = text_field(posted, "plan_hash")
-    actor = _actor(request)
+    actor = actor_of(request)
     db = web_context(request).db
     try:
         dispatch_at = brussels_moment(at_text, "at") if at_text.strip() else None
@@ -180,7 +170,7 @@ async def plan(request: Request, change_id: int) -> Response:
         return await _plan_page(request, change_id, at_text, status=422 if field else 409,
                                 errors={field: field_message(exc)} if field else None,
                                 problem=None if field else exc.message)
-    return _done(change_id, "planned", subscribers=_subscribers(planned.subscribers))
+    return done_redirect(change_id, "planned", subscribers=subscribers_outcome(planned.subscribers))
 
 
 # --- withdraw, letter posted, close ----------------------------------------------------------
@@ -189,7 +179,7 @@ async def plan(request: Request, change_id: int) -> Response:
 @allow(LEGAL)
 async def withdraw(request: Request, change_id: int) -> Response:
     reason = text_field(await request.form(), "reason")
-    actor = _actor(request)
+    actor = actor_of(request)
     db = web_context(request).db
     try:
         withdrawn = await run_in_threadpool(lambda: withdraw_and_announce(
@@ -197,8 +187,8 @@ async def withdraw(request: Request, change_id: int) -> Response:
     except DpaError as exc:
         return await _refused(request, change_id, exc, {"reason": reason})
     if withdrawn.withdrawal.was == "proposed":  # subscribers hear of a change once planned
-        return _done(change_id, "withdrawn")
-    return _done(change_id, "withdrawn", subscribers=_subscribers(withdrawn.subscribers))
+        return done_redirect(change_id, "withdrawn")
+    return done_redirect(change_id, "withdrawn", subscribers=subscribers_outcome(withdrawn.subscribers))
 
 
 @router.post("/changes/{change_id}/letter")
@@ -206,7 +196,7 @@ async def withdraw(request: Request, change_id: int) -> Response:
 async def letter_sent(request: Request, change_id: int) -> Response:
     posted = await request.form()
     customer, sent_text = text_field(posted, "customer"), text_field(posted, "sent_at")
-    actor = _actor(request)
+    actor = actor_of(request)
     db = web_context(request).db
 
     def run() -> None:
@@ -218,13 +208,13 @@ async def letter_sent(request: Request, change_id: int) -> Response:
     except DpaError as exc:
         return await _refused(request, change_id, exc,
                               {"customer": customer, "sent_at": sent_text})
-    return _done(change_id, "letter")
+    return done_redirect(change_id, "letter")
 
 
 @router.post("/changes/{change_id}/close")
 @allow(LEGAL)
 async def close(request: Request, change_id: int) -> Response:
-    actor = _actor(request)
+    actor = actor_of(request)
     db = web_context(request).db
 
     def run() -> int:
@@ -236,4 +226,4 @@ async def close(request: Request, change_id: int) -> Response:
         list_version = await run_in_threadpool(run)
     except DpaError as exc:
         return await _refused(request, change_id, exc, {})
-    return _done(change_id, "closed", list=list_version)
+    return done_redirect(change_id, "closed", list=list_version)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from dpa_engine import DpaError, notices
@@ -21,23 +21,12 @@ from .changeforms import brussels_moment, field_message
 from .changetasks import ANSWER_FIELDS, ANSWER_KINDS, BOUNCE_FIELDS, task_field
 from .library import Pack, evidence_pack, letters_pack
 from .public import public_settings
-from .routes_changes import LEGAL, change_page, web_context
-from .security import allow, current_login
+from .routes_changes import LEGAL, actor_of, change_page, done_redirect, subscribers_outcome, web_context
+from .security import allow
 from .webform import text_field
 
 router = APIRouter(prefix="/legal")
 ZIP = "application/zip"
-
-
-def _actor(request: Request) -> str:
-    login = current_login(request)
-    assert login is not None  # @allow(LEGAL) let the request through
-    return login.user.email
-
-
-def _done(change_id: int, done: str, **extra: str) -> RedirectResponse:
-    query = "&".join([f"done={done}", *(f"{k}={v}" for k, v in extra.items())])
-    return RedirectResponse(f"/legal/changes/{change_id}?{query}", status_code=303)
 
 
 def _zip(pack: Pack) -> Response:
@@ -102,7 +91,7 @@ async def answer(request: Request, change_id: int) -> Response:
     posted = await request.form()
     values = {name: text_field(posted, name)
               for name in ("answer_customer", "answer_kind", "received_at", "answer_text")}
-    actor = _actor(request)
+    actor = actor_of(request)
     db = web_context(request).db
 
     def run() -> None:
@@ -119,7 +108,7 @@ async def answer(request: Request, change_id: int) -> Response:
         await run_in_threadpool(run)
     except DpaError as exc:
         return await _refused(request, change_id, exc, ANSWER_FIELDS, values)
-    return _done(change_id, "answer")
+    return done_redirect(change_id, "answer")
 
 
 @router.post("/changes/{change_id}/bounce")
@@ -127,7 +116,7 @@ async def answer(request: Request, change_id: int) -> Response:
 async def bounce(request: Request, change_id: int) -> Response:
     posted = await request.form()
     values = {name: text_field(posted, name) for name in ("bounce_customer", "bounce_reason")}
-    actor = _actor(request)
+    actor = actor_of(request)
     db = web_context(request).db
 
     def run() -> None:
@@ -141,7 +130,7 @@ async def bounce(request: Request, change_id: int) -> Response:
         await run_in_threadpool(run)
     except DpaError as exc:
         return await _refused(request, change_id, exc, BOUNCE_FIELDS, values)
-    return _done(change_id, "bounce")
+    return done_redirect(change_id, "bounce")
 
 
 @router.post("/changes/{change_id}/announce")
@@ -153,6 +142,5 @@ async def announce(request: Request, change_id: int) -> Response:
         announcement = await run_in_threadpool(lambda: announce_change(db, change_id))
     except DpaError as exc:
         return await _refused(request, change_id, exc, {}, {})
-    report = announcement.subscribers
-    told = "not-told" if report is None else "failed" if report.failed else "told"
-    return _done(change_id, "announced", subscribers=told)
+    return done_redirect(change_id, "announced",
+                         subscribers=subscribers_outcome(announcement.subscribers))

@@ -7,15 +7,16 @@ import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dpa_engine import notices
+from dpa_engine.customers.subscriptions import NotifyReport
 from dpa_engine.notices import ChangeStatus, NoticeError
 
 from .changetasks import task_actions
 from .pages import render
-from .security import allow
+from .security import allow, current_login
 from .users import Role, now_utc
 from .workflow import WebContext
 
@@ -34,6 +35,26 @@ FINAL_DELIVERY = ("sent", "failed", "bounced")
 def web_context(request: Request) -> WebContext:
     context: WebContext = request.app.state.web
     return context
+
+
+def actor_of(request: Request) -> str:
+    """The logged-in user's e-mail address: the audit actor of a change action."""
+    login = current_login(request)
+    assert login is not None  # @allow(LEGAL) let the request through
+    return login.user.email
+
+
+def done_redirect(change_id: int, done: str, **extra: object) -> RedirectResponse:
+    """Back to the change's page, which says what was just done."""
+    query = "&".join([f"done={done}", *(f"{k}={v}" for k, v in extra.items())])
+    return RedirectResponse(f"/legal/changes/{change_id}?{query}", status_code=303)
+
+
+def subscribers_outcome(report: NotifyReport | None) -> str:
+    """Whether the public list's subscribers were told: not-told, failed or told."""
+    if report is None:
+        return "not-told"
+    return "failed" if report.failed else "told"
 
 
 def brussels(moment: datetime.datetime | None) -> str:
